@@ -1,0 +1,122 @@
+package testbed
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Port is a raw AF_PACKET socket bound to one interface of a namespace:
+// it sends whole frames and receives them with the tag the kernel stripped
+// (VLAN offload) put back, so tests compare the bytes of the wire.
+type Port struct {
+	fd      int
+	ifindex int
+}
+
+// OpenPort binds a raw socket to ifname inside ns. Once it returns, the
+// socket is receiving: a sender may start.
+func OpenPort(ns *NS, ifname string) (*Port, error) {
+	p := &Port{fd: -1}
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		p.fd, p.ifindex = fd, ifi.Index
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	})
+	if err != nil {
+		if p.fd >= 0 {
+			unix.Close(p.fd)
+		}
+		return nil, fmt.Errorf("packet socket on %s in %s: %w", ifname, ns.Name, err)
+	}
+	return p, nil
+}
+
+// Close closes the socket.
+func (p *Port) Close() error { return unix.Close(p.fd) }
+
+// Send transmits one frame.
+func (p *Port) Send(f Frame) error {
+	b := f.Marshal()
+	return unix.Sendto(p.fd, b, 0, &unix.SockaddrLinklayer{Ifindex: p.ifindex, Halen: 6})
+}
+
+// Recv returns the next frame received (not sent) on the port whose
+// EtherType is want, or an error once the deadline passes.
+func (p *Port) Recv(want uint16, deadline time.Time) (Frame, error) {
+	buf := make([]byte, 65536)
+	oob := make([]byte, 256)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Frame{}, fmt.Errorf("no frame with EtherType %#04x before the deadline", want)
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := unix.SetsockoptTimeval(p.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return Frame{}, err
+		}
+		n, oobn, _, from, err := unix.Recvmsg(p.fd, buf, oob, 0)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return Frame{}, err
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		raw := restoreTag(buf[:n], oob[:oobn])
+		f, err := ParseFrame(raw)
+		if err != nil || f.EtherType != want {
+			continue
+		}
+		return f, nil
+	}
+}
+
+// restoreTag puts the VLAN tag that the kernel moved into skb metadata back
+// into the frame, as libpcap does, from the PACKET_AUXDATA control message.
+func restoreTag(b, oob []byte) []byte {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return b
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < int(unsafe.Sizeof(unix.TpacketAuxdata{})) {
+			continue
+		}
+		aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
+		if aux.Status&unix.TP_STATUS_VLAN_VALID == 0 || len(b) < 12 {
+			continue
+		}
+		tpid := aux.Vlan_tpid
+		if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
+			tpid = unix.ETH_P_8021Q
+		}
+		out := make([]byte, 0, len(b)+4)
+		out = append(out, b[:12]...)
+		out = binary.BigEndian.AppendUint16(out, tpid)
+		out = binary.BigEndian.AppendUint16(out, aux.Vlan_tci)
+		return append(out, b[12:]...)
+	}
+	return b
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
