@@ -1,0 +1,169 @@
+package tcguard
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// ErrForeign marks a port whose ingress slot already holds a qdisc that is
+// not a clsact bound to our block. tcguard never touches such a qdisc.
+var ErrForeign = errors.New("foreign ingress qdisc, left untouched")
+
+// PortError is a failure concerning one port. Bind returns one per failing
+// port, joined (errors.As finds the first; each names its ifindex).
+type PortError struct {
+	Ifindex int
+	Err     error
+}
+
+func (e *PortError) Error() string {
+	return fmt.Sprintf("tcguard: port ifindex %d: %v", e.Ifindex, e.Err)
+}
+
+func (e *PortError) Unwrap() error { return e.Err }
+
+// Bind makes sure each port has a clsact qdisc whose ingress is bound to the
+// block. It is idempotent, and never touches a qdisc that is not ours: such a
+// port gets a *PortError wrapping ErrForeign, the other ports are still bound.
+//
+// If the block is not armed (it does not exist: no port bound yet), Bind binds
+// one port, installs the drop filter and only then binds the others, so no
+// port can come up open. Call it before setting the ports up.
+//
+// Requests are pipelined over the socket, many per sendmsg.
+func (g *Guard) Bind(ifindexes []int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	armed, err := g.armed()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	rest := ifindexes
+	for !armed && len(rest) > 0 {
+		perrs, err := g.bind(rest[:1])
+		rest = rest[1:]
+		errs = append(errs, perrs...)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if len(perrs) > 0 {
+			continue // not bound: try arming after the next port
+		}
+		if err := g.arm(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		armed = true
+	}
+	perrs, err := g.bind(rest)
+	errs = append(errs, perrs...)
+	return errors.Join(append(errs, err)...)
+}
+
+// bind creates the ports' clsact qdiscs and checks the ones that were
+// already there. It returns the failures of single ports and, separately, a
+// failure that concerns them all (socket, missing module).
+func (g *Guard) bind(ports []int) ([]error, error) {
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	reqs := make([]netlink.Message, len(ports))
+	for i, p := range ports {
+		reqs[i] = newClsactMsg(p, g.o.Block, kindClsact)
+	}
+	replies, err := g.batch(reqs)
+	if err != nil {
+		return nil, fmt.Errorf("tcguard: binding ports to block %d: %w", g.o.Block, err)
+	}
+	var perrs []error
+	var existing []int
+	for i, r := range replies {
+		switch {
+		case r.err == nil:
+		case errors.Is(r.err, unix.EEXIST):
+			existing = append(existing, ports[i])
+		case errors.Is(r.err, unix.ENODEV):
+			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("no such device: %w", r.err)})
+		case qdiscKindMissing(r.err):
+			return perrs, moduleError("sch_ingress", "sch_ingress (clsact qdisc)", r.err)
+		default:
+			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("creating clsact bound to block %d: %w", g.o.Block, r.err)})
+		}
+	}
+	verrs, err := g.verify(existing)
+	return append(perrs, verrs...), err
+}
+
+// qdiscKindMissing: ENOENT/EOPNOTSUPP and, where the kernel says why, because
+// the kind is unknown ("Specified qdisc kind is unknown").
+func qdiscKindMissing(err error) bool {
+	t := kernelText(err)
+	return kindMissing(err) && (t == "" || strings.Contains(t, "unknown"))
+}
+
+// verifyByDump: from this many ports on, verify reads all qdiscs in one dump
+// rather than one get per port (a re-run of Bind over thousands of ports).
+const verifyByDump = 64
+
+// verify checks that the ports' existing ingress qdiscs are ours.
+func (g *Guard) verify(ports []int) ([]error, error) {
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	if len(ports) >= verifyByDump {
+		ingress, err := g.ingressQdiscs()
+		if err != nil {
+			return nil, err
+		}
+		var perrs []error
+		for _, p := range ports {
+			q, ok := ingress[p]
+			switch {
+			case !ok: // it vanished since it answered EEXIST
+				perrs = append(perrs, &PortError{p, errors.New("its ingress qdisc vanished while binding")})
+			case !q.ours(g.o.Block):
+				perrs = append(perrs, &PortError{p, foreign(q)})
+			}
+		}
+		return perrs, nil
+	}
+	reqs := make([]netlink.Message, len(ports))
+	for i, p := range ports {
+		reqs[i] = getIngressQdiscMsg(p)
+	}
+	replies, err := g.batch(reqs)
+	if err != nil {
+		return nil, fmt.Errorf("tcguard: reading ingress qdiscs: %w", err)
+	}
+	var perrs []error
+	for i, r := range replies {
+		if r.err == nil && len(r.msgs) == 0 {
+			r.err = errors.New("kernel sent no qdisc")
+		}
+		if r.err != nil {
+			// ENOENT/ENODEV: it vanished since it answered EEXIST.
+			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("reading its ingress qdisc: %w", r.err)})
+			continue
+		}
+		q, err := parseQdisc(r.msgs[0])
+		if err != nil {
+			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("reading its ingress qdisc: %w", err)})
+			continue
+		}
+		if !q.ours(g.o.Block) {
+			perrs = append(perrs, &PortError{ports[i], foreign(q)})
+		}
+	}
+	return perrs, nil
+}
+
+func foreign(q qdisc) error {
+	if q.ingressBlock == 0 {
+		return fmt.Errorf("%w: %s qdisc not bound to a shared block", ErrForeign, q.kind)
+	}
+	return fmt.Errorf("%w: %s qdisc bound to block %d", ErrForeign, q.kind, q.ingressBlock)
+}

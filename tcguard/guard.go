@@ -1,0 +1,242 @@
+package tcguard
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultBlock is the shared block index of the configuration's default
+// (0x7162, "qb").
+const DefaultBlock uint32 = 29026
+
+// The guard filter's fixed identity in the block. Priority 1 is evaluated
+// first, before anything else anyone might add to the block.
+const (
+	FilterPriority uint16 = 1
+	FilterHandle   uint32 = 1
+)
+
+// ArmedChain is the index of the empty chain that marks the block as armed
+// (see the package documentation). Nothing ever jumps to it.
+const ArmedChain uint32 = 0x7162
+
+// MarkerName is the intent marker's file name under Options.StateDir.
+const MarkerName = "guard-open"
+
+// Options say where the guard lives.
+type Options struct {
+	// Block is the shared tc block index (non-zero), e.g. DefaultBlock.
+	Block uint32
+	// NetNS is an open file descriptor of the network namespace to work in;
+	// -1 (or 0, which cannot be a namespace: it is stdin) means the current one.
+	// Open enters it once; the descriptor may be closed afterwards.
+	NetNS int
+	// StateDir holds the intent marker, one directory per namespace, e.g.
+	// /run/qinqbridge/default. It is created when needed.
+	StateDir string
+}
+
+// Guard manages the guard of one block in one network namespace over one
+// rtnetlink socket. Its methods may be called from several goroutines; they
+// run one at a time.
+type Guard struct {
+	mu        sync.Mutex
+	o         Options
+	conn      *netlink.Conn
+	batchSize int
+}
+
+// Open connects to rtnetlink in the namespace. It changes nothing.
+func Open(o Options) (*Guard, error) {
+	if o.Block == 0 {
+		return nil, errors.New("tcguard: block index 0 is not a shared block")
+	}
+	if o.StateDir == "" {
+		return nil, errors.New("tcguard: no state directory for the open marker")
+	}
+	ns := o.NetNS
+	if ns < 0 {
+		ns = 0 // netlink.Config: 0 is the current namespace
+	}
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: ns})
+	if err != nil {
+		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
+	}
+	// The kernel's error text (extended ack) in our errors; optional, old
+	// kernels just give less detail. Not CapAcknowledge: with capped acks
+	// mdlayher/netlink v1.11 misplaces the text and loses the errno.
+	_ = c.SetOption(netlink.ExtendedAcknowledge, true)
+	_ = c.SetReadBuffer(rcvBuf)
+	return newGuard(o, c), nil
+}
+
+func newGuard(o Options, c *netlink.Conn) *Guard {
+	return &Guard{o: o, conn: c, batchSize: defaultBatch}
+}
+
+// Close closes the socket. The kernel state stays as it is.
+func (g *Guard) Close() error { return g.conn.Close() }
+
+// Block installs the drop filter, then removes the open marker. Idempotent.
+// With no port bound (no block) there is nothing to filter: the next Bind
+// arms the block anyway. O(1): no port is enumerated.
+func (g *Guard) Block() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	exists, err := g.ensureFilter()
+	if err != nil {
+		return err
+	}
+	if exists {
+		if err := g.ensureArmed(); err != nil {
+			return err
+		}
+	}
+	if err := removeMarker(g.o.StateDir); err != nil {
+		return fmt.Errorf("tcguard: block: filter in place, but: %w", err)
+	}
+	return nil
+}
+
+// Unblock records the intent "open" (fsynced), then deletes the drop filter.
+// Idempotent. O(1): no port is enumerated.
+func (g *Guard) Unblock() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// Arm first: an unarmed block left open would be taken for a fresh one
+	// and blocked again by the next Bind.
+	if err := g.ensureArmed(); err != nil {
+		return err
+	}
+	if err := writeMarker(g.o.StateDir, g.o.Block); err != nil {
+		return fmt.Errorf("tcguard: unblock: %w", err)
+	}
+	f, found, err := g.guardFilter()
+	if err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	if !f.isGuard() {
+		return g.notOurs(f)
+	}
+	_, err = g.do(delGuardFilterMsg(g.o.Block))
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT), noBlock(err):
+		return nil // deleted, or gone meanwhile
+	default:
+		return fmt.Errorf("tcguard: unblock: deleting the drop filter from block %d: %w", g.o.Block, err)
+	}
+}
+
+// ensureFilter adds the drop filter unless it is there. It reports whether
+// the block exists.
+func (g *Guard) ensureFilter() (bool, error) {
+	_, err := g.do(newGuardFilterMsg(g.o.Block, kindMatchall, kindGact))
+	switch {
+	case err == nil:
+		return true, nil
+	case noBlock(err):
+		return false, nil
+	case errors.Is(err, unix.EEXIST), errors.Is(err, unix.EINVAL):
+		// EEXIST: a filter with our handle (or a matchall, which holds one
+		// filter) is at our priority. EINVAL: another kind or protocol is
+		// there. Either way: ours, or somebody else's that we leave alone.
+		f, found, ferr := g.guardFilter()
+		if ferr != nil {
+			return true, ferr
+		}
+		if found && f.isGuard() {
+			return true, nil
+		}
+		if found {
+			return true, g.notOurs(f)
+		}
+		return true, fmt.Errorf("tcguard: adding the drop filter to block %d: %w", g.o.Block, err)
+	case kindMissing(err):
+		return true, filterModuleError(err)
+	default:
+		return true, fmt.Errorf("tcguard: adding the drop filter to block %d: %w", g.o.Block, err)
+	}
+}
+
+// guardFilter finds the filter at our priority and handle, if any.
+func (g *Guard) guardFilter() (filter, bool, error) {
+	msgs, err := g.dump(dumpGuardFilterMsg(g.o.Block))
+	if err != nil {
+		return filter{}, false, fmt.Errorf("tcguard: listing filters of block %d: %w", g.o.Block, err)
+	}
+	var other *filter
+	for _, m := range msgs {
+		f, err := parseFilter(m)
+		if err != nil {
+			return filter{}, false, fmt.Errorf("tcguard: filter of block %d: %w", g.o.Block, err)
+		}
+		if f.prio != FilterPriority || f.chain != 0 {
+			continue
+		}
+		if f.handle == FilterHandle {
+			return f, true, nil
+		}
+		if f.handle != 0 && other == nil { // handle 0: the classifier's own header
+			other = &f
+		}
+	}
+	if other != nil {
+		return *other, true, nil // something else holds our priority
+	}
+	return filter{}, false, nil
+}
+
+func (g *Guard) notOurs(f filter) error {
+	return fmt.Errorf("tcguard: block %d priority %d holds a %q filter (handle %#x) that is not the guard: left untouched",
+		g.o.Block, FilterPriority, f.kind, f.handle)
+}
+
+// armed reports whether the block exists and carries ArmedChain.
+func (g *Guard) armed() (bool, error) {
+	msgs, err := g.dump(dumpChainsMsg(g.o.Block))
+	if err != nil {
+		return false, fmt.Errorf("tcguard: listing chains of block %d: %w", g.o.Block, err)
+	}
+	for _, m := range msgs {
+		c, err := parseChain(m)
+		if err != nil {
+			return false, fmt.Errorf("tcguard: chain of block %d: %w", g.o.Block, err)
+		}
+		if c == ArmedChain {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ensureArmed creates ArmedChain unless it exists. No block: nothing to arm.
+func (g *Guard) ensureArmed() error {
+	_, err := g.do(newChainMsg(g.o.Block, ArmedChain))
+	switch {
+	case err == nil, errors.Is(err, unix.EEXIST):
+		return nil
+	case noBlock(err):
+		return nil
+	default:
+		return fmt.Errorf("tcguard: creating chain %d in block %d: %w", ArmedChain, g.o.Block, err)
+	}
+}
+
+// arm blocks a fresh block: the drop filter, then the armed mark.
+func (g *Guard) arm() error {
+	exists, err := g.ensureFilter()
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("tcguard: block %d vanished while binding its first port", g.o.Block)
+	}
+	return g.ensureArmed()
+}

@@ -1,0 +1,223 @@
+//go:build integration
+
+package tcguard
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Binding ports creates the block with the drop filter; Block and Unblock
+// are idempotent; Bind again changes nothing.
+func TestKernelBindBlockUnblock(t *testing.T) {
+	e := newEnv(t)
+	var ports []int
+	for i := range 4 {
+		p, _ := e.veth(t, fmt.Sprintf("p%d", i), fmt.Sprintf("q%d", i))
+		ports = append(ports, p)
+	}
+	if err := e.g.Bind(ports); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ports {
+		if kind, block := e.ingressOf(t, p); kind != "clsact" || block != testBlock {
+			t.Fatalf("port %d: ingress %q block %d", p, kind, block)
+		}
+	}
+	if got := e.blockFilters(t); !slices.Equal(got, []string{guardDesc}) {
+		t.Fatalf("block filters %q, want [%s]", got, guardDesc)
+	}
+	s := e.wantState(t, Blocked)
+	if !slices.Equal(s.Bound, ports) || !s.Armed || len(s.Foreign)+len(s.Unbound) != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if err := e.g.Bind(ports); err != nil {
+		t.Fatalf("second Bind: %v", err)
+	}
+	for i, step := range []struct {
+		op   func() error
+		want State
+	}{{e.g.Block, Blocked}, {e.g.Block, Blocked}, {e.g.Unblock, Opened}, {e.g.Unblock, Opened}, {e.g.Block, Blocked}, {e.g.Unblock, Opened}} {
+		start := time.Now()
+		if err := step.op(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		took := time.Since(start)
+		s := e.wantState(t, step.want)
+		if s.FilterPresent != (step.want == Blocked) || s.Marker != (step.want == Opened) {
+			t.Fatalf("step %d: %+v", i, s)
+		}
+		t.Logf("step %d -> %v: %v", i, step.want, took)
+	}
+	if got := e.blockFilters(t); len(got) != 0 {
+		t.Fatalf("opened block still has filters %q", got)
+	}
+	// A port bound to an opened block joins it open: no filter comes back.
+	p, _ := e.veth(t, "late", "late-peer")
+	if err := e.g.Bind([]int{p}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Opened)
+}
+
+// A clsact that is not ours is reported, named, and left alone; the other
+// ports are bound.
+func TestKernelForeignQdisc(t *testing.T) {
+	e := newEnv(t)
+	a, _ := e.veth(t, "a0", "a1")
+	f, _ := e.veth(t, "f0", "f1")
+	b, _ := e.veth(t, "b0", "b1")
+	e.addForeignClsact(t, f)
+	err := e.g.Bind([]int{a, f, b})
+	var pe *PortError
+	if !errors.As(err, &pe) || pe.Ifindex != f || !errors.Is(err, ErrForeign) {
+		t.Fatalf("Bind: %v, want a foreign-qdisc error naming ifindex %d", err, f)
+	}
+	t.Logf("Bind error: %v", err)
+	if kind, block := e.ingressOf(t, f); kind != "clsact" || block != 0 {
+		t.Fatalf("foreign qdisc changed: %q block %d", kind, block)
+	}
+	s := e.status(t, []int{a, f, b})
+	if !slices.Equal(s.Bound, []int{a, b}) || !slices.Equal(s.Foreign, []int{f}) || s.State != Blocked {
+		t.Fatalf("status %+v", s)
+	}
+	// Bound to another block is foreign too.
+	other, err := Open(Options{Block: testBlock + 1, NetNS: int(e.ns.Handle), StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Bind([]int{a}); !errors.Is(err, ErrForeign) {
+		t.Fatalf("binding a port of block %d to block %d: %v", testBlock, testBlock+1, err)
+	}
+}
+
+// Every port deleted: the block disappears with filter and armed chain. The
+// next Bind re-creates it blocked, even on an opened node.
+func TestKernelRecreatedBlockIsBlocked(t *testing.T) {
+	e := newEnv(t)
+	a, _ := e.veth(t, "a0", "a1")
+	b, _ := e.veth(t, "b0", "b1")
+	if err := e.g.Bind([]int{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	e.deleteLink(t, "a0")
+	e.deleteLink(t, "b0")
+	s := e.wantState(t, Opened)
+	if s.Armed || s.FilterPresent || len(s.Bound) != 0 {
+		t.Fatalf("block survived its ports: %+v", s)
+	}
+	// Block and Unblock without any port: nothing to do, no error.
+	for _, op := range []func() error{e.g.Unblock, e.g.Block, e.g.Unblock} {
+		if err := op(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := e.veth(t, "c0", "c1")
+	if err := e.g.Bind([]int{c}); err != nil {
+		t.Fatal(err)
+	}
+	s = e.wantState(t, Interrupted)
+	if !s.Armed || !s.FilterPresent {
+		t.Fatalf("re-created block not blocked: %+v", s)
+	}
+	if err := e.g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Opened)
+	if err := e.g.Block(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Blocked)
+}
+
+// The pairs a SIGKILL can leave behind are reported, and re-running the
+// interrupted operation converges.
+func TestKernelInterrupted(t *testing.T) {
+	e := newEnv(t)
+	a, _ := e.veth(t, "a0", "a1")
+	if err := e.g.Bind([]int{a}); err != nil {
+		t.Fatal(err)
+	}
+	// Unblock killed between writing the marker and deleting the filter.
+	if err := writeMarker(e.g.o.StateDir, testBlock); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Interrupted)
+	if err := e.g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Opened)
+	// Block killed between adding the filter and removing the marker.
+	if _, err := e.g.ensureFilter(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Interrupted)
+	if err := e.g.Block(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Blocked)
+	// The filter deleted behind our back: ports forward unguarded.
+	e.deleteGuardBehindOurBack(t)
+	e.wantState(t, Unguarded)
+	if err := e.g.Block(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantState(t, Blocked)
+}
+
+// Kernel answers the guard relies on, pinned down.
+func TestKernelAnswers(t *testing.T) {
+	e := newEnv(t)
+	// No block yet: a filter request says so (EINVAL + text), dumps are empty.
+	_, err := e.g.do(newGuardFilterMsg(testBlock, kindMatchall, kindGact))
+	if !noBlock(err) {
+		t.Fatalf("filter on a missing block: %v", err)
+	}
+	if armed, err := e.g.armed(); armed || err != nil {
+		t.Fatalf("armed on a missing block: %v %v", armed, err)
+	}
+	a, _ := e.veth(t, "a0", "a1")
+	// Unknown kinds: ENOENT, told apart by the kernel's text.
+	_, err = e.g.do(newClsactMsg(a, testBlock, "clsactx"))
+	if !qdiscKindMissing(err) {
+		t.Fatalf("unknown qdisc kind: %v", err)
+	}
+	t.Logf("unknown qdisc kind: %v", err)
+	if err := e.g.Bind([]int{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct{ cls, act, module string }{
+		{"matchallx", kindGact, "cls_matchall"},
+		{kindMatchall, "gactx", "act_gact"},
+	} {
+		_, err := e.g.do(newGuardFilterMsg(testBlock, k.cls, k.act))
+		if !kindMissing(err) {
+			t.Fatalf("%s/%s: %v", k.cls, k.act, err)
+		}
+		if got := filterModuleError(err).Error(); !strings.Contains(got, "modprobe "+k.module) {
+			t.Fatalf("%s/%s: %q does not name %s", k.cls, k.act, got, k.module)
+		}
+		t.Logf("%s/%s: %v", k.cls, k.act, filterModuleError(err))
+	}
+	// Deleting an absent filter: ENOENT.
+	if _, err := e.g.do(delGuardFilterMsg(testBlock)); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("deleting an absent filter: %v", err)
+	}
+	// A second clsact: EEXIST.
+	if _, err := e.g.do(newClsactMsg(a, testBlock, kindClsact)); !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("second clsact: %v", err)
+	}
+}
