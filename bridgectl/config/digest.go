@@ -1,0 +1,66 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// digestVersion starts the digested text; bump it when the encoding below
+// changes meaning, so old and new digests never match by accident.
+const digestVersion = "qinqbridge-config-1\n"
+
+// Digest returns a hex sha256 over the semantic content of the config: the
+// expanded translations with their names, bridges, tags and MTUs, and the
+// guard and bridge options. Comments, layout, key order, positions, the
+// file name and the order of the translations (they are identified by
+// their unique names) do not count, so it changes exactly when applying
+// the file could give a different result.
+func (c *Config) Digest() string {
+	order := make([]int, len(c.Translations))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		return strings.Compare(c.Translations[i].Name, c.Translations[j].Name)
+	})
+
+	h := sha256.New()
+	b := make([]byte, 0, 256)
+	b = append(b, digestVersion...)
+	b = append(b, "guard.block "...)
+	b = strconv.AppendUint(b, uint64(c.Guard.Block), 10)
+	b = append(b, "\nbridge.ageing "...)
+	b = strconv.AppendInt(b, int64(c.Bridge.Ageing), 10)
+	b = append(b, '\n')
+	for _, i := range order {
+		t := &c.Translations[i]
+		// Strings are quoted so that no name can imitate a field boundary.
+		b = append(b, "translation "...)
+		b = strconv.AppendQuote(b, t.Name)
+		b = append(b, " bridge "...)
+		b = strconv.AppendQuote(b, t.Bridge)
+		b = appendEnd(b, " a ", t.A)
+		b = appendEnd(b, " b ", t.B)
+		b = append(b, '\n')
+		h.Write(b)
+		b = b[:0]
+	}
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func appendEnd(b []byte, label string, e End) []byte {
+	b = append(b, label...)
+	b = strconv.AppendQuote(b, e.Parent)
+	for _, t := range e.Tags {
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(t.Proto), 16)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(t.ID), 10)
+	}
+	b = append(b, " mtu "...)
+	return strconv.AppendInt(b, int64(e.MTU), 10)
+}
