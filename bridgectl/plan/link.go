@@ -1,0 +1,101 @@
+// Package plan computes, in pure Go, what bridgectl must change in the kernel:
+// the links a configuration wants (Desired), the links the kernel has
+// (State), and the difference between them as an ordered Plan. Nothing here
+// touches the kernel, so every decision is unit-tested against fake states.
+package plan
+
+import (
+	"time"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+)
+
+// Kind is a link's rtnetlink kind.
+type Kind string
+
+const (
+	VLAN   Kind = "vlan"
+	Bridge Kind = "bridge"
+)
+
+// Ownership marks. A link bridgectl creates carries OwnerGroup in its device
+// group (IFLA_GROUP), set in the very message that creates it, so no crash
+// can leave an unmarked link of ours behind. Links on their way out are moved
+// to DoomedGroup and deleted with one group delete (one kernel batch instead
+// of one RCU grace period per link); a crash in between leaves them still
+// recognisably ours.
+const (
+	OwnerGroup  uint32 = 29026 // 0x7162, "qb"
+	DoomedGroup uint32 = 29027
+)
+
+// GroupFwdMask is the bridges' group_fwd_mask: forward every link-local
+// group address the kernel lets a bridge forward (all but STP, MAC PAUSE
+// and LACP), so the translator is transparent to LLDP, 802.1X and friends.
+const GroupFwdMask uint16 = 0xfff8
+
+// Link is one kernel link as qinqbridge wants it.
+type Link struct {
+	Name   string
+	Kind   Kind
+	Parent string        // vlan: the link it is stacked on
+	Proto  config.Proto  // vlan
+	ID     uint16        // vlan
+	Master string        // bridge ports: their bridge
+	MTU    int           // wanted MTU
+	Ageing time.Duration // bridges: MAC ageing time
+	Alias  string        // IFLA_IFALIAS: what the link is for, for operators
+	Port   bool          // a bridge port: bound to the guard before it comes up
+}
+
+// Observed is one link as the kernel reports it.
+type Observed struct {
+	Index        int
+	Name         string
+	Kind         string // rtnetlink kind; "" for devices without one (NICs)
+	ParentIndex  int
+	Proto        config.Proto
+	ID           uint16
+	MasterIndex  int
+	MTU          int
+	Up           bool // administratively up (IFF_UP)
+	OperUp       bool
+	Group        uint32
+	Alias        string
+	AddrGenNone  bool // IPv6 addrgenmode none: no link-local address, no chatter
+	STP          bool
+	McastSnoop   bool
+	Ageing       time.Duration
+	GroupFwdMask uint16
+	Bound        bool // a clsact on its ingress is bound to the guard's block
+
+	// Counters, read only by status (IFLA_STATS64).
+	RxPackets, TxPackets, RxBytes, TxBytes uint64
+}
+
+// Owned reports whether bridgectl made the link.
+func (o *Observed) Owned() bool { return o.Group == OwnerGroup || o.Group == DoomedGroup }
+
+// State is the kernel's links in one network namespace.
+type State struct {
+	ByName  map[string]*Observed
+	ByIndex map[int]*Observed
+}
+
+// NewState indexes observed links.
+func NewState(links []*Observed) *State {
+	s := &State{ByName: make(map[string]*Observed, len(links)), ByIndex: make(map[int]*Observed, len(links))}
+	for _, l := range links {
+		s.ByName[l.Name] = l
+		s.ByIndex[l.Index] = l
+	}
+	return s
+}
+
+// Name returns the name of the link with index i, or "" if there is none.
+func (s *State) Name(i int) string {
+	if l := s.ByIndex[i]; l != nil {
+		return l.Name
+	}
+	return ""
+}
