@@ -1,0 +1,186 @@
+package kernel
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+)
+
+// Guard binds bridge ports to the standby guard. Apply calls it for every
+// new or unbound port after the port exists and before it is set up, so a
+// port never comes up unguarded. *tcguard.Guard implements it.
+type Guard interface {
+	Bind(ifindexes []int) error
+}
+
+// Result counts what Apply did.
+type Result struct {
+	Created, Recreated, Modified, Deleted int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%d created, %d recreated, %d modified, %d deleted", r.Created, r.Recreated, r.Modified, r.Deleted)
+}
+
+// PhaseError says which phase of Apply failed; the phases before it are done.
+type PhaseError struct {
+	Phase string
+	Err   error
+}
+
+func (e *PhaseError) Error() string { return e.Phase + ": " + e.Err.Error() }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// Apply executes p against the kernel state st it was computed from.
+//
+// Order matters for safety: links are created down; ports are bound to the
+// guard before anything is set up; deletions go first so that names and
+// VLAN slots are free. Every phase is idempotent given a fresh plan, so a
+// run killed at any point converges when re-run.
+func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
+	var res Result
+	index := map[string]int{} // links by name after this apply
+	gone := map[string]bool{}
+	for name, o := range st.ByName {
+		index[name] = o.Index
+	}
+	next := 1
+	for i := range st.ByIndex {
+		next = max(next, i+1)
+	}
+	var rescue, doom, creates, modifies, ups []Request
+	var bind []int
+	for _, s := range p.Steps {
+		switch s.Op {
+		case plan.Delete, plan.Recreate:
+			gone[s.Name()] = true
+			doom = append(doom, set(s.Have.Index, attrs(nil).u32(ifGroup, plan.DoomedGroup), "mark "+s.Have.Name+" for deletion"))
+		case plan.Modify:
+			if s.Has("group") && s.Have.Group == plan.DoomedGroup {
+				// Wanted but left marked for deletion by an interrupted
+				// run: take it back before the group delete.
+				rescue = append(rescue, set(s.Have.Index, attrs(nil).u32(ifGroup, plan.OwnerGroup), "keep "+s.Link.Name))
+			}
+		}
+	}
+	for _, s := range p.Steps {
+		if s.Op == plan.Delete {
+			continue
+		}
+		l := s.Link
+		if s.Op == plan.Create || s.Op == plan.Recreate {
+			idx := next
+			next++
+			index[l.Name] = idx
+			var a attrs
+			what := "create " + l.Name
+			switch l.Kind {
+			case plan.VLAN:
+				a = vlanInfo(index[l.Parent], uint16(l.Proto), l.ID)
+				if l.Master != "" {
+					a = a.u32(ifMaster, uint32(index[l.Master]))
+				}
+			case plan.Bridge:
+				a = bridgeInfo(l.Ageing, plan.GroupFwdMask)
+			}
+			creates = append(creates,
+				create(idx, l.Name, plan.OwnerGroup, l.MTU, a, what),
+				set(idx, noAddresses().str(ifAlias, l.Alias), "configure "+l.Name))
+			if l.Port {
+				bind = append(bind, idx)
+			}
+			ups = append(ups, up(idx, "set "+l.Name+" up"))
+			continue
+		}
+		// Modify.
+		idx := s.Have.Index
+		var a attrs
+		bridgeSet := false
+		for _, ch := range s.Changes {
+			switch ch.Attr {
+			case "group":
+				a = a.u32(ifGroup, plan.OwnerGroup)
+			case "mtu":
+				a = a.u32(ifMTU, uint32(l.MTU))
+			case "master":
+				a = a.u32(ifMaster, uint32(index[l.Master])) // 0 releases
+			case "alias":
+				a = a.str(ifAlias, l.Alias)
+			case "addrgenmode":
+				a = append(a, noAddresses()...)
+			case "stp", "mcast_snooping", "ageing", "group_fwd_mask":
+				if !bridgeSet {
+					bridgeSet = true
+					a = append(a, bridgeInfo(l.Ageing, plan.GroupFwdMask)...)
+				}
+			case "guard":
+				bind = append(bind, idx)
+			case "up":
+				ups = append(ups, up(idx, "set "+l.Name+" up"))
+			}
+		}
+		if len(a) > 0 {
+			modifies = append(modifies, set(idx, a, "modify "+l.Name+" ("+changeNames(s.Changes)+")"))
+		}
+	}
+
+	run := func(phase string, reqs []Request) error {
+		if len(reqs) == 0 {
+			return nil
+		}
+		n, err := c.Exec(reqs)
+		if err != nil {
+			return &PhaseError{Phase: fmt.Sprintf("%s (%d of %d requests done)", phase, n, len(reqs)), Err: err}
+		}
+		return nil
+	}
+	if err := run("keep wanted links", rescue); err != nil {
+		return res, err
+	}
+	if len(doom) > 0 {
+		doom = append(doom, deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"))
+		if err := run("delete", doom); err != nil {
+			return res, err
+		}
+	}
+	res.Deleted = p.Count(plan.Delete)
+	if err := run("create", creates); err != nil {
+		return res, err
+	}
+	res.Created, res.Recreated = p.Count(plan.Create), p.Count(plan.Recreate)
+	if err := run("modify", modifies); err != nil {
+		return res, err
+	}
+	res.Modified = p.Count(plan.Modify)
+	if len(bind) > 0 {
+		if g == nil {
+			return res, &PhaseError{Phase: "guard", Err: fmt.Errorf("%d ports to bind and no guard: refusing to set them up unguarded", len(bind))}
+		}
+		if err := g.Bind(bind); err != nil {
+			return res, &PhaseError{Phase: "guard", Err: err}
+		}
+	}
+	if err := run("up", ups); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// Down deletes every link bridgectl owns, in one kernel batch per group, and
+// nothing else.
+func (c *Conn) Down() error {
+	_, err := c.Exec([]Request{
+		deleteGroup(plan.OwnerGroup, "delete the links of group qinqbridge"),
+		deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"),
+	})
+	return err
+}
+
+func changeNames(cs []plan.Change) string {
+	n := make([]string, len(cs))
+	for i, c := range cs {
+		n[i] = c.Attr
+	}
+	return strings.Join(n, ", ")
+}
