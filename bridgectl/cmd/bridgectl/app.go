@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+)
+
+// commonFlags are accepted before and after the subcommand.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultPath, Usage: "configuration `FILE`"},
+		&cli.StringFlag{Name: "netns", Usage: "work in the network namespace `NAME` (/run/netns/NAME) instead of the current one"},
+		&cli.StringFlag{Name: "state-dir", Value: bridgectl.DefaultStateDir, Usage: "where applied state and the guard marker live (`DIR`, tmpfs)", Hidden: true},
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "bridgectl",
+		Usage: "declarative QinQ/VLAN translation bridges",
+		Description: "bridgectl builds, from one TOML file, the 802.1ad/802.1Q subinterfaces and the bridge of every\n" +
+			"translation, and keeps exactly those. It only ever changes or deletes links it created (device\n" +
+			"group 29026). New bridge ports are bound to the standby guard (tcguard) before they come up.",
+		Flags:           commonFlags(),
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			{Name: "validate", Usage: "check the configuration file; print every error as FILE:LINE: message", Flags: commonFlags(), Action: cmdValidate,
+				Description: "Exit 0 if the file is valid, 2 otherwise. Touches nothing.\n\nExample: bridgectl validate -c /etc/qinqbridge/qinqbridge.toml"},
+			{Name: "plan", Usage: "show what apply would change, touching nothing", Flags: commonFlags(), Action: cmdPlan,
+				Description: "Lines: '+' create, '±' recreate (an attribute the kernel cannot change drifted), '~' fix in place,\n'-' delete (a link of ours the file no longer has).\n\nExample: bridgectl plan --netns lab"},
+			{Name: "apply", Usage: "converge the kernel to the configuration", Flags: append(commonFlags(), &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every step"}), Action: cmdApply,
+				Description: "Creates what is missing, recreates what drifted in id, protocol or parent, fixes the rest in place,\n" +
+					"deletes links of ours that are no longer in the file, and brings everything up. A second apply changes\n" +
+					"nothing. If a step fails, apply stops and says what was done; running it again converges.\n\nExample: bridgectl apply -c /etc/qinqbridge/qinqbridge.toml"},
+			{Name: "check", Usage: "exit 0 if the kernel matches the configuration, 1 on drift (one line per attribute), 2 on error", Flags: commonFlags(), Action: cmdCheck},
+			{Name: "status", Usage: "show every translation: links, state, counters, guard", Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus},
+			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown},
+		},
+	}
+}
+
+// opt returns a common flag's value, whether given before or after the
+// subcommand (after wins).
+func opt(c *cli.Context, name string) string {
+	for _, x := range c.Lineage() {
+		if x.IsSet(name) {
+			return x.String(name)
+		}
+	}
+	return c.String(name)
+}
+
+func fail(code int, format string, a ...any) error {
+	return cli.Exit(fmt.Sprintf(format, a...), code)
+}
+
+// load reads and validates the configuration: every error, exit 2.
+func load(c *cli.Context) (*config.Config, []byte, error) {
+	path := opt(c, "config")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fail(exitError, "%v", err)
+	}
+	cfg, err := config.Parse(path, raw)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return nil, nil, cli.Exit("", exitError)
+	}
+	return cfg, raw, nil
+}
+
+func open(c *cli.Context) (*bridgectl.Manager, error) {
+	m, err := bridgectl.Open(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")})
+	if err != nil {
+		return nil, fail(exitError, "%v", err)
+	}
+	return m, nil
+}
+
+func cmdValidate(c *cli.Context) error {
+	cfg, _, err := load(c)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: ok, %d translations\n", cfg.File, len(cfg.Translations))
+	return nil
+}
+
+func cmdPlan(c *cli.Context) error {
+	cfg, _, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	v, err := m.Observe(cfg, true)
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	return v.Plan.Write(os.Stdout)
+}
+
+func cmdApply(c *cli.Context) error {
+	cfg, raw, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	v, res, err := m.Apply(cfg, raw)
+	if v != nil && c.Bool("verbose") {
+		v.Plan.Write(os.Stdout)
+	}
+	if err != nil {
+		if v == nil {
+			return fail(exitError, "nothing changed: %v", err)
+		}
+		return fail(exitError, "apply stopped: %v\ndone before it: %s\nrun apply again to converge", err, res)
+	}
+	if v.Plan.Empty() {
+		fmt.Println("in sync: no changes")
+	} else {
+		fmt.Printf("applied: %s\n", res)
+	}
+	return nil
+}
+
+func cmdCheck(c *cli.Context) error {
+	cfg, _, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	v, err := m.Observe(cfg, true)
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	if v.Plan.Empty() {
+		fmt.Printf("in sync: %d translations\n", len(cfg.Translations))
+		return nil
+	}
+	v.Plan.WriteDrift(os.Stdout)
+	return cli.Exit("", exitDrift)
+}
+
+func cmdStatus(c *cli.Context) error {
+	cfg, _, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ts, err := m.Status(cfg)
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"translations": ts})
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tRX PKTS A/B\tTX PKTS A/B")
+	for _, t := range ts {
+		pa, pb := t.A.Links[len(t.A.Links)-1], t.B.Links[len(t.B.Links)-1]
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", t.Name,
+			linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge),
+			pa.RxPackets, pb.RxPackets, pa.TxPackets, pb.TxPackets)
+	}
+	return w.Flush()
+}
+
+func linkNames(e bridgectl.EndStatus) string {
+	n := make([]string, len(e.Links))
+	for i, l := range e.Links {
+		n[i] = l.Name
+	}
+	return strings.Join(n, ">")
+}
+
+func state(ls ...bridgectl.LinkStatus) string {
+	for _, l := range ls {
+		switch {
+		case !l.Present:
+			return "missing " + l.Name
+		case !l.Up:
+			return "down " + l.Name
+		case !l.OperUp:
+			return "no-carrier " + l.Name
+		}
+	}
+	return "up"
+}
+
+func cmdDown(c *cli.Context) error {
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Down(); err != nil {
+		return fail(exitError, "%v", err)
+	}
+	fmt.Println("down: every link of group qinqbridge deleted")
+	return nil
+}

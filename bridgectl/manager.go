@@ -1,0 +1,182 @@
+// Package bridgectl converges the kernel to a qinqbridge configuration: it
+// reads the kernel (links and guard), computes a plan, executes it, and
+// records what it applied. The CLI, the OCF agent and the tests all use it.
+package bridgectl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/tcguard"
+)
+
+// DefaultStateDir holds what was applied and the guard's marker. It is on
+// tmpfs: after a reboot nothing is applied and the guard is closed.
+const DefaultStateDir = "/run/qinqbridge"
+
+// Options select the namespace and the state directory.
+type Options struct {
+	NetNS    string // a name under /run/netns; "" for the current namespace
+	StateDir string // DefaultStateDir if ""
+}
+
+// Manager is an open connection to one namespace's kernel state.
+type Manager struct {
+	opts Options
+	ns   netns.NsHandle
+	conn *kernel.Conn
+}
+
+// Open connects to the namespace.
+func Open(o Options) (*Manager, error) {
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir
+	}
+	m := &Manager{opts: o, ns: netns.None()}
+	if o.NetNS != "" {
+		h, err := netns.GetFromName(o.NetNS)
+		if err != nil {
+			return nil, fmt.Errorf("netns %s: %w", o.NetNS, err)
+		}
+		m.ns = h
+	}
+	c, err := kernel.Dial(m.ns)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	m.conn = c
+	return m, nil
+}
+
+// Close releases the connection.
+func (m *Manager) Close() {
+	if m.conn != nil {
+		m.conn.Close()
+	}
+	if m.ns.IsOpen() {
+		m.ns.Close()
+	}
+}
+
+// Dir is this namespace's state directory.
+func (m *Manager) Dir() string {
+	name := m.opts.NetNS
+	if name == "" {
+		name = "default"
+	}
+	return filepath.Join(m.opts.StateDir, name)
+}
+
+// Guard opens the standby guard of this namespace for block.
+func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
+	fd := -1
+	if m.ns.IsOpen() {
+		fd = int(m.ns)
+	}
+	return tcguard.Open(tcguard.Options{Block: block, NetNS: fd, StateDir: m.Dir()})
+}
+
+// View is the kernel as seen against a configuration.
+type View struct {
+	State *plan.State
+	Want  []plan.Link
+	Plan  *plan.Plan
+}
+
+// Observe reads the links (and, with guard, which ports are bound to the
+// guard's block) and plans the way to cfg.
+func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
+	links, err := m.conn.Links(false)
+	if err != nil {
+		return nil, err
+	}
+	st := plan.NewState(links)
+	want, err := plan.Desired(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	if guard {
+		if err := m.markBound(cfg, st, want); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, o := range st.ByName {
+			o.Bound = true // not checked: no drift reported for it
+		}
+	}
+	p, err := plan.Compute(want, st)
+	if err != nil {
+		return nil, err
+	}
+	return &View{State: st, Want: want, Plan: p}, nil
+}
+
+func (m *Manager) markBound(cfg *config.Config, st *plan.State, want []plan.Link) error {
+	var ports []int
+	for _, w := range want {
+		if o := st.ByName[w.Name]; w.Port && o != nil {
+			ports = append(ports, o.Index)
+		}
+	}
+	g, err := m.Guard(cfg.Guard.Block)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	gs, err := g.Status(ports)
+	if err != nil {
+		return err
+	}
+	for _, i := range gs.Bound {
+		if o := st.ByIndex[i]; o != nil {
+			o.Bound = true
+		}
+	}
+	return nil
+}
+
+// Apply converges the kernel to cfg and records it as applied. On error the
+// phases done are kept; running Apply again converges.
+func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, error) {
+	v, err := m.Observe(cfg, true)
+	if err != nil {
+		return nil, kernel.Result{}, err
+	}
+	var res kernel.Result
+	if !v.Plan.Empty() {
+		g, err := m.Guard(cfg.Guard.Block)
+		if err != nil {
+			return v, res, err
+		}
+		defer g.Close()
+		res, err = m.conn.Apply(v.Plan, v.State, g)
+		if err != nil {
+			return v, res, err
+		}
+	}
+	if err := m.Record(cfg, raw); err != nil {
+		return v, res, fmt.Errorf("applied, but cannot record it: %w", err)
+	}
+	return v, res, nil
+}
+
+// Down deletes every link bridgectl owns in the namespace and forgets what
+// was applied.
+func (m *Manager) Down() error {
+	if err := m.conn.Down(); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(m.Dir(), appliedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	return err
+}
