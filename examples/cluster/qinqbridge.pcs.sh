@@ -1,0 +1,50 @@
+#!/bin/sh
+# qinqbridge on a two-node Pacemaker cluster, with pcs >= 0.11 (Debian 12,
+# RHEL 9). The same configuration as qinqbridge.crm (crmsh); see the comments
+# there for why each operation and meta attribute is what it is.
+#
+#   sh examples/cluster/qinqbridge.pcs.sh
+#
+# Prerequisites on every node: the agents installed (make install), the same
+# /etc/qinqbridge/qinqbridge.toml, and fencing configured.
+set -e
+
+# The configuration is built in a file and pushed at once, so that the cluster
+# never sees the guard without its constraints.
+cib=$(mktemp)
+trap 'rm -f "$cib"' EXIT
+pcs cluster cib "$cib"
+
+# The translation bridges, cloned on every node (interleave: each node's guard
+# waits for its own node's bridge only). Monitors: depth 0 every 10 s (links
+# exist and are up), depth 10 every 60 s (every attribute and guard binding).
+pcs -f "$cib" resource create p_bridge ocf:qinqbridge:bridge \
+	config=/etc/qinqbridge/qinqbridge.toml \
+	op start timeout=120s \
+	   stop timeout=120s \
+	   monitor interval=10s timeout=30s \
+	   monitor interval=60s timeout=60s OCF_CHECK_LEVEL=10 \
+	   reload-agent timeout=120s \
+	clone cl_bridge meta interleave=true
+
+# The standby guard, promotable: one promoted (open) node, monitors with
+# different intervals for the two roles, notifications on.
+pcs -f "$cib" resource create p_guard ocf:qinqbridge:tcguard \
+	config=/etc/qinqbridge/qinqbridge.toml \
+	op start timeout=30s \
+	   stop timeout=30s \
+	   promote timeout=15s \
+	   demote timeout=15s \
+	   monitor interval=10s timeout=30s role=Promoted \
+	   monitor interval=11s timeout=30s role=Unpromoted \
+	   notify timeout=10s \
+	promotable ms_guard meta promoted-max=1 promoted-node-max=1 clone-max=2 clone-node-max=1 notify=true interleave=true
+
+# Bridge before guard on each node; the guard stops (blocks) before the bridge
+# deletes the ports.
+pcs -f "$cib" constraint order start cl_bridge then start ms_guard kind=Mandatory id=o_bridge_then_guard
+
+# A guard instance only where the bridge runs.
+pcs -f "$cib" constraint colocation add ms_guard with cl_bridge INFINITY id=c_guard_with_bridge
+
+pcs cluster cib-push "$cib" --config
