@@ -1,0 +1,378 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/tcguard"
+)
+
+// commonFlags are accepted before and after the subcommand, as bridgectl's.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultPath, Usage: "configuration `FILE` (its [guard] block and its bridge ports)"},
+		&cli.StringFlag{Name: "netns", Usage: "work in the network namespace `NAME` (/run/netns/NAME) instead of the current one"},
+		&cli.StringFlag{Name: "state-dir", Value: bridgectl.DefaultStateDir, Usage: "where the guard's open marker lives (`DIR`, tmpfs)", Hidden: true},
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "tcguard",
+		Usage: "the standby guard of qinqbridge: block or open every translation at once",
+		Description: "Every bridge port bridgectl creates is bound, before it comes up, to one shared tc block (the\n" +
+			"configuration's [guard] block, default 29026). The guard is a single matchall drop filter in that\n" +
+			"block: present, the node forwards nothing (blocked, also after a reboot or a crash); absent, every\n" +
+			"translation forwards (open). block and unblock send a few tc requests, whatever the number of\n" +
+			"translations, and are idempotent: a run killed at any point converges when run again. They read only\n" +
+			"the [guard] table of the configuration; status reads all of it for the bridge ports.\n\n" +
+			"Exit codes: 0 ok; 1 status found something off; 2 error.\n\n" +
+			"Examples:\n" +
+			"   tcguard block                          # standby: drop every frame on every bridge port\n" +
+			"   tcguard unblock                        # active: forward\n" +
+			"   tcguard status                         # blocked or open, ports bound, frames dropped\n" +
+			"   tcguard status --json --netns lab -c /etc/qinqbridge/lab.toml",
+		Flags:           commonFlags(),
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			{Name: "block", Usage: "install the drop filter: the node forwards nothing (standby)", Flags: commonFlags(), Action: cmdBlock,
+				Description: "Adds the drop filter to the block unless it is there, then forgets the intent \"open\".\n" +
+					"Idempotent: blocking a blocked node changes nothing and exits 0. With no port bound yet there is\n" +
+					"nothing to filter; the next bridgectl apply arms the block closed anyway. Like unblock, it reads\n" +
+					"only the block index from the configuration and enumerates no link.\n\n" +
+					"Examples:\n" +
+					"   tcguard block\n" +
+					"   tcguard block --netns lab -c /etc/qinqbridge/lab.toml"},
+			{Name: "unblock", Usage: "delete the drop filter: every translation forwards (active)", Flags: commonFlags(), Action: cmdUnblock,
+				Description: "Records the intent \"open\" (a marker under /run, fsynced), then deletes the drop filter.\n" +
+					"Idempotent. It reads the configuration only for the block index and enumerates no link:\n" +
+					"its cost does not depend on the number of translations.\n\n" +
+					"Examples:\n" +
+					"   tcguard unblock\n" +
+					"   tcguard unblock --netns lab -c /etc/qinqbridge/lab.toml"},
+			{Name: "status", Usage: "show blocked/open, ports bound vs expected, frames dropped; exit 1 if something is off",
+				Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus,
+				Description: "States: blocked (filter in, nobody opened), open (opened on purpose), interrupted (an unblock\n" +
+					"or block did not finish, or the block was re-created on an opened node: frames are dropped; run\n" +
+					"unblock or block again), unguarded (the filter was removed behind tcguard's back: frames flow;\n" +
+					"run block).\n" +
+					"Expected ports are the bridge ports of the configuration that exist in the kernel. Each one not\n" +
+					"bound to the block is named: unbound (no ingress qdisc; bridgectl apply binds it) or foreign\n" +
+					"(an ingress qdisc tcguard did not create, left untouched: that port is not guarded).\n" +
+					"Exit 0 if blocked or open and every expected port is bound, 1 if anything is off, 2 on error.\n\n" +
+					"Examples:\n" +
+					"   tcguard status\n" +
+					"   tcguard status --json --netns lab\n" +
+					"   tcguard status -c /etc/qinqbridge/lab.toml || echo \"guard needs attention\""},
+		},
+	}
+}
+
+// opt returns a common flag's value, whether given before or after the
+// subcommand (after wins).
+func opt(c *cli.Context, name string) string {
+	for _, x := range c.Lineage() {
+		if x.IsSet(name) {
+			return x.String(name)
+		}
+	}
+	return c.String(name)
+}
+
+func fail(code int, format string, a ...any) error {
+	for i, x := range a {
+		if err, ok := x.(error); ok {
+			a[i] = bare(err)
+		}
+	}
+	return cli.Exit(fmt.Sprintf(format, a...), code)
+}
+
+// bare is an error's text without the package's "tcguard: " prefix, which
+// main puts in front of every message anyway.
+func bare(err error) string { return strings.TrimPrefix(err.Error(), "tcguard: ") }
+
+// load reads and validates the configuration: every error, exit 2.
+func load(c *cli.Context) (*config.Config, error) {
+	path := opt(c, "config")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fail(exitError, "%v", err)
+	}
+	cfg, err := config.Parse(path, raw)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return nil, fail(exitError, "%s: invalid configuration", path)
+	}
+	return cfg, nil
+}
+
+// open connects to the namespace and opens its guard. The guard's state
+// directory is the namespace's bridgectl state directory.
+func open(c *cli.Context, block uint32) (*bridgectl.Manager, *tcguard.Guard, error) {
+	m, err := bridgectl.Open(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")})
+	if err != nil {
+		return nil, nil, fail(exitError, "%v", err)
+	}
+	g, err := m.Guard(block)
+	if err != nil {
+		m.Close()
+		return nil, nil, fail(exitError, "%v", err)
+	}
+	return m, g, nil
+}
+
+// where names the block and namespace for messages.
+func where(c *cli.Context, block uint32) string {
+	ns := opt(c, "netns")
+	if ns == "" {
+		return fmt.Sprintf("tc block %d", block)
+	}
+	return fmt.Sprintf("tc block %d, netns %s", block, ns)
+}
+
+func cmdBlock(c *cli.Context) error {
+	block, err := loadBlock(c)
+	if err != nil {
+		return err
+	}
+	m, g, err := open(c, block)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	defer g.Close()
+	if err := g.Block(); err != nil {
+		return fail(exitError, "block: %v", err)
+	}
+	fmt.Printf("blocked: %s\n", where(c, block))
+	return nil
+}
+
+func cmdUnblock(c *cli.Context) error {
+	block, err := loadBlock(c)
+	if err != nil {
+		return err
+	}
+	m, g, err := open(c, block)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	defer g.Close()
+	if err := g.Unblock(); err != nil {
+		return fail(exitError, "unblock: %v", err)
+	}
+	fmt.Printf("open: %s\n", where(c, block))
+	return nil
+}
+
+// report is what status prints; with --json, as is.
+type report struct {
+	State string `json:"state"` // blocked, open, interrupted, unguarded
+	OK    bool   `json:"ok"`    // exit 0
+	Block uint32 `json:"block"`
+	NetNS string `json:"netns,omitempty"`
+
+	FilterPresent bool `json:"filter_present"` // the drop filter is in the block
+	OpenMarker    bool `json:"open_marker"`    // the intent "open" is recorded
+	Armed         bool `json:"armed"`          // the block exists and was armed closed
+
+	PortsConfigured int `json:"ports_configured"` // bridge ports in the configuration
+	PortsExpected   int `json:"ports_expected"`   // of those, the ones the kernel has
+	PortsBound      int `json:"ports_bound"`      // of those, the ones bound to the block
+	BoundTotal      int `json:"bound_total"`      // every device bound to the block
+
+	DroppedPackets uint64 `json:"dropped_packets"` // since the filter was last installed
+	DroppedBytes   uint64 `json:"dropped_bytes"`
+
+	Unbound  []string `json:"unbound"`  // expected ports without ingress qdisc
+	Foreign  []string `json:"foreign"`  // expected ports with an ingress qdisc not ours
+	Problems []string `json:"problems"` // why not ok, one line each
+}
+
+func cmdStatus(c *cli.Context) error {
+	cfg, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, g, err := open(c, cfg.Guard.Block)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	defer g.Close()
+	index, err := linkIndexes(opt(c, "netns"))
+	if err != nil {
+		return fail(exitError, "status: %v", err)
+	}
+	names := make(map[int]string, len(index))
+	for n, i := range index {
+		names[i] = n
+	}
+	var ports []int
+	seen := map[string]bool{}
+	configured := 0
+	for _, t := range cfg.Translations {
+		for _, e := range []config.End{t.A, t.B} {
+			links := e.Links()
+			p := links[len(links)-1]
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			configured++
+			if i, ok := index[p]; ok {
+				ports = append(ports, i)
+			}
+		}
+	}
+	s, err := g.Status(ports)
+	if err != nil {
+		return fail(exitError, "status: %v", err)
+	}
+	r := newReport(s, cfg.Guard.Block, opt(c, "netns"), configured, ports, names)
+	if c.Bool("json") {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fail(exitError, "%v", err)
+		}
+	} else {
+		r.write(os.Stdout)
+	}
+	if !r.OK {
+		return cli.Exit("", exitOff)
+	}
+	return nil
+}
+
+func newReport(s tcguard.Status, block uint32, ns string, configured int, ports []int, names map[int]string) report {
+	expected := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		expected[p] = true
+	}
+	bound := 0
+	for _, i := range s.Bound {
+		if expected[i] {
+			bound++
+		}
+	}
+	name := func(is []int) []string {
+		out := make([]string, 0, len(is))
+		for _, i := range is {
+			if n := names[i]; n != "" {
+				out = append(out, n)
+			} else {
+				out = append(out, fmt.Sprintf("ifindex %d", i))
+			}
+		}
+		return out // in the configuration's order
+	}
+	r := report{
+		State: s.State.String(), Block: block, NetNS: ns,
+		FilterPresent: s.FilterPresent, OpenMarker: s.Marker, Armed: s.Armed,
+		PortsConfigured: configured, PortsExpected: len(ports), PortsBound: bound, BoundTotal: len(s.Bound),
+		DroppedPackets: s.DroppedPackets, DroppedBytes: s.DroppedBytes,
+		Unbound: name(s.Unbound), Foreign: name(s.Foreign), Problems: []string{},
+	}
+	switch s.State {
+	case tcguard.Interrupted:
+		r.Problems = append(r.Problems, "interrupted: the drop filter is in although the node was opened (an unblock or block did not finish, or the block was re-created): frames are dropped; run tcguard unblock or tcguard block")
+	case tcguard.Unguarded:
+		r.Problems = append(r.Problems, "unguarded: the drop filter was removed behind tcguard's back and nobody opened the guard: frames flow; run tcguard block")
+	}
+	if len(r.Unbound) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d expected port(s) without ingress qdisc: not bound to the block, they forward whatever the guard's state; bridgectl apply binds them", len(r.Unbound)))
+	}
+	if len(r.Foreign) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d expected port(s) carry an ingress qdisc tcguard did not create (left untouched): not guarded; delete it, then bridgectl apply binds them", len(r.Foreign)))
+	}
+	r.OK = len(r.Problems) == 0
+	return r
+}
+
+func (r report) write(w *os.File) {
+	ns := ""
+	if r.NetNS != "" {
+		ns = ", netns " + r.NetNS
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "guard:    %s (tc block %d%s)\n", r.State, r.Block, ns)
+	fmt.Fprintf(&b, "ports:    %d of %d expected bound", r.PortsBound, r.PortsExpected)
+	if missing := r.PortsConfigured - r.PortsExpected; missing > 0 {
+		fmt.Fprintf(&b, "; %d of the configuration's %d not in the kernel", missing, r.PortsConfigured)
+	}
+	if other := r.BoundTotal - r.PortsBound; other > 0 {
+		fmt.Fprintf(&b, "; %d other device(s) bound to the block", other)
+	}
+	b.WriteString("\n")
+	if r.FilterPresent {
+		fmt.Fprintf(&b, "dropped:  %d frames, %d bytes\n", r.DroppedPackets, r.DroppedBytes)
+	}
+	if len(r.Unbound) > 0 {
+		fmt.Fprintf(&b, "unbound:  %s\n", list(r.Unbound))
+	}
+	if len(r.Foreign) > 0 {
+		fmt.Fprintf(&b, "foreign:  %s\n", list(r.Foreign))
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "problem:  %s\n", p)
+	}
+	w.WriteString(b.String())
+}
+
+// textNames is how many port names the text output lists (--json: all).
+const textNames = 24
+
+func list(names []string) string {
+	if len(names) <= textNames {
+		return strings.Join(names, " ")
+	}
+	return fmt.Sprintf("%s ... and %d more (--json lists all)", strings.Join(names[:textNames], " "), len(names)-textNames)
+}
+
+// linkIndexes maps the names of the namespace's links to their ifindexes,
+// from one dump (O(devices); status only).
+func linkIndexes(nsName string) (map[string]int, error) {
+	var h *netlink.Handle
+	var err error
+	if nsName == "" {
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+	} else {
+		var ns netns.NsHandle
+		if ns, err = netns.GetFromName(nsName); err != nil {
+			return nil, fmt.Errorf("netns %s: %w", nsName, err)
+		}
+		defer ns.Close()
+		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rtnetlink socket: %w", err)
+	}
+	defer h.Close()
+	for attempt := 0; ; attempt++ {
+		links, err := h.LinkList()
+		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 4 {
+			continue // the links changed meanwhile: read them again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing links: %w", err)
+		}
+		out := make(map[string]int, len(links))
+		for _, l := range links {
+			out[l.Attrs().Name] = l.Attrs().Index
+		}
+		return out, nil
+	}
+}
