@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/ocf"
+	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
+	"github.com/qinqbridge/qinqbridge/tcguard"
+)
+
+// guard holds the agent's actions; open reaches the kernel and score the
+// CIB (fakes in tests).
+type guard struct {
+	open  node.Opener
+	score scorer
+}
+
+// scorer sets and deletes this instance's promotion score.
+type scorer interface {
+	Set(ctx context.Context, r *ocf.Request, score int) error
+	Delete(ctx context.Context, r *ocf.Request) error
+}
+
+// crmScore is the real scorer: crm_attribute --promotion.
+type crmScore struct{}
+
+func (crmScore) Set(ctx context.Context, r *ocf.Request, n int) error {
+	return r.SetPromotionScore(ctx, n)
+}
+func (crmScore) Delete(ctx context.Context, r *ocf.Request) error { return r.DeletePromotionScore(ctx) }
+
+// startedFile, in the namespace's state directory, is the "running"
+// marker: written by start once the guard is blocked, removed by stop once
+// it is blocked again. It holds the block index start guarded, which
+// promote, demote, stop and monitor use, so promote reads no configuration.
+const startedFile = "ocf-tcguard.started"
+
+func readStarted(dir string) (block uint32, started bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, startedFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "block ")
+	n, perr := strconv.ParseUint(v, 10, 32)
+	if !ok || perr != nil || n == 0 {
+		return 0, true, fmt.Errorf("%s: not \"block N\": %q", filepath.Join(dir, startedFile), b)
+	}
+	return uint32(n), true, nil
+}
+
+func writeStarted(dir string, block uint32) error {
+	return node.WriteFile(filepath.Join(dir, startedFile), fmt.Appendf(nil, "block %d\n", block))
+}
+
+// startBlock is the block start guards: the one of the configuration the
+// bridge applied on this node, whose ports are bound to it, else the
+// file's. Not the file first: an edited, not yet applied [guard] block
+// would have the guard block and open a block no port is bound to.
+func (a *guard) startBlock(r *ocf.Request, n node.Node) (uint32, string, error) {
+	applied, err := n.Applied()
+	if err == nil {
+		return applied.Guard.Block, "the applied configuration", nil
+	}
+	if !errors.Is(err, bridgectl.ErrNotApplied) {
+		r.Log.Warningf("applied configuration unreadable, using the file's block: %v", err)
+	}
+	path := r.Param(node.ParamConfig)
+	cfg, _, err := node.LoadConfig(path)
+	if err != nil {
+		return 0, "", err
+	}
+	return cfg.Guard.Block, path, nil
+}
+
+// currentBlock is the block of a running instance: the one start recorded;
+// for an instance not started, the applied configuration's, the file's,
+// or the default, in that order — stop and monitor must work whatever
+// state the configuration is in.
+func (a *guard) currentBlock(r *ocf.Request, n node.Node) (block uint32, started bool) {
+	block, started, err := readStarted(n.Dir())
+	if err != nil {
+		r.Log.Warningf("%v", err)
+	}
+	if block != 0 {
+		return block, started
+	}
+	if applied, err := n.Applied(); err == nil {
+		return applied.Guard.Block, started
+	}
+	if cfg, err := config.Load(r.Param(node.ParamConfig)); err == nil {
+		return cfg.Guard.Block, started
+	}
+	return config.DefaultBlock, started
+}
+
+// openNode opens the namespace for start and validate-all, mapping a
+// missing namespace to ErrInstalled and a bad name to ErrConfigured.
+func (a *guard) openNode(r *ocf.Request) (node.Node, error) {
+	n, err := a.open(node.Options(r))
+	switch {
+	case errors.Is(err, node.ErrBadNetNS):
+		return nil, ocf.Fail(ocf.ErrConfigured, "%v", err)
+	case errors.Is(err, node.ErrNoNetNS):
+		return nil, ocf.Fail(ocf.ErrInstalled, "%v", err)
+	}
+	return n, err
+}
+
+func (a *guard) start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	n, err := a.openNode(r)
+	if err != nil {
+		return 0, err
+	}
+	defer n.Close()
+	block, from, err := a.startBlock(r, n)
+	if err != nil {
+		return 0, err
+	}
+	if err := a.block(n, block); err != nil {
+		return 0, err
+	}
+	if err := writeStarted(n.Dir(), block); err != nil {
+		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
+	}
+	r.Log.Infof("started: guard of block %d blocked (block of %s)", block, from)
+	a.setScore(ctx, r, n, true)
+	return ocf.Success, nil
+}
+
+// block blocks the guard of one block.
+func (a *guard) block(n node.Node, block uint32) error {
+	g, err := n.Guard(block)
+	if err != nil {
+		return ocf.Fail(ocf.ErrGeneric, "cannot block the guard of block %d: %v", block, err)
+	}
+	defer g.Close()
+	if err := g.Block(); err != nil {
+		return ocf.Fail(ocf.ErrGeneric, "cannot block the guard of block %d: %v", block, err)
+	}
+	return nil
+}
+
+// stop blocks (fail closed), then forgets it was started. A guard it
+// cannot block makes it fail: Pacemaker then fences the node, which is the
+// only way left to stop it from forwarding.
+func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	defer func() {
+		if err := a.score.Delete(ctx, r); err != nil {
+			r.Log.Debugf("promotion score not deleted: %v", err)
+		}
+	}()
+	opts := node.Options(r)
+	n, err := a.open(opts)
+	if node.Absent(err) { // no namespace: no port to guard
+		if err := node.RemoveFile(filepath.Join(node.DirFor(opts), startedFile)); err != nil {
+			return 0, err
+		}
+		return ocf.Success, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer n.Close()
+	block, started := a.currentBlock(r, n)
+	blocks := []uint32{block}
+	// Ports bound to another block than the one started with (the bridge
+	// re-applied with a new [guard] block) are closed too.
+	if applied, err := n.Applied(); err == nil && applied.Guard.Block != block {
+		blocks = append(blocks, applied.Guard.Block)
+	}
+	for _, b := range blocks {
+		if err := a.block(n, b); err != nil {
+			return 0, err
+		}
+	}
+	if err := node.RemoveFile(filepath.Join(n.Dir(), startedFile)); err != nil {
+		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
+	}
+	if started {
+		r.Log.Infof("stopped: guard of block %d blocked", block)
+	}
+	return ocf.Success, nil
+}
+
+// promote opens the guard: one tc request, whatever the number of
+// translations. It reads the block from the started marker and nothing
+// else — no configuration, no link.
+func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	n, err := a.open(node.Options(r))
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: %v", err)
+	}
+	defer n.Close()
+	block, started, err := readStarted(n.Dir())
+	if err != nil {
+		return 0, err
+	}
+	if !started {
+		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: not started on this node")
+	}
+	g, err := n.Guard(block)
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "cannot open the guard of block %d: %v", block, err)
+	}
+	defer g.Close()
+	if err := g.Unblock(); err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "cannot open the guard of block %d: %v", block, err)
+	}
+	r.Log.Infof("promoted: guard of block %d open", block)
+	return ocf.Success, nil
+}
+
+// demote blocks; like promote it touches no link.
+func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	n, err := a.open(node.Options(r))
+	if node.Absent(err) {
+		r.Log.Warningf("nothing to demote: %v", err)
+		return ocf.Success, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer n.Close()
+	block, started := a.currentBlock(r, n)
+	if err := a.block(n, block); err != nil {
+		return 0, err
+	}
+	if !started {
+		r.Log.Warningf("demoted an instance that was not started: guard of block %d blocked", block)
+		return ocf.Success, nil
+	}
+	r.Log.Infof("demoted: guard of block %d blocked", block)
+	return ocf.Success, nil
+}
+
+// monitor: see the table in the package documentation.
+func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	n, err := a.open(node.Options(r))
+	if node.Absent(err) {
+		return notRunning(r, "%v", err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer n.Close()
+	block, started := a.currentBlock(r, n)
+	g, err := n.Guard(block)
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
+	defer g.Close()
+	s, err := g.Status(nil)
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
+	if !started {
+		if s.State == tcguard.Opened || s.State == tcguard.Unguarded {
+			return 0, ocf.Fail(ocf.ErrGeneric, "not started, yet the guard of block %d is %s: %d ports forward", block, s.State, len(s.Bound))
+		}
+		return notRunning(r, "not started")
+	}
+
+	a.setScore(ctx, r, n, false)
+	if applied, err := n.Applied(); err == nil && applied.Guard.Block != block {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guards block %d but the bridge here binds its ports to block %d: restart the guard", block, applied.Guard.Block)
+	}
+	switch s.State {
+	case tcguard.Blocked:
+		return ocf.Success, nil
+	case tcguard.Opened:
+		return ocf.RunningPromoted, nil
+	case tcguard.Interrupted:
+		return 0, ocf.Fail(ocf.FailedPromoted, "promoted, yet the guard of block %d drops every frame (promote or demote interrupted, or block re-created)", block)
+	case tcguard.Unguarded:
+		return 0, ocf.Fail(ocf.ErrGeneric, "unpromoted, yet the guard of block %d is open (drop filter removed): %d ports forward, traffic may loop", block, len(s.Bound))
+	}
+	return 0, fmt.Errorf("guard of block %d: unknown state %v", block, s.State)
+}
+
+func notRunning(r *ocf.Request, format string, args ...any) (ocf.Status, error) {
+	if r.IsProbe() {
+		return ocf.NotRunning, nil
+	}
+	return 0, ocf.Fail(ocf.NotRunning, format, args...)
+}
+
+func (a *guard) notify(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	r.Log.Debugf("notify %s-%s: promoted on %v", r.Notify.Type, r.Notify.Operation, r.Notify.Promoted.Unames)
+	return ocf.Success, nil
+}
+
+func (a *guard) validate(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	if _, _, err := node.LoadConfig(r.Param(node.ParamConfig)); err != nil {
+		return 0, err
+	}
+	switch err := node.CheckNetNS(r.Param(node.ParamNetNS)); {
+	case errors.Is(err, node.ErrBadNetNS):
+		return 0, ocf.Fail(ocf.ErrConfigured, "%v", err)
+	case err != nil:
+		return 0, ocf.Fail(ocf.ErrInstalled, "%v", err)
+	}
+	return ocf.Success, nil
+}
+
+// Promotion scores. Any positive score makes an instance eligible; the
+// highest is promoted.
+const (
+	scoreMax    = 100
+	scoreNoneOK = 1 // nothing can forward here (or nothing applied): still eligible
+)
+
+// promotionScore rates this node: 1 + 99 × the share of the applied
+// translations that can forward here — every link present (ours) and
+// administratively up, both parent interfaces up with carrier. So the
+// node that forwards the most translations is promoted, a pulled trunk
+// cable moves the promotion to a node whose trunks are fine, and some
+// node is always promoted even when both are impaired. An empty
+// configuration scores the maximum. It is O(links): monitors and start
+// compute it, promote never does.
+func promotionScore(n node.Node) (int, string) {
+	applied, err := n.Applied()
+	if err != nil {
+		return scoreNoneOK, "no bridge applied here"
+	}
+	total := len(applied.Translations)
+	if total == 0 {
+		return scoreMax, "no translations"
+	}
+	st, err := node.Links(n)
+	if err != nil {
+		return scoreNoneOK, err.Error()
+	}
+	ok := 0
+	for i := range applied.Translations {
+		if forwards(st, &applied.Translations[i]) {
+			ok++
+		}
+	}
+	return scoreNoneOK + (scoreMax-scoreNoneOK)*ok/total, fmt.Sprintf("%d of %d translations can forward", ok, total)
+}
+
+func forwards(st *plan.State, t *config.Translation) bool {
+	for _, e := range []*config.End{&t.A, &t.B} {
+		if p := st.ByName[e.Parent]; p == nil || !p.Up || !p.OperUp {
+			return false
+		}
+		for _, name := range e.Links() {
+			if o := st.ByName[name]; o == nil || !o.Owned() || !o.Up {
+				return false
+			}
+		}
+	}
+	o := st.ByName[t.Bridge]
+	return o != nil && o.Owned() && o.Up
+}
+
+// setScore computes and sets the promotion score. A failure (no cluster:
+// ocf-tester, crm_resource --force-*) never fails the action; start warns
+// about it, monitors only say it in debug logs.
+func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, loud bool) {
+	score, why := promotionScore(n)
+	err := a.score.Set(ctx, r, score)
+	switch {
+	case err != nil && loud:
+		r.Log.Warningf("promotion score %d (%s) not set: %v", score, why, err)
+	case err != nil:
+		r.Log.Debugf("promotion score %d (%s) not set: %v", score, why, err)
+	default:
+		r.Log.Debugf("promotion score %d: %s", score, why)
+	}
+}

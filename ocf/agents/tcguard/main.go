@@ -1,0 +1,74 @@
+// Command ocf-tcguard is the OCF resource agent ocf:qinqbridge:tcguard: the
+// standby guard of qinqbridge as a promotable clone. Install it as
+// /usr/lib/ocf/resource.d/qinqbridge/tcguard.
+//
+// Every translation port is bound to one shared tc block; the guard is one
+// drop filter in that block (package tcguard). Unpromoted, the filter is in
+// and the node forwards nothing; promote deletes it, demote puts it back,
+// each one request whatever the number of translations. stop blocks too:
+// the guard fails closed.
+//
+// # Roles from real state
+//
+// "Running" is a marker file under the state directory (tmpfs, so a reboot
+// forgets it), written by start after blocking and removed by stop after
+// blocking; it also records the block index start guarded. The role is
+// tcguard's state — the kernel's drop filter plus tcguard's own open-intent
+// marker — never the promotion score:
+//
+//	started  tcguard state  meaning                                  monitor
+//	no       blocked        stopped (fail closed)                    7
+//	no       interrupted    stopped, stale open intent; drops        7
+//	no       open           stopped but forwarding: leak             1
+//	no       unguarded      stopped but forwarding: leak             1
+//	yes      blocked        unpromoted                               0
+//	yes      open           promoted                                 8
+//	yes      interrupted    promoted intent, but dropping: a promote
+//	                        or demote was killed half-way, or the
+//	                        block was re-created under an open node  9
+//	yes      unguarded      unpromoted, yet the filter is gone
+//	                        (removed behind our back): leak          1
+//
+// Interrupted drops frames (safe) and is reported as a failed promoted
+// instance, so Pacemaker demotes, restarts and promotes again (re-running
+// Unblock or Block converges it). Unguarded and open-while-stopped forward
+// frames on a node that must not: the failure makes Pacemaker stop the
+// instance, and stop blocks.
+package main
+
+import (
+	"time"
+
+	"github.com/qinqbridge/qinqbridge/ocf"
+	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
+)
+
+func newAgent(a *guard) *ocf.Agent {
+	return &ocf.Agent{
+		Name:      "tcguard",
+		Version:   "1.0",
+		ShortDesc: "qinqbridge standby guard (promotable)",
+		LongDesc: "Drops every frame on the qinqbridge translation ports of an unpromoted node with one tc drop " +
+			"filter in the shared block the ports are bound to; promote deletes the filter, demote and stop put it " +
+			"back. Run it as a promotable clone (promoted-max=1) ordered after and colocated with the " +
+			"ocf:qinqbridge:bridge clone. The block index is the one of the configuration the bridge applied on " +
+			"this node (else the file's [guard] block).\n\n" +
+			"The promotion score is 1 + 99 x the share of the applied translations that can forward on this node " +
+			"(every link present and up, both trunks with carrier): the node with the most working translations " +
+			"is promoted, and a pulled trunk cable moves the promotion.",
+		Params: node.Params(false),
+		Actions: []ocf.Action{
+			{Name: ocf.ActionStart, Func: a.start, Timeout: 30 * time.Second},
+			{Name: ocf.ActionStop, Func: a.stop, Timeout: 30 * time.Second},
+			{Name: ocf.ActionPromote, Func: a.promote, Timeout: 15 * time.Second},
+			{Name: ocf.ActionDemote, Func: a.demote, Timeout: 15 * time.Second},
+			{Name: ocf.ActionMonitor, Func: a.monitor, Timeout: 30 * time.Second, Interval: 10 * time.Second, Role: ocf.RolePromoted},
+			{Name: ocf.ActionMonitor, Timeout: 30 * time.Second, Interval: 11 * time.Second, Role: ocf.RoleUnpromoted},
+			{Name: ocf.ActionNotify, Func: a.notify, Timeout: 10 * time.Second},
+			{Name: ocf.ActionValidateAll, Func: a.validate, Timeout: 30 * time.Second},
+			{Name: ocf.ActionMetaData, Timeout: 5 * time.Second},
+		},
+	}
+}
+
+func main() { ocf.Run(newAgent(&guard{open: node.Open, score: crmScore{}})) }
