@@ -80,6 +80,7 @@ func benchGuard() []row {
 		}
 	}
 	uN, uOne, bN, bOne, tcRef := median(unblockN), median(unblockOne), median(blockN), median(blockOne), median(ref)
+	pN, pOne := benchPromote(full, one, state)
 
 	// The per-interface anchor: without a shared block, opening means
 	// deleting one filter per port. Rebuild ns's ports that way (not
@@ -104,6 +105,7 @@ func benchGuard() []row {
 		{fmt.Sprintf("tcguard unblock, %d translations", *n), msecs(uN), "same, 1 translation " + msecs(uOne), ratio(uN, uOne), "≤ 1.2"},
 		{fmt.Sprintf("tcguard unblock, %d", *n), msecs(uN), "tc filter del block " + guardBlock + " (one command) " + msecs(tcRef), ratio(uN, tcRef), "≤ 1.5"},
 		{fmt.Sprintf("tcguard block, %d translations", *n), msecs(bN), "same, 1 translation " + msecs(bOne), ratio(bN, bOne), ""},
+		{fmt.Sprintf("ocf:qinqbridge:tcguard promote, %d translations", *n), msecs(pN), "same, 1 translation " + msecs(pOne), ratio(pN, pOne), "≤ 1.2"},
 		{fmt.Sprintf("anchor: unblock, %d", *n), msecs(uN), fmt.Sprintf("per-port filters: tc -batch, one filter del per port (%d) %s", ports, secs(perPort.wall)), ratio(uN, perPort.wall), ""},
 	}
 }
@@ -134,3 +136,27 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func msecs(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+// benchPromote measures the promotable agent's promote action (process start
+// to exit, as Pacemaker runs it) at n translations and at one, alternately;
+// each round demotes again, unmeasured. Both namespaces are left blocked.
+func benchPromote(full, one, state string) (time.Duration, time.Duration) {
+	agent := filepath.Join(*bin, "ocf-tcguard")
+	act := func(action, cfg, netns string) run {
+		env := []string{"OCF_ROOT=/usr/lib/ocf", "OCF_RESOURCE_INSTANCE=p_guard:0",
+			"OCF_RESKEY_config=" + cfg, "OCF_RESKEY_netns=" + netns, "OCF_RESKEY_state_dir=" + state,
+			"OCF_RESKEY_CRM_meta_timeout=60000"}
+		return measureEnv(env, nil, agent, action)
+	}
+	for _, c := range []struct{ cfg, netns string }{{full, ns}, {one, nsOne}} {
+		act("start", c.cfg, c.netns)
+	}
+	var pN, pOne []time.Duration
+	for range guardRounds {
+		pN = append(pN, act("promote", full, ns).wall)
+		act("demote", full, ns)
+		pOne = append(pOne, act("promote", one, nsOne).wall)
+		act("demote", one, nsOne)
+	}
+	return median(pN), median(pOne)
+}

@@ -35,11 +35,13 @@ type run struct {
 }
 
 func measure(name string, args ...string) run {
-	return measureIn(nil, name, args...)
+	return measureEnv(nil, nil, name, args...)
 }
 
-func measureIn(stdin io.Reader, name string, args ...string) run {
+// measureEnv runs name with env added to this process's environment.
+func measureEnv(env []string, stdin io.Reader, name string, args ...string) run {
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stdout = io.Discard
