@@ -1,6 +1,8 @@
 package bridgectl
 
 import (
+	"slices"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
@@ -16,6 +18,9 @@ type LinkStatus struct {
 	TxPackets uint64 `json:"tx_packets"`
 	RxBytes   uint64 `json:"rx_bytes"`
 	TxBytes   uint64 `json:"tx_bytes"`
+	// Guarded: a bridge port whose ingress is bound to the guard's block
+	// (always false for other links).
+	Guarded bool `json:"guarded,omitempty"`
 }
 
 // EndStatus is one end of a translation.
@@ -32,13 +37,50 @@ type TranslationStatus struct {
 	Bridge LinkStatus `json:"bridge"`
 }
 
-// Status reports every translation of cfg with counters.
-func (m *Manager) Status(cfg *config.Config) ([]TranslationStatus, error) {
+// GuardStatus is the standby guard of the namespace, as the translations
+// see it.
+type GuardStatus struct {
+	Block          uint32 `json:"block"`
+	State          string `json:"state"` // blocked, open, interrupted or unguarded (tcguard.State)
+	PortsBound     int    `json:"ports_bound"`
+	PortsExpected  int    `json:"ports_expected"` // bridge ports that exist
+	DroppedPackets uint64 `json:"dropped_packets"`
+	DroppedBytes   uint64 `json:"dropped_bytes"`
+}
+
+// Report is what status shows.
+type Report struct {
+	Guard        GuardStatus         `json:"guard"`
+	Translations []TranslationStatus `json:"translations"`
+}
+
+// Status reports every translation of cfg with counters, and the guard.
+func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 	links, err := m.conn.Links(true)
 	if err != nil {
 		return nil, err
 	}
 	st := plan.NewState(links)
+	var ports []int
+	for _, t := range cfg.Translations {
+		for _, e := range []config.End{t.A, t.B} {
+			names := e.Links()
+			if o := st.ByName[names[len(names)-1]]; o != nil {
+				ports = append(ports, o.Index)
+			}
+		}
+	}
+	g, err := m.Guard(cfg.Guard.Block)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	gs, err := g.Status(ports)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Guard: GuardStatus{Block: cfg.Guard.Block, State: gs.State.String(),
+		PortsExpected: len(ports), DroppedPackets: gs.DroppedPackets, DroppedBytes: gs.DroppedBytes}}
 	link := func(name string) LinkStatus {
 		o := st.ByName[name]
 		if o == nil {
@@ -47,16 +89,27 @@ func (m *Manager) Status(cfg *config.Config) ([]TranslationStatus, error) {
 		return LinkStatus{Name: name, Present: true, Up: o.Up, OperUp: o.OperUp, MTU: o.MTU,
 			RxPackets: o.RxPackets, TxPackets: o.TxPackets, RxBytes: o.RxBytes, TxBytes: o.TxBytes}
 	}
-	end := func(e config.End) EndStatus {
-		es := EndStatus{Stack: e.Stack.String()}
-		for _, n := range e.Links() {
-			es.Links = append(es.Links, link(n))
+	port := func(e config.End) EndStatus {
+		es := end(e, link)
+		p := &es.Links[len(es.Links)-1]
+		if p.Present {
+			_, p.Guarded = slices.BinarySearch(gs.Bound, st.ByName[p.Name].Index)
+			if p.Guarded {
+				r.Guard.PortsBound++
+			}
 		}
 		return es
 	}
-	out := make([]TranslationStatus, 0, len(cfg.Translations))
 	for _, t := range cfg.Translations {
-		out = append(out, TranslationStatus{Name: t.Name, A: end(t.A), B: end(t.B), Bridge: link(t.Bridge)})
+		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
 	}
-	return out, nil
+	return r, nil
+}
+
+func end(e config.End, link func(string) LinkStatus) EndStatus {
+	es := EndStatus{Stack: e.Stack.String()}
+	for _, n := range e.Links() {
+		es.Links = append(es.Links, link(n))
+	}
+	return es
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/clidoc"
 )
 
 // commonFlags are accepted before and after the subcommand.
@@ -28,9 +29,16 @@ func newApp() *cli.App {
 		Usage: "declarative QinQ/VLAN translation bridges",
 		Description: "bridgectl builds, from one TOML file, the 802.1ad/802.1Q subinterfaces and the bridge of every\n" +
 			"translation, and keeps exactly those. It only ever changes or deletes links it created (device\n" +
-			"group 29026). New bridge ports are bound to the standby guard (tcguard) before they come up.",
-		Flags:           commonFlags(),
-		HideHelpCommand: true,
+			"group 29026). New bridge ports are bound to the standby guard (tcguard) before they come up.\n\n" +
+			"Exit codes: 0 ok (in sync); 1 drift (check); 2 error or invalid input.\n\n" +
+			"Examples:\n" +
+			"   bridgectl validate                     # the file /etc/qinqbridge/qinqbridge.toml\n" +
+			"   bridgectl plan                         # what apply would do\n" +
+			"   bridgectl apply                        # do it; the guard keeps the new ports blocked\n" +
+			"   bridgectl status --netns lab -c /etc/qinqbridge/lab.toml",
+		Flags:                commonFlags(),
+		HideHelpCommand:      true,
+		EnableBashCompletion: true, // bridgectl completion bash
 		Commands: []*cli.Command{
 			{Name: "validate", Usage: "check the configuration file; print every error as FILE:LINE: message", Flags: commonFlags(), Action: cmdValidate,
 				Description: "Exit 0 if the file is valid, 2 otherwise. Touches nothing.\n\nExample: bridgectl validate -c /etc/qinqbridge/qinqbridge.toml"},
@@ -40,9 +48,25 @@ func newApp() *cli.App {
 				Description: "Creates what is missing, recreates what drifted in id, protocol or parent, fixes the rest in place,\n" +
 					"deletes links of ours that are no longer in the file, and brings everything up. A second apply changes\n" +
 					"nothing. If a step fails, apply stops and says what was done; running it again converges.\n\nExample: bridgectl apply -c /etc/qinqbridge/qinqbridge.toml"},
-			{Name: "check", Usage: "exit 0 if the kernel matches the configuration, 1 on drift (one line per attribute), 2 on error", Flags: commonFlags(), Action: cmdCheck},
-			{Name: "status", Usage: "show every translation: links, state, counters, guard", Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus},
-			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown},
+			{Name: "check", Usage: "exit 0 if the kernel matches the configuration, 1 on drift (one line per attribute), 2 on error", Flags: commonFlags(), Action: cmdCheck,
+				Description: "Compares the kernel with the file, as plan does, and prints one line per attribute that drifted.\n" +
+					"For monitoring scripts; changes nothing.\n\nExamples:\n" +
+					"   bridgectl check\n" +
+					"   bridgectl check --netns lab || bridgectl apply --netns lab     # converge if it drifted"},
+			{Name: "status", Usage: "show every translation: links, state, counters, guard", Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus,
+				Description: "One line per translation: its links from the trunk up, the bridge, the first problem found\n" +
+					"(missing, down or no-carrier link, else up) and the packet counters of both bridge ports.\n" +
+					"The guard's state is tcguard status.\n\nExamples:\n" +
+					"   bridgectl status\n" +
+					"   bridgectl status --json --netns lab"},
+			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown,
+				Description: "Deletes every link of device group qinqbridge (29026) in the namespace, whatever the file says;\n" +
+					"interfaces bridgectl did not create are never touched. Reads no configuration.\n\nExamples:\n" +
+					"   bridgectl down\n" +
+					"   bridgectl down --netns lab"},
+			watchCommand(),
+			clidoc.CompletionCommand("bridgectl"),
+			clidoc.ManCommand(8, "tcguard(8)", "ocf_qinqbridge_bridge(7)", "ocf_qinqbridge_tcguard(7)"),
 		},
 	}
 }
@@ -171,24 +195,38 @@ func cmdStatus(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	ts, err := m.Status(cfg)
+	r, err := m.Status(cfg)
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"translations": ts})
+		return enc.Encode(r)
 	}
+	g := r.Guard
+	fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames (%d bytes)\n",
+		g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.DroppedBytes)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tRX PKTS A/B\tTX PKTS A/B")
-	for _, t := range ts {
+	fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tGUARD\tRX PKTS A/B\tTX PKTS A/B")
+	for _, t := range r.Translations {
 		pa, pb := t.A.Links[len(t.A.Links)-1], t.B.Links[len(t.B.Links)-1]
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", t.Name,
-			linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", t.Name,
+			linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge), guard(g.State, pa, pb),
 			pa.RxPackets, pb.RxPackets, pa.TxPackets, pb.TxPackets)
 	}
 	return w.Flush()
+}
+
+// guard is a translation's guard column: the node's guard state, unless one
+// of its ports is not bound to the block (then it forwards regardless).
+func guard(node string, ports ...bridgectl.LinkStatus) string {
+	for _, p := range ports {
+		if p.Present && !p.Guarded {
+			return "UNBOUND " + p.Name
+		}
+	}
+	return node
 }
 
 func linkNames(e bridgectl.EndStatus) string {
