@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/urfave/cli/v2"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+)
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "watch",
+		Usage: "keep the configuration converged: re-apply on link events, re-read the file on SIGHUP (systemd Type=notify)",
+		Flags: append(commonFlags(),
+			&cli.DurationFlag{Name: "debounce", Value: bridgectl.DefaultDebounce, Usage: "check once link events have been quiet for `DURATION`"},
+			&cli.DurationFlag{Name: "debounce-max", Value: bridgectl.DefaultDebounceMax, Usage: "but no later than `DURATION` after a burst's first event"},
+			&cli.DurationFlag{Name: "check-interval", Value: bridgectl.DefaultCheckInterval, Usage: "also check everything every `DURATION`, events or not (0: never)"},
+		),
+		Action: cmdWatch,
+		Description: "For standalone boxes and labs, without Pacemaker (on a cluster node the bridge resource agent\n" +
+			"does this job; do not run both). Applies the file like `apply`, then listens to the namespace's\n" +
+			"link events and re-applies when a link of the configuration, or a link in its way, changed;\n" +
+			"bursts are coalesced. A check that finds no drift changes nothing.\n\n" +
+			"Startup: an invalid file exits 2. If the first apply fails (a parent interface is missing, a\n" +
+			"foreign link is in the way) it logs why and keeps retrying, on link events and with back-off.\n\n" +
+			"SIGHUP re-reads the file; a broken one is logged (FILE:LINE: message) and refused, the last\n" +
+			"good configuration stays. SIGTERM or SIGINT exit 0 and leave every link in place (`down`\n" +
+			"deletes them).\n\n" +
+			"systemd (Type=notify): READY=1 once the first apply succeeded, STATUS= with what happened\n" +
+			"last, WATCHDOG=1 at half of WatchdogSec. See examples/qinqbridge.service.\n\n" +
+			"Example: bridgectl watch -c /etc/qinqbridge/qinqbridge.toml",
+	}
+}
+
+func cmdWatch(c *cli.Context) error {
+	// Before anything else: SIGHUP's default action would kill us.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	cfg, raw, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	logger := watchLogger()
+	o := bridgectl.WatchOptions{
+		Debounce:      c.Duration("debounce"),
+		DebounceMax:   c.Duration("debounce-max"),
+		CheckInterval: c.Duration("check-interval"),
+	}
+	if o.CheckInterval == 0 {
+		o.CheckInterval = -1
+	}
+	if d, err := daemon.SdWatchdogEnabled(false); err != nil {
+		logger.Printf("watchdog: %v; not pinging", err)
+	} else if d > 0 {
+		o.Watchdog = d / 2
+	}
+
+	w := bridgectl.NewWatcher(m, m.LinkEvents(), o)
+	path := opt(c, "config")
+	w.Load = func() (*config.Config, []byte, error) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg, err := config.Parse(path, raw)
+		return cfg, raw, err
+	}
+	w.Notify = notifier(logger)
+	w.Logf = logger.Printf
+	go func() {
+		for range hup {
+			w.Reload()
+		}
+	}()
+	if err := w.Run(ctx, cfg, raw); err != nil {
+		return fail(exitError, "%v", err)
+	}
+	return nil
+}
+
+// watchLogger logs to stderr; with timestamps unless the journal, which
+// stamps every line itself, reads it.
+func watchLogger() *log.Logger {
+	flags := log.LstdFlags
+	if j, _ := journal.StderrIsJournalStream(); j {
+		flags = 0
+	}
+	return log.New(os.Stderr, "bridgectl watch: ", flags)
+}
+
+// notifier sends to $NOTIFY_SOCKET (nothing without it); a failure is
+// logged once, a notification is never worth stopping for.
+func notifier(logger *log.Logger) func(string) {
+	var once sync.Once
+	return func(state string) {
+		if _, err := daemon.SdNotify(false, state); err != nil {
+			once.Do(func() { logger.Printf("systemd notify: %v (further failures not logged)", err) })
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package bridgectl
+
+import (
+	"testing"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+)
+
+const watchTestConfig = `
+[[translation]]
+name = "vps"
+a = { parent = "q0", outer = 100, inner = 200 }
+b = { parent = "v0", vlan = 300 }
+`
+
+func mustParse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestScopeRelevant pins down which link events make the watcher look.
+func TestScopeRelevant(t *testing.T) {
+	cfg := mustParse(t, watchTestConfig)
+	st := plan.NewState([]*plan.Observed{
+		{Index: 2, Name: "q0"},
+		{Index: 3, Name: "v0"},
+		{Index: 4, Name: "q0.s100", Group: plan.OwnerGroup},
+		{Index: 9, Name: "eth9"},
+	})
+	s := newScope(cfg, st)
+	tests := []struct {
+		name string
+		ev   LinkEvent
+		want bool
+	}{
+		{"our port deleted", LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}, true},
+		{"our bridge changed", LinkEvent{Index: 8, Name: "br-vps", Group: plan.OwnerGroup}, true},
+		{"a link of ours renamed by hand", LinkEvent{Index: 7, Name: "renamed", Group: plan.OwnerGroup}, true},
+		{"an orphan marked for deletion", LinkEvent{Index: 20, Name: "old.5", Group: plan.DoomedGroup}, true},
+		{"a foreign link takes a wanted name", LinkEvent{Index: 21, Name: "v0.300"}, true},
+		{"a parent appears", LinkEvent{Index: 22, Name: "q0"}, true},
+		{"a parent changes (by index)", LinkEvent{Index: 3, Name: "v0-renamed"}, true},
+		{"a foreign VLAN on a parent may hold our slot", LinkEvent{Index: 23, Name: "x", ParentIndex: 3}, true},
+		{"a foreign VLAN on our S-tag link", LinkEvent{Index: 24, Name: "y", ParentIndex: 4}, true},
+		{"another interface", LinkEvent{Index: 9, Name: "eth9"}, false},
+		{"a VLAN on another interface", LinkEvent{Index: 25, Name: "eth9.5", ParentIndex: 9}, false},
+		{"another program's group", LinkEvent{Index: 26, Name: "z", Group: 7}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.relevant(tt.ev); got != tt.want {
+				t.Errorf("relevant(%+v) = %v, want %v", tt.ev, got, tt.want)
+			}
+		})
+	}
+	// Before the first observation only names and groups are known.
+	if newScope(cfg, nil).relevant(LinkEvent{Index: 3, Name: "v0-renamed"}) {
+		t.Error("an index is relevant before any observation")
+	}
+}

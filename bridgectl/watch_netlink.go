@@ -1,0 +1,99 @@
+package bridgectl
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// eventRcvBuf is the subscription socket's receive buffer. One apply of
+// thousands of translations emits several notifications per link; a bigger
+// buffer makes an overrun (ENOBUFS, then a resubscription and a full check)
+// rarer, it does not make it impossible.
+const eventRcvBuf = 8 << 20
+
+// LinkEvents is the namespace's RTNLGRP_LINK multicast group as an
+// EventSource.
+func (m *Manager) LinkEvents() EventSource { return netlinkEvents{ns: m.ns} }
+
+type netlinkEvents struct {
+	ns netns.NsHandle // netns.None(): the current namespace
+}
+
+func (n netlinkEvents) Subscribe(ctx context.Context) (<-chan LinkEvent, error) {
+	updates := make(chan netlink.LinkUpdate, 1024)
+	done := make(chan struct{})
+	var once sync.Once
+	stop := func() { once.Do(func() { close(done) }) }
+
+	var mu sync.Mutex
+	var lastErr error
+	opts := netlink.LinkSubscribeOptions{
+		// Called from the library's receive goroutine; the fatal one
+		// (a failed receive) comes just before it closes updates.
+		ErrorCallback: func(err error) {
+			mu.Lock()
+			lastErr = err
+			mu.Unlock()
+		},
+		ReceiveBufferSize:      eventRcvBuf,
+		ReceiveBufferForceSize: true, // past rmem_max; needs CAP_NET_ADMIN, as everything here
+	}
+	if n.ns.IsOpen() {
+		opts.Namespace = &n.ns
+	}
+	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
+		stop()
+		return nil, err
+	}
+
+	out := make(chan LinkEvent, 1024)
+	go func() {
+		defer close(out)
+		// Closing done makes the library close its socket, which ends its
+		// receive goroutine and closes updates: drain until then so that
+		// goroutine is never left blocked on a send.
+		unregister := context.AfterFunc(ctx, stop)
+		defer unregister()
+		defer stop()
+		for u := range updates {
+			select {
+			case out <- event(u):
+			case <-ctx.Done():
+				for range updates {
+				}
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		mu.Lock()
+		err := lastErr
+		mu.Unlock()
+		if err == nil {
+			err = errors.New("link subscription closed")
+		}
+		select {
+		case out <- LinkEvent{Err: err}:
+		case <-ctx.Done():
+		}
+	}()
+	return out, nil
+}
+
+func event(u netlink.LinkUpdate) LinkEvent {
+	a := u.Link.Attrs()
+	return LinkEvent{
+		Deleted:     u.Header.Type == unix.RTM_DELLINK,
+		Index:       int(u.Index),
+		Name:        a.Name,
+		Group:       a.Group,
+		ParentIndex: a.ParentIndex,
+		MasterIndex: a.MasterIndex,
+	}
+}
