@@ -10,12 +10,13 @@ LDFLAGS    := -s -w
 
 # Debian packages the tests need (installed by test/vm/deps when missing).
 TEST_DEBS := qemu-system-x86 linux-image-amd64 busybox-static iproute2 \
-	pacemaker pacemaker-cli-utils corosync crmsh resource-agents libxml2-utils
+	pacemaker pacemaker-cli-utils corosync crmsh resource-agents libxml2-utils \
+	groff-base
 
 # Packages with kernel tests (files tagged `integration`), run in the VM.
 KTEST_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^//go:build integration' . 2>/dev/null)))
 
-.PHONY: all build test unit fuzz ktest deps lint bench demo e2e install clean
+.PHONY: all build test unit fuzz ktest deps lint bench demo e2e man completion install clean
 
 all: build
 
@@ -73,11 +74,31 @@ demo: build
 e2e: build
 	@if [ -x test/e2e/run ]; then test/e2e/run; else echo "e2e: not written yet (issue 6)"; exit 1; fi
 
-install: build
+# Man pages and bash completion, printed by the programs themselves from the
+# definitions --help and the OCF meta-data come from.
+MAN_PAGES := bridgectl.8 tcguard.8 ocf_qinqbridge_bridge.7 ocf_qinqbridge_tcguard.7
+
+man: build
+	@mkdir -p bin/man
+	bin/bridgectl man >bin/man/bridgectl.8
+	bin/tcguard man >bin/man/tcguard.8
+	bin/ocf-bridge man >bin/man/ocf_qinqbridge_bridge.7
+	bin/ocf-tcguard man >bin/man/ocf_qinqbridge_tcguard.7
+
+completion: build
+	@mkdir -p bin/completion
+	bin/bridgectl completion bash >bin/completion/bridgectl
+	bin/tcguard completion bash >bin/completion/tcguard
+
+install: build man completion
 	@for n in bridgectl tcguard; do \
 		if [ -x bin/$$n ]; then install -D -m 0755 bin/$$n $(DESTDIR)$(PREFIX)/sbin/$$n; else echo "install: $$n not built yet"; fi; done
 	@for a in bridge tcguard; do \
 		if [ -x bin/ocf-$$a ]; then install -D -m 0755 bin/ocf-$$a $(DESTDIR)$(OCFDIR)/$$a; else echo "install: agent $$a not built yet"; fi; done
+	@for m in $(MAN_PAGES); do \
+		install -D -m 0644 bin/man/$$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m; done
+	@for n in bridgectl tcguard; do \
+		install -D -m 0644 bin/completion/$$n $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$n; done
 
 clean:
 	rm -rf bin

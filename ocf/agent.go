@@ -63,6 +63,7 @@ type Request struct {
 // parameter defaults and validate-all are all derived from it.
 type Agent struct {
 	Name      string // resource type, as installed under resource.d/<provider>/
+	Provider  string // that <provider>; names the man page (ocf_<provider>_<name>)
 	Version   string // the agent's own version (not the OCF version)
 	ShortDesc string
 	LongDesc  string // defaults to ShortDesc

@@ -85,17 +85,7 @@ func (a *Agent) MetaData(d Dialect) ([]byte, error) {
 		x.Parameters.Params = append(x.Parameters.Params, xp)
 	}
 
-	actions := a.Actions
-	if !a.implements(ActionMetaData) {
-		actions = append(actions[:len(actions):len(actions)], Action{Name: ActionMetaData, Timeout: defaultMetaDataTimeout})
-	}
-	if !a.implements(ActionValidateAll) {
-		actions = append(actions, Action{Name: ActionValidateAll, Timeout: defaultValidateAllTimeout})
-	}
-	for _, act := range actions {
-		if d == OCF10 && (act.Name == ActionReloadAgent || act.Name == ActionReload) {
-			continue
-		}
+	for _, act := range a.listedActions(d) {
 		xa := xmlAction{Name: act.Name, Timeout: duration(act.Timeout)}
 		if act.Interval > 0 {
 			xa.Interval = duration(act.Interval)
@@ -126,6 +116,30 @@ func (a *Agent) MetaData(d Dialect) ([]byte, error) {
 		out = bytes.ReplaceAll(out, []byte("></"+el+">"), []byte("/>"))
 	}
 	return out, nil
+}
+
+// listedActions returns the actions the meta-data lists in dialect d: the
+// table's, plus the built-in meta-data and validate-all unless the table
+// has them, less what OCF 1.0 does not know (see OCF10). The man page lists
+// the same.
+func (a *Agent) listedActions(d Dialect) []Action {
+	actions := a.Actions
+	if !a.implements(ActionMetaData) {
+		actions = append(actions[:len(actions):len(actions)], Action{Name: ActionMetaData, Timeout: defaultMetaDataTimeout})
+	}
+	if !a.implements(ActionValidateAll) {
+		actions = append(actions[:len(actions):len(actions)], Action{Name: ActionValidateAll, Timeout: defaultValidateAllTimeout})
+	}
+	if d == OCF11 {
+		return actions
+	}
+	out := make([]Action, 0, len(actions))
+	for _, act := range actions {
+		if act.Name != ActionReloadAgent && act.Name != ActionReload {
+			out = append(out, act)
+		}
+	}
+	return out
 }
 
 // The XML structure, in the element order ra-api-1.dtd and the OCF 1.1

@@ -87,6 +87,12 @@ func (a *Agent) exec(ctx context.Context, args, environ []string, stdout, stderr
 	case "usage", "help", "--help", "-h":
 		a.usage(stdout)
 		return report(Success, "")
+	case ActionMan:
+		// Like meta-data: the table only, for any user.
+		if err := a.WriteMan(stdout); err != nil {
+			return report(ErrGeneric, err.Error())
+		}
+		return report(Success, "")
 	}
 
 	log := NewLogger(stderr, a.Name, env.Instance, env.Action, env.Debug)
@@ -172,6 +178,7 @@ func (a *Agent) usage(w io.Writer) {
 			names = append(names, n)
 		}
 	}
-	fmt.Fprintf(w, "usage: %s {%s}\n\n%s: %s\nOCF resource agent; run by Pacemaker, parameters in OCF_RESKEY_<name>.\n",
-		a.Name, strings.Join(names, "|"), a.Name, a.ShortDesc)
+	fmt.Fprintf(w, "usage: %s {%s}\n\n%s: %s\nOCF resource agent; run by Pacemaker, parameters in OCF_RESKEY_<name>.\n"+
+		"\"%s %s\" prints its man page.\n",
+		a.Name, strings.Join(names, "|"), a.Name, a.ShortDesc, a.Name, ActionMan)
 }

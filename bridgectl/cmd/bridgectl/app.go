@@ -54,9 +54,10 @@ func newApp() *cli.App {
 					"   bridgectl check\n" +
 					"   bridgectl check --netns lab || bridgectl apply --netns lab     # converge if it drifted"},
 			{Name: "status", Usage: "show every translation: links, state, counters, guard", Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus,
-				Description: "One line per translation: its links from the trunk up, the bridge, the first problem found\n" +
-					"(missing, down or no-carrier link, else up) and the packet counters of both bridge ports.\n" +
-					"The guard's state is tcguard status.\n\nExamples:\n" +
+				Description: "First the node's guard: blocked or open, ports bound, frames dropped (tcguard status has the\n" +
+					"details). Then one line per translation: its links from the trunk up, the bridge, the first\n" +
+					"problem found (missing, down or no-carrier link, else up), the guard over its ports (UNBOUND: a\n" +
+					"port forwards whatever the guard says) and the packet counters of both bridge ports.\n\nExamples:\n" +
 					"   bridgectl status\n" +
 					"   bridgectl status --json --netns lab"},
 			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown,

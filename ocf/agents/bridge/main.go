@@ -26,6 +26,7 @@ const ParamRevision = "revision"
 func newAgent(b *bridge) *ocf.Agent {
 	return &ocf.Agent{
 		Name:      "bridge",
+		Provider:  "qinqbridge",
 		Version:   "1.0",
 		ShortDesc: "qinqbridge QinQ/VLAN translation bridges",
 		LongDesc: "Builds the 802.1ad/802.1Q subinterfaces and the bridge of every translation of a qinqbridge " +

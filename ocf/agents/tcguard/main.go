@@ -46,6 +46,7 @@ import (
 func newAgent(a *guard) *ocf.Agent {
 	return &ocf.Agent{
 		Name:      "tcguard",
+		Provider:  "qinqbridge",
 		Version:   "1.0",
 		ShortDesc: "qinqbridge standby guard (promotable)",
 		LongDesc: "Drops every frame on the qinqbridge translation ports of an unpromoted node with one tc drop " +

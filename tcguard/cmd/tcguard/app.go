@@ -14,6 +14,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/clidoc"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -42,8 +43,9 @@ func newApp() *cli.App {
 			"   tcguard unblock                        # active: forward\n" +
 			"   tcguard status                         # blocked or open, ports bound, frames dropped\n" +
 			"   tcguard status --json --netns lab -c /etc/qinqbridge/lab.toml",
-		Flags:           commonFlags(),
-		HideHelpCommand: true,
+		Flags:                commonFlags(),
+		HideHelpCommand:      true,
+		EnableBashCompletion: true, // tcguard completion bash
 		Commands: []*cli.Command{
 			{Name: "block", Usage: "install the drop filter: the node forwards nothing (standby)", Flags: commonFlags(), Action: cmdBlock,
 				Description: "Adds the drop filter to the block unless it is there, then forgets the intent \"open\".\n" +
@@ -74,6 +76,8 @@ func newApp() *cli.App {
 					"   tcguard status\n" +
 					"   tcguard status --json --netns lab\n" +
 					"   tcguard status -c /etc/qinqbridge/lab.toml || echo \"guard needs attention\""},
+			clidoc.CompletionCommand("tcguard"),
+			clidoc.ManCommand(8, "bridgectl(8)", "ocf_qinqbridge_tcguard(7)", "ocf_qinqbridge_bridge(7)"),
 		},
 	}
 }
