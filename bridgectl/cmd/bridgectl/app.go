@@ -12,15 +12,11 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/internal/clidoc"
+	"github.com/qinqbridge/qinqbridge/internal/cliflags"
 )
 
-// commonFlags are accepted before and after the subcommand.
 func commonFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultPath, Usage: "configuration `FILE`"},
-		&cli.StringFlag{Name: "netns", Usage: "work in the network namespace `NAME` (/run/netns/NAME) instead of the current one"},
-		&cli.StringFlag{Name: "state-dir", Value: bridgectl.DefaultStateDir, Usage: "where applied state and the guard marker live (`DIR`, tmpfs)", Hidden: true},
-	}
+	return cliflags.Common("configuration `FILE`", "where applied state and the guard marker live (`DIR`, tmpfs)")
 }
 
 func newApp() *cli.App {
@@ -72,16 +68,7 @@ func newApp() *cli.App {
 	}
 }
 
-// opt returns a common flag's value, whether given before or after the
-// subcommand (after wins).
-func opt(c *cli.Context, name string) string {
-	for _, x := range c.Lineage() {
-		if x.IsSet(name) {
-			return x.String(name)
-		}
-	}
-	return c.String(name)
-}
+func opt(c *cli.Context, name string) string { return cliflags.Get(c, name) }
 
 func fail(code int, format string, a ...any) error {
 	return cli.Exit(fmt.Sprintf(format, a...), code)
@@ -110,6 +97,21 @@ func open(c *cli.Context) (*bridgectl.Manager, error) {
 	return m, nil
 }
 
+// withManager loads the configuration, opens the namespace and runs f: how
+// every command that compares the kernel with the file starts.
+func withManager(c *cli.Context, f func(cfg *config.Config, raw []byte, m *bridgectl.Manager) error) error {
+	cfg, raw, err := load(c)
+	if err != nil {
+		return err
+	}
+	m, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return f(cfg, raw, m)
+}
+
 func cmdValidate(c *cli.Context) error {
 	cfg, _, err := load(c)
 	if err != nil {
@@ -120,103 +122,75 @@ func cmdValidate(c *cli.Context) error {
 }
 
 func cmdPlan(c *cli.Context) error {
-	cfg, _, err := load(c)
-	if err != nil {
-		return err
-	}
-	m, err := open(c)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	v, err := m.Observe(cfg, true)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	return v.Plan.Write(os.Stdout)
+	return withManager(c, func(cfg *config.Config, _ []byte, m *bridgectl.Manager) error {
+		v, err := m.Observe(cfg, true)
+		if err != nil {
+			return fail(exitError, "%v", err)
+		}
+		return v.Plan.Write(os.Stdout)
+	})
 }
 
 func cmdApply(c *cli.Context) error {
-	cfg, raw, err := load(c)
-	if err != nil {
-		return err
-	}
-	m, err := open(c)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	v, res, err := m.Apply(cfg, raw)
-	if v != nil && c.Bool("verbose") {
-		v.Plan.Write(os.Stdout)
-	}
-	if err != nil {
-		if v == nil {
-			return fail(exitError, "nothing changed: %v", err)
+	return withManager(c, func(cfg *config.Config, raw []byte, m *bridgectl.Manager) error {
+		v, res, err := m.Apply(cfg, raw)
+		if v != nil && c.Bool("verbose") {
+			v.Plan.Write(os.Stdout)
 		}
-		return fail(exitError, "apply stopped: %v\ndone before it: %s\nrun apply again to converge", err, res)
-	}
-	if v.Plan.Empty() {
-		fmt.Println("in sync: no changes")
-	} else {
-		fmt.Printf("applied: %s\n", res)
-	}
-	return nil
+		if err != nil {
+			if v == nil {
+				return fail(exitError, "nothing changed: %v", err)
+			}
+			return fail(exitError, "apply stopped: %v\ndone before it: %s\nrun apply again to converge", err, res)
+		}
+		if v.Plan.Empty() {
+			fmt.Println("in sync: no changes")
+		} else {
+			fmt.Printf("applied: %s\n", res)
+		}
+		return nil
+	})
 }
 
 func cmdCheck(c *cli.Context) error {
-	cfg, _, err := load(c)
-	if err != nil {
-		return err
-	}
-	m, err := open(c)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	v, err := m.Observe(cfg, true)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	if v.Plan.Empty() {
-		fmt.Printf("in sync: %d translations\n", len(cfg.Translations))
-		return nil
-	}
-	v.Plan.WriteDrift(os.Stdout)
-	return cli.Exit("", exitDrift)
+	return withManager(c, func(cfg *config.Config, _ []byte, m *bridgectl.Manager) error {
+		v, err := m.Observe(cfg, true)
+		if err != nil {
+			return fail(exitError, "%v", err)
+		}
+		if v.Plan.Empty() {
+			fmt.Printf("in sync: %d translations\n", len(cfg.Translations))
+			return nil
+		}
+		v.Plan.WriteDrift(os.Stdout)
+		return cli.Exit("", exitDrift)
+	})
 }
 
 func cmdStatus(c *cli.Context) error {
-	cfg, _, err := load(c)
-	if err != nil {
-		return err
-	}
-	m, err := open(c)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	r, err := m.Status(cfg)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	if c.Bool("json") {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	g := r.Guard
-	fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames (%d bytes)\n",
-		g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.DroppedBytes)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tGUARD\tRX PKTS A/B\tTX PKTS A/B")
-	for _, t := range r.Translations {
-		pa, pb := t.A.Links[len(t.A.Links)-1], t.B.Links[len(t.B.Links)-1]
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", t.Name,
-			linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge), guard(g.State, pa, pb),
-			pa.RxPackets, pb.RxPackets, pa.TxPackets, pb.TxPackets)
-	}
-	return w.Flush()
+	return withManager(c, func(cfg *config.Config, _ []byte, m *bridgectl.Manager) error {
+		r, err := m.Status(cfg)
+		if err != nil {
+			return fail(exitError, "%v", err)
+		}
+		if c.Bool("json") {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		}
+		g := r.Guard
+		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames (%d bytes)\n",
+			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.DroppedBytes)
+		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tGUARD\tRX PKTS A/B\tTX PKTS A/B")
+		for _, t := range r.Translations {
+			pa, pb := t.A.Links[len(t.A.Links)-1], t.B.Links[len(t.B.Links)-1]
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", t.Name,
+				linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge), guard(g.State, pa, pb),
+				pa.RxPackets, pb.RxPackets, pa.TxPackets, pb.TxPackets)
+		}
+		return w.Flush()
+	})
 }
 
 // guard is a translation's guard column: the node's guard state, unless one

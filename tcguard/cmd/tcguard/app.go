@@ -15,16 +15,12 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/internal/clidoc"
+	"github.com/qinqbridge/qinqbridge/internal/cliflags"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
-// commonFlags are accepted before and after the subcommand, as bridgectl's.
 func commonFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultPath, Usage: "configuration `FILE` (its [guard] block and its bridge ports)"},
-		&cli.StringFlag{Name: "netns", Usage: "work in the network namespace `NAME` (/run/netns/NAME) instead of the current one"},
-		&cli.StringFlag{Name: "state-dir", Value: bridgectl.DefaultStateDir, Usage: "where the guard's open marker lives (`DIR`, tmpfs)", Hidden: true},
-	}
+	return cliflags.Common("configuration `FILE` (its [guard] block and its bridge ports)", "where the guard's open marker lives (`DIR`, tmpfs)")
 }
 
 func newApp() *cli.App {
@@ -82,16 +78,7 @@ func newApp() *cli.App {
 	}
 }
 
-// opt returns a common flag's value, whether given before or after the
-// subcommand (after wins).
-func opt(c *cli.Context, name string) string {
-	for _, x := range c.Lineage() {
-		if x.IsSet(name) {
-			return x.String(name)
-		}
-	}
-	return c.String(name)
-}
+func opt(c *cli.Context, name string) string { return cliflags.Get(c, name) }
 
 func fail(code int, format string, a ...any) error {
 	for i, x := range a {
@@ -146,24 +133,16 @@ func where(c *cli.Context, block uint32) string {
 }
 
 func cmdBlock(c *cli.Context) error {
-	block, err := loadBlock(c)
-	if err != nil {
-		return err
-	}
-	m, g, err := open(c, block)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	defer g.Close()
-	if err := g.Block(); err != nil {
-		return fail(exitError, "block: %v", err)
-	}
-	fmt.Printf("blocked: %s\n", where(c, block))
-	return nil
+	return change(c, "block", (*tcguard.Guard).Block, "blocked")
 }
 
 func cmdUnblock(c *cli.Context) error {
+	return change(c, "unblock", (*tcguard.Guard).Unblock, "open")
+}
+
+// change runs op (Block or Unblock) on the configuration's guard and says
+// where the guard now is.
+func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done string) error {
 	block, err := loadBlock(c)
 	if err != nil {
 		return err
@@ -174,10 +153,10 @@ func cmdUnblock(c *cli.Context) error {
 	}
 	defer m.Close()
 	defer g.Close()
-	if err := g.Unblock(); err != nil {
-		return fail(exitError, "unblock: %v", err)
+	if err := op(g); err != nil {
+		return fail(exitError, "%s: %v", name, err)
 	}
-	fmt.Printf("open: %s\n", where(c, block))
+	fmt.Printf("%s: %s\n", done, where(c, block))
 	return nil
 }
 
