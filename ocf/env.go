@@ -332,3 +332,13 @@ func isTrue(v string) bool {
 	b, _ := parseBool(v)
 	return b
 }
+
+// NotRunning is the answer of a monitor that finds nothing running: plain
+// OCF_NOT_RUNNING for a probe, where it is the expected answer, and with the
+// reason for a recurring monitor, where it means the resource failed.
+func (e *Env) NotRunning(format string, args ...any) (Status, error) {
+	if e.IsProbe() {
+		return NotRunning, nil
+	}
+	return 0, Fail(NotRunning, format, args...)
+}

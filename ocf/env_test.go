@@ -247,3 +247,23 @@ func eq[T any](t *testing.T, what string, got, want T) {
 		t.Errorf("%s = %#v, want %#v", what, got, want)
 	}
 }
+
+func TestNotRunning(t *testing.T) {
+	for _, tc := range []struct {
+		action   string
+		interval time.Duration
+		err      bool
+	}{
+		{"monitor", 0, false},               // probe: the expected answer
+		{"monitor", 10 * time.Second, true}, // recurring: a failure, with its reason
+	} {
+		e := &Env{Action: tc.action, Interval: tc.interval}
+		st, err := e.NotRunning("gone: %s", "eth9")
+		if got := StatusOf(err); tc.err && (got != NotRunning || err == nil || err.Error() == "") {
+			t.Errorf("%s/%v: %v, %v; want a NotRunning error with a reason", tc.action, tc.interval, st, err)
+		}
+		if !tc.err && (st != NotRunning || err != nil) {
+			t.Errorf("%s/%v: %v, %v; want NotRunning, nil", tc.action, tc.interval, st, err)
+		}
+	}
+}

@@ -218,7 +218,7 @@ func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	n, err := b.open(node.Options(r))
 	if node.Absent(err) {
-		return notRunning(r, "%v", err)
+		return r.NotRunning("%v", err)
 	}
 	if err != nil {
 		return 0, err
@@ -237,7 +237,7 @@ func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error
 	v, err := n.Observe(applied, depth10)
 	if err != nil {
 		if st, lerr := node.Links(n); lerr == nil && node.Owned(st) == 0 {
-			return notRunning(r, "no link of ours exists")
+			return r.NotRunning("no link of ours exists")
 		}
 		if parents := missingParents(err); len(parents) > 0 {
 			if r.IsProbe() {
@@ -249,7 +249,7 @@ func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error
 		return 0, ocf.Fail(ocf.ErrGeneric, "%s", node.Summarize(err, reasonParts))
 	}
 	if node.Owned(v.State) == 0 && len(v.Want) > 0 {
-		return notRunning(r, "no link of ours exists")
+		return r.NotRunning("no link of ours exists")
 	}
 
 	var bad []string
@@ -268,15 +268,6 @@ func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error
 	return compareFile(r, n, applied)
 }
 
-// notRunning returns NotRunning; a recurring monitor also says why, since
-// there it is a failure Pacemaker reports.
-func notRunning(r *ocf.Request, format string, args ...any) (ocf.Status, error) {
-	if r.IsProbe() {
-		return ocf.NotRunning, nil
-	}
-	return 0, ocf.Fail(ocf.NotRunning, format, args...)
-}
-
 // monitorUnrecorded: nothing applied since boot (or since the last stop).
 func monitorUnrecorded(r *ocf.Request, n node.Node) (ocf.Status, error) {
 	st, err := node.Links(n)
@@ -285,7 +276,7 @@ func monitorUnrecorded(r *ocf.Request, n node.Node) (ocf.Status, error) {
 	}
 	owned := node.Owned(st)
 	if owned == 0 {
-		return notRunning(r, "nothing applied")
+		return r.NotRunning("nothing applied")
 	}
 	// An interrupted start (killed between creating links and recording
 	// them) or a state directory lost. A probe says stopped: start applies

@@ -250,7 +250,7 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	n, err := a.open(node.Options(r))
 	if node.Absent(err) {
-		return notRunning(r, "%v", err)
+		return r.NotRunning("%v", err)
 	}
 	if err != nil {
 		return 0, err
@@ -270,7 +270,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		if s.State == tcguard.Opened || s.State == tcguard.Unguarded {
 			return 0, ocf.Fail(ocf.ErrGeneric, "not started, yet the guard of block %d is %s: %d ports forward", block, s.State, len(s.Bound))
 		}
-		return notRunning(r, "not started")
+		return r.NotRunning("not started")
 	}
 
 	a.setScore(ctx, r, n, false)
@@ -288,13 +288,6 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, ocf.Fail(ocf.ErrGeneric, "unpromoted, yet the guard of block %d is open (drop filter removed): %d ports forward, traffic may loop", block, len(s.Bound))
 	}
 	return 0, fmt.Errorf("guard of block %d: unknown state %v", block, s.State)
-}
-
-func notRunning(r *ocf.Request, format string, args ...any) (ocf.Status, error) {
-	if r.IsProbe() {
-		return ocf.NotRunning, nil
-	}
-	return 0, ocf.Fail(ocf.NotRunning, format, args...)
 }
 
 func (a *guard) notify(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
