@@ -28,9 +28,11 @@ pcs -f "$cib" resource create p_bridge ocf:qinqbridge:bridge \
 	clone cl_bridge meta interleave=true
 
 # The standby guard, promotable: one promoted (open) node, monitors with
-# different intervals for the two roles, notifications on.
+# different intervals for the two roles, notifications on. switch_flush_ms:
+# a demoted node takes its trunks down that long so the switches forget the
+# hosts they learned behind it (see qinqbridge.crm).
 pcs -f "$cib" resource create p_guard ocf:qinqbridge:tcguard \
-	config=/etc/qinqbridge/qinqbridge.toml \
+	config=/etc/qinqbridge/qinqbridge.toml switch_flush_ms=300 \
 	op start timeout=30s \
 	   stop timeout=30s \
 	   promote timeout=15s \

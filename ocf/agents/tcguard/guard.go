@@ -21,8 +21,9 @@ import (
 // guard holds the agent's actions; open reaches the kernel and score the
 // CIB (fakes in tests).
 type guard struct {
-	open  node.Opener
-	score scorer
+	open   node.Opener
+	score  scorer
+	bounce bouncer // nil: never flush the switches
 }
 
 // scorer sets and deletes this instance's promotion score.
@@ -125,6 +126,9 @@ func (a *guard) start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		return 0, err
 	}
 	defer n.Close()
+	if err := a.restoreTrunks(r, n); err != nil {
+		r.Log.Errorf("%v", err)
+	}
 	block, from, err := a.startBlock(r, n)
 	if err != nil {
 		return 0, err
@@ -211,6 +215,9 @@ func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	if !started {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: not started on this node")
 	}
+	if err := a.restoreTrunks(r, n); err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: %v", err)
+	}
 	g, err := n.Guard(block)
 	if err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot open the guard of block %d: %v", block, err)
@@ -243,6 +250,7 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 		return ocf.Success, nil
 	}
 	r.Log.Infof("demoted: guard of block %d blocked", block)
+	a.flushSwitches(r, n)
 	return ocf.Success, nil
 }
 
@@ -256,6 +264,9 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, err
 	}
 	defer n.Close()
+	if err := a.restoreTrunks(r, n); err != nil {
+		r.Log.Errorf("%v", err)
+	}
 	block, started := a.currentBlock(r, n)
 	g, err := n.Guard(block)
 	if err != nil {

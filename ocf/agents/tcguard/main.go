@@ -57,7 +57,16 @@ func newAgent(a *guard) *ocf.Agent {
 			"The promotion score is 1 + 99 x the share of the applied translations that can forward on this node " +
 			"(every link present and up, both trunks with carrier): the node with the most working translations " +
 			"is promoted, and a pulled trunk cable moves the promotion.",
-		Params: node.Params(false),
+		Params: append(node.Params(false), ocf.Param{
+			Name: ParamSwitchFlush, ShortDesc: "Flush the switches on demote (ms of link down, 0: off)", Type: ocf.Integer, Default: "0",
+			LongDesc: "After a demote has blocked the guard, take this node's trunk interfaces (the parents of the " +
+				"translations; a VLAN parent's lower device, a bond's slaves) down for this many milliseconds and up " +
+				"again, so that the switches flush the host addresses they learned behind this node and learn them " +
+				"behind the new promoted node with the next frame. Without it, unicast between hosts that switches " +
+				"learned behind this node stops until their entries age out. It must be long enough for the switches " +
+				"to see the link go down (copper PHYs: some hundred ms). 0 turns it off, for trunks that carry other " +
+				"traffic.",
+		}),
 		Actions: []ocf.Action{
 			{Name: ocf.ActionStart, Func: a.start, Timeout: 30 * time.Second},
 			{Name: ocf.ActionStop, Func: a.stop, Timeout: 30 * time.Second},
@@ -72,4 +81,4 @@ func newAgent(a *guard) *ocf.Agent {
 	}
 }
 
-func main() { ocf.Run(newAgent(&guard{open: node.Open, score: crmScore{}})) }
+func main() { ocf.Run(newAgent(&guard{open: node.Open, score: crmScore{}, bounce: netlinkBounce{}})) }
