@@ -1,0 +1,7 @@
+// Package e2e is the two-node cluster test (build tag e2e): two Pacemaker/
+// Corosync nodes as isolated namespaces inside the testbed VM, wired to a
+// QinQ-side and a VLAN-side switch, configured with crm from
+// examples/cluster, with traffic (package traffic) through switchovers,
+// node loss and a configuration change. test/e2e/run runs it; see
+// test/README.md, "Two-node cluster (test/e2e)".
+package e2e

@@ -1,0 +1,166 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/qinqbridge/qinqbridge/tcguard"
+)
+
+// watchInterval is how often the watcher looks at both guards: the
+// resolution of "time to promote".
+const watchInterval = 50 * time.Millisecond
+
+// guardWatch polls the guard of every live node and records when each
+// opened and closed, and whether both were ever open at once.
+type guardWatch struct {
+	mu       sync.Mutex
+	guards   map[string]*tcguard.Guard
+	open     map[string]bool
+	opened   map[string][]time.Time // times a guard was first seen open
+	events   []guardEvent
+	both     int // consecutive polls with both open, at most
+	bothRun  int
+	errs     int
+	stop     chan struct{}
+	done     chan struct{}
+	stateDir string
+}
+
+func newGuardWatch() *guardWatch {
+	d, _ := os.MkdirTemp("", "qb-watch")
+	w := &guardWatch{guards: map[string]*tcguard.Guard{}, open: map[string]bool{}, opened: map[string][]time.Time{},
+		stop: make(chan struct{}), done: make(chan struct{}), stateDir: d}
+	go w.loop()
+	return w
+}
+
+// add starts watching the node's guard (block of the test configuration).
+func (w *guardWatch) add(n *node) error {
+	g, err := tcguard.Open(tcguard.Options{Block: tcguard.DefaultBlock, NetNS: int(n.ns.h), StateDir: w.stateDir})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.guards[n.name] = g
+	return nil
+}
+
+// drop stops watching a node (before its namespace goes: our socket would
+// keep it alive).
+func (w *guardWatch) drop(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if g := w.guards[name]; g != nil {
+		g.Close()
+	}
+	delete(w.guards, name)
+	w.open[name] = false
+}
+
+func (w *guardWatch) close() {
+	close(w.stop)
+	<-w.done
+	for n := range w.guards {
+		w.drop(n)
+	}
+}
+
+func (w *guardWatch) loop() {
+	defer close(w.done)
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		w.poll()
+	}
+}
+
+func (w *guardWatch) poll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	nOpen := 0
+	for name, g := range w.guards {
+		s, err := g.Status(nil)
+		if err != nil {
+			w.errs++
+			continue
+		}
+		open := len(s.Bound) > 0 && !s.FilterPresent
+		if open && !w.open[name] {
+			w.opened[name] = append(w.opened[name], time.Now())
+		}
+		if open != w.open[name] {
+			w.events = append(w.events, guardEvent{time.Now(), name, open})
+		}
+		w.open[name] = open
+		if open {
+			nOpen++
+		}
+	}
+	if nOpen > 1 {
+		w.bothRun++
+		w.both = max(w.both, w.bothRun)
+	} else {
+		w.bothRun = 0
+	}
+}
+
+// openedAfter returns when the node's guard was first seen opening after t.
+func (w *guardWatch) openedAfter(name string, t time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, o := range w.opened[name] {
+		if o.After(t) {
+			return o, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// promoted returns the node whose guard is open ("" if none).
+func (w *guardWatch) promoted() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for n, o := range w.open {
+		if o {
+			return n
+		}
+	}
+	return ""
+}
+
+// bothOpen is the longest run of consecutive polls that saw both open.
+func (w *guardWatch) bothOpen() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.both
+}
+
+// guardEvent is a guard seen opening or closing.
+type guardEvent struct {
+	at   time.Time
+	node string
+	open bool
+}
+
+// eventsSince returns the guard events after t.
+func (w *guardWatch) eventsSince(t time.Time) []guardEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []guardEvent
+	for _, e := range w.events {
+		if e.at.After(t) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
