@@ -27,7 +27,7 @@ BINS := bridgectl:./bridgectl/cmd/bridgectl tcguard:./tcguard/cmd/tcguard \
 build:
 	@mkdir -p bin
 	@for b in $(BINS); do n=$${b%%:*} p=$${b#*:}; \
-		if [ -d "$$p" ]; then CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -ldflags '$(LDFLAGS)' -o bin/$$n $$p || exit 1; \
+		if [ -d "$$p" ]; then CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -ldflags '$(LDFLAGS)' -o bin/.$$n.new $$p && mv -f bin/.$$n.new bin/$$n || exit 1; \
 		else echo "build: $$n not written yet ($$p)"; fi; \
 	done
 
