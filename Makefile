@@ -63,7 +63,7 @@ ktest: build
 	echo "ktest: running$$bins in the testbed VM"; \
 	QB_BIN=$(CURDIR)/bin test/vm/run -m 3072 -- test/run-integration $$bins
 
-test: deps lint unit fuzz ktest demo
+test: deps lint unit fuzz ktest demo e2e
 
 bench: build
 	@if [ -x test/bench/run ]; then test/bench/run; else echo "bench: not written yet (issues 3 and 4 add test/bench)"; exit 1; fi
