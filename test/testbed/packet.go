@@ -82,7 +82,7 @@ func (p *Port) Recv(want uint16, deadline time.Time) (Frame, error) {
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		raw := restoreTag(buf[:n], oob[:oobn])
+		raw := RestoreTag(buf[:n], oob[:oobn])
 		f, err := ParseFrame(raw)
 		if err != nil || f.EtherType != want {
 			continue
@@ -91,9 +91,10 @@ func (p *Port) Recv(want uint16, deadline time.Time) (Frame, error) {
 	}
 }
 
-// restoreTag puts the VLAN tag that the kernel moved into skb metadata back
-// into the frame, as libpcap does, from the PACKET_AUXDATA control message.
-func restoreTag(b, oob []byte) []byte {
+// RestoreTag puts the VLAN tag that the kernel moved into skb metadata back
+// into the frame b, as libpcap does, from the PACKET_AUXDATA control
+// message oob (recvmsg on a socket with PACKET_AUXDATA set).
+func RestoreTag(b, oob []byte) []byte {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return b

@@ -1,11 +1,9 @@
 package traffic
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"time"
-	"unsafe"
 
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 	"github.com/vishvananda/netns"
@@ -84,37 +82,8 @@ func (e *Endpoint) recv(buf, oob []byte) ([]byte, error) {
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		return restoreTag(buf[:n], oob[:oobn]), nil
+		return testbed.RestoreTag(buf[:n], oob[:oobn]), nil
 	}
-}
-
-// restoreTag puts the VLAN tag that the kernel moved into skb metadata back
-// into the frame, from the PACKET_AUXDATA control message (as testbed.Port
-// does; this copy avoids its per-frame allocation and timeout setting).
-func restoreTag(b, oob []byte) []byte {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return b
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < int(unsafe.Sizeof(unix.TpacketAuxdata{})) {
-			continue
-		}
-		aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
-		if aux.Status&unix.TP_STATUS_VLAN_VALID == 0 || len(b) < 12 {
-			continue
-		}
-		tpid := aux.Vlan_tpid
-		if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
-			tpid = unix.ETH_P_8021Q
-		}
-		out := make([]byte, 0, len(b)+4)
-		out = append(out, b[:12]...)
-		out = binary.BigEndian.AppendUint16(out, tpid)
-		out = binary.BigEndian.AppendUint16(out, aux.Vlan_tci)
-		return append(out, b[12:]...)
-	}
-	return b
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
