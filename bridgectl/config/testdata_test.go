@@ -7,35 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config/configtest"
 )
-
-// want is one expected error of a testdata/bad file.
-type want struct {
-	line int
-	sub  string
-}
-
-// wants reads the leading "# want: LINE: SUBSTRING" lines of a bad file.
-func wants(t *testing.T, data []byte) []want {
-	t.Helper()
-	var ws []want
-	for _, l := range strings.Split(string(data), "\n") {
-		rest, ok := strings.CutPrefix(l, "# want: ")
-		if !ok {
-			break
-		}
-		num, sub, ok := strings.Cut(rest, ": ")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			t.Fatalf("malformed want line %q", l)
-		}
-		ws = append(ws, want{n, sub})
-	}
-	if len(ws) == 0 {
-		t.Fatal("no # want: lines")
-	}
-	return ws
-}
 
 // TestBad checks that each file in testdata/bad gives exactly the errors its
 // header announces, at those lines, in that order.
@@ -54,7 +28,10 @@ func TestBad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ws := wants(t, data)
+			ws, err := configtest.Wants(data)
+			if err != nil {
+				t.Fatal(err)
+			}
 			cfg, err := Parse(name, data)
 			var errs Errors
 			if !errors.As(err, &errs) {
@@ -66,12 +43,12 @@ func TestBad(t *testing.T) {
 			ok := len(errs) == len(ws)
 			for i := 0; ok && i < len(ws); i++ {
 				e := errs[i]
-				ok = e.Pos.File == name && e.Pos.Line == ws[i].line && strings.Contains(e.Msg, ws[i].sub)
+				ok = e.Pos.File == name && e.Pos.Line == ws[i].Line && strings.Contains(e.Msg, ws[i].Sub)
 			}
 			if !ok {
 				var b strings.Builder
 				for _, w := range ws {
-					b.WriteString("\n  " + strconv.Itoa(w.line) + ": " + w.sub)
+					b.WriteString("\n  " + strconv.Itoa(w.Line) + ": " + w.Sub)
 				}
 				t.Errorf("got errors:\n%v\nwant:%s", errs, b.String())
 			}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config/configtest"
 )
 
 // Every invalid configuration of bridgectl/config/testdata/bad (each opens
@@ -38,12 +40,15 @@ func TestBridgectlBadConfigsTouchNothing(t *testing.T) {
 			// The announced messages cite other lines as NAME:LINE, as
 			// the config package's own tests parse the file under its
 			// base name; the CLI names it by the path it was given.
-			wants := badWants(t, strings.ReplaceAll(string(data), filepath.Base(path)+":", path+":"))
+			wants, err := configtest.Wants([]byte(strings.ReplaceAll(string(data), filepath.Base(path)+":", path+":")))
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, cmd := range []string{"apply", "validate"} {
 				r := e.bridgectl(t, 2, cmd, "-c", path)
 				for _, w := range wants {
-					if !hasLineWith(r.stderr, path+":"+strconv.Itoa(w.line)+": ", w.sub) {
-						t.Errorf("%s: no error line %s:%d: ...%s...; stderr:\n%s", cmd, path, w.line, w.sub, r.stderr)
+					if !hasLineWith(r.stderr, path+":"+strconv.Itoa(w.Line)+": ", w.Sub) {
+						t.Errorf("%s: no error line %s:%d: ...%s...; stderr:\n%s", cmd, path, w.Line, w.Sub, r.stderr)
 					}
 				}
 				e.sameDump(t, cmd+" "+filepath.Base(path), before)
@@ -54,34 +59,6 @@ func TestBridgectlBadConfigsTouchNothing(t *testing.T) {
 		})
 	}
 	e.bridgectl(t, 0, "check", "-c", good)
-}
-
-// badWant is one error a bad configuration announces.
-type badWant struct {
-	line int
-	sub  string
-}
-
-// badWants reads the leading "# want: LINE: SUBSTRING" lines.
-func badWants(t *testing.T, data string) []badWant {
-	t.Helper()
-	var ws []badWant
-	for _, l := range strings.Split(data, "\n") {
-		rest, ok := strings.CutPrefix(l, "# want: ")
-		if !ok {
-			break
-		}
-		num, sub, ok := strings.Cut(rest, ": ")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			t.Fatalf("malformed want line %q", l)
-		}
-		ws = append(ws, badWant{n, sub})
-	}
-	if len(ws) == 0 {
-		t.Fatal("no # want: lines")
-	}
-	return ws
 }
 
 // hasLineWith reports whether a line of out starts with prefix and contains
