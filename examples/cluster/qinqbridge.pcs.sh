@@ -28,7 +28,8 @@ pcs -f "$cib" resource create p_bridge ocf:qinqbridge:bridge \
 	clone cl_bridge meta interleave=true
 
 # The standby guard, promotable: one promoted (open) node, monitors with
-# different intervals for the two roles, notifications on. switch_flush_ms:
+# different intervals for the two roles, no notifications (none needed; each
+# round would delay the promotion). switch_flush_ms:
 # a demoted node takes its trunks down that long so the switches forget the
 # hosts they learned behind it (see qinqbridge.crm).
 pcs -f "$cib" resource create p_guard ocf:qinqbridge:tcguard \
@@ -40,7 +41,7 @@ pcs -f "$cib" resource create p_guard ocf:qinqbridge:tcguard \
 	   monitor interval=10s timeout=30s role=Promoted \
 	   monitor interval=11s timeout=30s role=Unpromoted \
 	   notify timeout=10s \
-	promotable ms_guard meta promoted-max=1 promoted-node-max=1 clone-max=2 clone-node-max=1 notify=true interleave=true
+	promotable ms_guard meta promoted-max=1 promoted-node-max=1 clone-max=2 clone-node-max=1 notify=false interleave=true
 
 # Bridge before guard on each node; the guard stops (blocks) before the bridge
 # deletes the ports.
