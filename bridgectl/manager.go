@@ -92,25 +92,40 @@ type View struct {
 }
 
 // Observe reads the links (and, with guard, which ports are bound to the
-// guard's block) and plans the way to cfg.
+// guard's block) and plans the way to cfg. The two kernel reads run
+// concurrently, on two sockets: each is one dump of every device in the
+// namespace, and one's parsing overlaps the other's kernel work.
 func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
+	var bound <-chan boundPorts
+	if guard {
+		bound = m.boundPorts(cfg.Guard.Block)
+	}
 	links, err := m.conn.Links(false)
 	if err != nil {
+		if bound != nil {
+			<-bound
+		}
 		return nil, err
 	}
 	st := plan.NewState(links)
 	want, err := plan.Desired(cfg, st)
-	if err != nil {
-		return nil, err
-	}
-	if guard {
-		if err := m.markBound(cfg, st, want); err != nil {
-			return nil, err
+	if bound != nil {
+		b := <-bound
+		if err == nil {
+			err = b.err
+		}
+		for _, i := range b.ifindexes {
+			if o := st.ByIndex[i]; o != nil {
+				o.Bound = true
+			}
 		}
 	} else {
 		for _, o := range st.ByName {
 			o.Bound = true // not checked: no drift reported for it
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	p, err := plan.Compute(want, st)
 	if err != nil {
@@ -119,28 +134,27 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	return &View{State: st, Want: want, Plan: p}, nil
 }
 
-func (m *Manager) markBound(cfg *config.Config, st *plan.State, want []plan.Link) error {
-	var ports []int
-	for _, w := range want {
-		if o := st.ByName[w.Name]; w.Port && o != nil {
-			ports = append(ports, o.Index)
+// boundPorts is the ifindexes bound to the guard's block, or why they are
+// not known.
+type boundPorts struct {
+	ifindexes []int
+	err       error
+}
+
+// boundPorts reads, in the background, which devices are bound to block.
+func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
+	ch := make(chan boundPorts, 1)
+	go func() {
+		g, err := m.Guard(block)
+		if err != nil {
+			ch <- boundPorts{err: err}
+			return
 		}
-	}
-	g, err := m.Guard(cfg.Guard.Block)
-	if err != nil {
-		return err
-	}
-	defer g.Close()
-	gs, err := g.Status(ports)
-	if err != nil {
-		return err
-	}
-	for _, i := range gs.Bound {
-		if o := st.ByIndex[i]; o != nil {
-			o.Bound = true
-		}
-	}
-	return nil
+		defer g.Close()
+		gs, err := g.Status(nil)
+		ch <- boundPorts{ifindexes: gs.Bound, err: err}
+	}()
+	return ch
 }
 
 // Apply converges the kernel to cfg and records it as applied. On error the
