@@ -26,6 +26,7 @@ var (
 	bin    = flag.String("bin", os.Getenv("QB_BIN"), "directory with bridgectl and tcguard")
 	out    = flag.String("out", "", "also write the table to this file")
 	work   = flag.String("work", "/tmp/qbbench", "scratch directory")
+	quick  = flag.Bool("quick", false, "only apply, no-op apply, check and RSS (no down, anchor or guard)")
 )
 
 // run is one measured command.
@@ -83,7 +84,7 @@ func main() {
 	os.MkdirAll(*work, 0o755)
 	var rows []row
 	rows = append(rows, benchBridgectl()...)
-	if _, err := os.Stat(filepath.Join(*bin, "tcguard")); err == nil {
+	if _, err := os.Stat(filepath.Join(*bin, "tcguard")); err == nil && !*quick {
 		rows = append(rows, benchGuard()...)
 	}
 	var b bytes.Buffer
