@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -19,6 +22,7 @@ const watchInterval = 50 * time.Millisecond
 type guardWatch struct {
 	mu       sync.Mutex
 	guards   map[string]*tcguard.Guard
+	links    map[string]*netlink.Handle // the node's links, to tell forwarding ports from down ones
 	open     map[string]bool
 	opened   map[string][]time.Time // times a guard was first seen open
 	events   []guardEvent
@@ -32,7 +36,7 @@ type guardWatch struct {
 
 func newGuardWatch() *guardWatch {
 	d, _ := os.MkdirTemp("", "qb-watch")
-	w := &guardWatch{guards: map[string]*tcguard.Guard{}, open: map[string]bool{}, opened: map[string][]time.Time{},
+	w := &guardWatch{guards: map[string]*tcguard.Guard{}, links: map[string]*netlink.Handle{}, open: map[string]bool{}, opened: map[string][]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}), stateDir: d}
 	go w.loop()
 	return w
@@ -44,9 +48,15 @@ func (w *guardWatch) add(n *node) error {
 	if err != nil {
 		return err
 	}
+	h, err := netlink.NewHandleAt(n.ns.h)
+	if err != nil {
+		g.Close()
+		return err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.guards[n.name] = g
+	w.links[n.name] = h
 	return nil
 }
 
@@ -58,7 +68,11 @@ func (w *guardWatch) drop(name string) {
 	if g := w.guards[name]; g != nil {
 		g.Close()
 	}
+	if h := w.links[name]; h != nil {
+		h.Close()
+	}
 	delete(w.guards, name)
+	delete(w.links, name)
 	w.open[name] = false
 }
 
@@ -94,7 +108,11 @@ func (w *guardWatch) poll() {
 			w.errs++
 			continue
 		}
-		open := len(s.Bound) > 0 && !s.FilterPresent
+		// Open: no drop filter and a bound port that is up. A port bound
+		// while it is still down cannot forward: bridgectl binds new ports
+		// to a fresh block (a node coming back) one before the filter goes
+		// in, and brings them up only after.
+		open := !s.FilterPresent && w.anyUp(name, s.Bound)
 		if open && !w.open[name] {
 			w.opened[name] = append(w.opened[name], time.Now())
 		}
@@ -112,6 +130,29 @@ func (w *guardWatch) poll() {
 	} else {
 		w.bothRun = 0
 	}
+}
+
+// anyUp reports whether one of the ifindexes is administratively up in the
+// node's namespace (an error counts as up: the watch must not miss a leak).
+func (w *guardWatch) anyUp(name string, ifindexes []int) bool {
+	if len(ifindexes) == 0 {
+		return false
+	}
+	links, err := w.links[name].LinkList()
+	if err != nil {
+		w.errs++
+		return true
+	}
+	up := make(map[int]bool, len(links))
+	for _, l := range links {
+		up[l.Attrs().Index] = l.Attrs().Flags&net.FlagUp != 0
+	}
+	for _, i := range ifindexes {
+		if up[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // openedAfter returns when the node's guard was first seen opening after t.
