@@ -31,7 +31,7 @@ pcs -f "$cib" resource create p_bridge ocf:qinqbridge:bridge \
 # different intervals for the two roles, no notifications (none needed; each
 # round would delay the promotion). switch_flush_ms:
 # a demoted node takes its trunks down that long so the switches forget the
-# hosts they learned behind it (see qinqbridge.crm).
+# hosts they learned behind it; the demote does not wait (see qinqbridge.crm).
 pcs -f "$cib" resource create p_guard ocf:qinqbridge:tcguard \
 	config=/etc/qinqbridge/qinqbridge.toml switch_flush_ms=300 \
 	op start timeout=30s \
@@ -49,5 +49,9 @@ pcs -f "$cib" constraint order start cl_bridge then start ms_guard kind=Mandator
 
 # A guard instance only where the bridge runs.
 pcs -f "$cib" constraint colocation add ms_guard with cl_bridge INFINITY id=c_guard_with_bridge
+
+# Load throttling would serialise the demote, the old node's monitor and the
+# promote when the load average is high (see qinqbridge.crm).
+pcs -f "$cib" property set load-threshold=400%
 
 pcs cluster cib-push "$cib" --config

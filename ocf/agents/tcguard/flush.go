@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/ocf"
@@ -26,18 +29,66 @@ import (
 // recover sooner, since neither frame reaches the new node to be learned.
 // Every switch flushes the addresses learned on a port whose link goes
 // down. So a demote, once the guard is blocked, takes this node's trunk
-// interfaces down for switch_flush_ms and brings them up again: the
-// switches flood, the new promoted node forwards, and the first frame of
-// each host teaches them its new place. It needs no host address and
-// nothing from the other node; a node that dies takes its links down by
-// itself (and fencing does so for a hung one). 0 turns it off, for trunks
-// that carry other traffic that must not see a link flap.
+// interfaces down: the switches flood, the new promoted node forwards, and
+// the first frame of each host teaches them its new place. It needs no
+// host address and nothing from the other node; a node that dies takes
+// its links down by itself (and fencing does so for a hung one). 0 turns
+// it off, for trunks that carry other traffic that must not see a link
+// flap.
+//
+// The demote does not wait for the hold: Pacemaker promotes the other
+// node only once the demote has returned, and the trunks of a blocked node
+// carry nothing worth waiting for. A detached copy of the agent (argument
+// RestoreArg) brings them up when switch_flush_ms has passed; the marker
+// file makes that safe if it dies — start, promote and stop bring them up
+// at once, a monitor once the hold is over.
 const ParamSwitchFlush = "switch_flush_ms"
 
-// flushFile, in the state directory, lists the interfaces a demote took
-// down, written before it does: a demote killed half-way leaves them down,
-// and the next start, promote or monitor brings them up again.
+// flushFile, in the state directory, records a flush: written before the
+// trunks go down, removed once they are up again. Its first line is
+// "until <unix ns>", the end of the hold; the others name the interfaces.
 const flushFile = "ocf-tcguard.flushing"
+
+// RestoreArg is the action argument the agent re-executes itself with, as
+// a detached process, to end a demote's flush once its hold is over. It is
+// not an OCF action (meta-data does not list it).
+const RestoreArg = "flush-restore"
+
+// flush is the content of flushFile.
+type flush struct {
+	until  time.Time
+	trunks []string
+	raw    string // the file's content: identifies this flush
+}
+
+func flushPath(dir string) string { return filepath.Join(dir, flushFile) }
+
+// readFlush returns the flush recorded in dir, or nil without one.
+func readFlush(dir string) (*flush, error) {
+	b, err := os.ReadFile(flushPath(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := &flush{raw: string(b)}
+	head, rest, _ := strings.Cut(f.raw, "\n")
+	if v, ok := strings.CutPrefix(head, "until "); ok {
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad first line %q", flushPath(dir), head)
+		}
+		f.until, f.trunks = time.Unix(0, ns), strings.Fields(rest)
+	} else {
+		f.trunks = strings.Fields(f.raw) // no hold recorded: due now
+	}
+	return f, nil
+}
+
+func writeFlush(dir string, until time.Time, trunks []string) error {
+	return node.WriteFile(flushPath(dir), fmt.Appendf(nil, "until %d\n%s\n", until.UnixNano(), strings.Join(trunks, "\n")))
+}
 
 // bouncer takes interfaces down and up (netlink; a fake in tests).
 type bouncer interface {
@@ -48,7 +99,16 @@ type bouncer interface {
 	SetUp(netns string, names []string, up bool) error
 }
 
-// flushSwitches bounces the trunks of the applied configuration.
+// restorer ends a flush after the action has returned: the real one starts
+// a detached copy of the agent with RestoreArg, tests run restoreAfterHold
+// themselves.
+type restorer interface {
+	Detach(r *ocf.Request) error
+}
+
+// flushSwitches takes the trunks of the applied configuration down and
+// leaves bringing them up to a detached restorer (or, if it cannot start
+// one, waits for the hold itself).
 func (a *guard) flushSwitches(r *ocf.Request, n node.Node) {
 	hold, err := r.ParamInt(ParamSwitchFlush)
 	if err != nil || hold <= 0 || a.bounce == nil {
@@ -70,37 +130,96 @@ func (a *guard) flushSwitches(r *ocf.Request, n node.Node) {
 		r.Log.Warningf("switches not flushed: trunks %v: %v", trunks, err)
 		return
 	}
-	path := filepath.Join(n.Dir(), flushFile)
-	if err := node.WriteFile(path, []byte(strings.Join(trunks, "\n")+"\n")); err != nil {
+	until := time.Now().Add(time.Duration(hold) * time.Millisecond)
+	if err := writeFlush(n.Dir(), until, trunks); err != nil {
 		r.Log.Warningf("switches not flushed: %v", err)
 		return
 	}
 	if err := a.bounce.SetUp(ns, trunks, false); err != nil {
 		r.Log.Warningf("switch flush: %v", err)
 	}
-	time.Sleep(time.Duration(hold) * time.Millisecond)
-	if err := a.restoreTrunks(r, n); err != nil {
-		r.Log.Errorf("%v", err)
-		return
+	if a.later != nil {
+		err = a.later.Detach(r)
+		if err == nil {
+			r.Log.Infof("switches flushing: %s down for %d ms", strings.Join(trunks, ", "), hold)
+			return
+		}
 	}
-	r.Log.Infof("switches flushed: %s down for %d ms", strings.Join(trunks, ", "), hold)
+	r.Log.Warningf("switch flush: no restorer (%v): holding in the demote", err)
+	time.Sleep(time.Until(until))
+	if err := a.restoreTrunks(r, n, true); err != nil {
+		r.Log.Errorf("%v", err)
+	}
 }
 
-// restoreTrunks brings up the interfaces a (possibly killed) flush took
-// down.
-func (a *guard) restoreTrunks(r *ocf.Request, n node.Node) error {
-	path := filepath.Join(n.Dir(), flushFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) || a.bounce == nil {
-		return nil
+// restoreAfterHold is the detached restorer: it waits for the end of the
+// hold recorded in the flush file, then brings the trunks up, unless the
+// flush was ended (promote, start, stop, a monitor) or replaced meanwhile.
+func (a *guard) restoreAfterHold(r *ocf.Request) error {
+	dir := node.DirFor(node.Options(r))
+	f, err := readFlush(dir)
+	if f == nil || err != nil {
+		return err
 	}
+	time.Sleep(time.Until(f.until))
+	if g, err := readFlush(dir); g == nil || err != nil || g.raw != f.raw {
+		return err
+	}
+	n, err := a.open(node.Options(r))
 	if err != nil {
 		return err
 	}
-	if err := a.bounce.SetUp(r.Param(node.ParamNetNS), strings.Fields(string(b)), true); err != nil {
+	defer n.Close()
+	if err := a.restoreTrunks(r, n, false); err != nil {
+		return err
+	}
+	r.Log.Infof("switches flushed: %s up again", strings.Join(f.trunks, ", "))
+	return nil
+}
+
+// restoreTrunks brings up the interfaces a (possibly killed) flush took
+// down: at once when now, else only once its hold is over — a monitor
+// right after the demote leaves them to the restorer.
+func (a *guard) restoreTrunks(r *ocf.Request, n node.Node, now bool) error {
+	f, err := readFlush(n.Dir())
+	if f == nil || a.bounce == nil {
+		return err
+	}
+	if !now && time.Now().Before(f.until) {
+		return nil
+	}
+	if err := a.bounce.SetUp(r.Param(node.ParamNetNS), f.trunks, true); err != nil {
 		return fmt.Errorf("trunks left down by a switch flush: %w", err)
 	}
-	return node.RemoveFile(path)
+	return node.RemoveFile(flushPath(n.Dir()))
+}
+
+// flushing reports whether a flush has the trunks down: the promotion
+// score must not read that as broken trunks.
+func flushing(n node.Node) bool {
+	f, _ := readFlush(n.Dir())
+	return f != nil
+}
+
+// selfRestorer is the real restorer: this executable, re-run with
+// RestoreArg in its own session (Pacemaker kills an action's process group
+// at its timeout; the restorer must outlive the demote), with the
+// action's environment and no inherited output (the executor reads the
+// action's pipes until they close).
+type selfRestorer struct{}
+
+func (selfRestorer) Detach(r *ocf.Request) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, RestoreArg)
+	cmd.Env = r.Environ
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
 }
 
 // netlinkBounce is the real bouncer.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
@@ -23,7 +24,8 @@ import (
 type guard struct {
 	open   node.Opener
 	score  scorer
-	bounce bouncer // nil: never flush the switches
+	bounce bouncer  // nil: never flush the switches
+	later  restorer // nil: a flush holds the demote
 }
 
 // scorer sets and deletes this instance's promotion score.
@@ -126,7 +128,7 @@ func (a *guard) start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		return 0, err
 	}
 	defer n.Close()
-	if err := a.restoreTrunks(r, n); err != nil {
+	if err := a.restoreTrunks(r, n, true); err != nil {
 		r.Log.Errorf("%v", err)
 	}
 	block, from, err := a.startBlock(r, n)
@@ -161,12 +163,15 @@ func (a *guard) block(n node.Node, block uint32) error {
 // cannot block makes it fail: Pacemaker then fences the node, which is the
 // only way left to stop it from forwarding.
 func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
+	opts := node.Options(r)
 	defer func() {
 		if err := a.score.Delete(ctx, r); err != nil {
 			r.Log.Debugf("promotion score not deleted: %v", err)
 		}
+		if err := node.RemoveFile(filepath.Join(node.DirFor(opts), scoreFile)); err != nil {
+			r.Log.Debugf("%v", err)
+		}
 	}()
-	opts := node.Options(r)
 	n, err := a.open(opts)
 	if node.Absent(err) { // no namespace: no port to guard
 		if err := node.RemoveFile(filepath.Join(node.DirFor(opts), startedFile)); err != nil {
@@ -193,6 +198,10 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	if err := node.RemoveFile(filepath.Join(n.Dir(), startedFile)); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
 	}
+	// A stopped node's trunks are up, as the operator configured them.
+	if err := a.restoreTrunks(r, n, true); err != nil {
+		r.Log.Errorf("%v", err)
+	}
 	if started {
 		r.Log.Infof("stopped: guard of block %d blocked", block)
 	}
@@ -215,7 +224,7 @@ func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	if !started {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: not started on this node")
 	}
-	if err := a.restoreTrunks(r, n); err != nil {
+	if err := a.restoreTrunks(r, n, true); err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: %v", err)
 	}
 	g, err := n.Guard(block)
@@ -264,7 +273,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, err
 	}
 	defer n.Close()
-	if err := a.restoreTrunks(r, n); err != nil {
+	if err := a.restoreTrunks(r, n, false); err != nil {
 		r.Log.Errorf("%v", err)
 	}
 	block, started := a.currentBlock(r, n)
@@ -371,18 +380,71 @@ func forwards(st *plan.State, t *config.Translation) bool {
 	return o != nil && o.Owned() && o.Up
 }
 
-// setScore computes and sets the promotion score. A failure (no cluster:
-// ocf-tester, crm_resource --force-*) never fails the action; start warns
-// about it, monitors only say it in debug logs.
-func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, loud bool) {
+// scoreFile, in the state directory, holds the promotion score last set
+// ("score N"), so that a monitor runs crm_attribute — a process and a
+// round trip to the attribute manager, most of a monitor's time — only
+// when the score changes. Pacemaker runs the demoted node's first monitor
+// while the other node waits for its promote whenever load throttles it to
+// one action at a time, so that time would be part of every switchover.
+// Start and probes always set the score: they follow whatever clears a
+// node's transient attributes (Pacemaker restarted, the node left the
+// cluster and rejoined, a resource refresh). A monitor also sets it when
+// the file is older than scoreRefresh, in case it was deleted by hand.
+const scoreFile = "ocf-tcguard.score"
+
+const scoreRefresh = 5 * time.Minute
+
+// lastScore is the score scoreFile records, if it is recent.
+func lastScore(dir string) (int, bool) {
+	path := filepath.Join(dir, scoreFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	if age := time.Since(fi.ModTime()); age < 0 || age >= scoreRefresh {
+		return 0, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	v, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "score ")
+	n, err := strconv.Atoi(v)
+	return n, ok && err == nil
+}
+
+// setScore computes and sets the promotion score; a recurring monitor
+// skips crm_attribute when the score is the one it set last (scoreFile),
+// and while a switch flush has the trunks down (that says nothing about
+// them). A failure (no cluster: ocf-tester, crm_resource --force-*) never
+// fails the action; start warns about it, monitors only say it in debug
+// logs.
+func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, start bool) {
+	if !start && flushing(n) {
+		r.Log.Debugf("promotion score kept: trunks down for a switch flush")
+		return
+	}
 	score, why := promotionScore(n)
+	if last, ok := lastScore(n.Dir()); ok && last == score && !start && !r.IsProbe() {
+		r.Log.Debugf("promotion score %d unchanged: %s", score, why)
+		return
+	}
+	path := filepath.Join(n.Dir(), scoreFile)
 	err := a.score.Set(ctx, r, score)
 	switch {
-	case err != nil && loud:
+	case err != nil && start:
 		r.Log.Warningf("promotion score %d (%s) not set: %v", score, why, err)
 	case err != nil:
 		r.Log.Debugf("promotion score %d (%s) not set: %v", score, why, err)
 	default:
 		r.Log.Debugf("promotion score %d: %s", score, why)
+	}
+	if err == nil {
+		err = node.WriteFile(path, fmt.Appendf(nil, "score %d\n", score))
+	} else {
+		err = node.RemoveFile(path)
+	}
+	if err != nil {
+		r.Log.Debugf("%v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -268,4 +269,70 @@ func BenchmarkPromote(b *testing.B) {
 		r = n.bridge.Run(b, n.bridgeBin, "stop")
 		b.Logf("bridge stop with %d translations: %v", count, r.Took)
 	}
+}
+
+// switch_flush_ms: the demote takes the trunks down and returns without
+// waiting for the hold; a detached agent process brings them up once it is
+// over, and the VLAN links on them come up with them (loose binding keeps
+// their own state).
+func TestKernelSwitchFlush(t *testing.T) {
+	n := newNode(t, acme)
+	n.bridge.Want(t, n.bridgeBin, "start", nil, 0)
+	n.want(t, "start", nil, 0)
+	n.want(t, "promote", nil, 0)
+	waitOperUp(t, n.ns, "qtrunk.s100.200", "vtrunk.300")
+	qinq := []testbed.Tag{{TPID: 0x88a8, VID: 100}, {TPID: 0x8100, VID: 200}}
+	dot1q := []testbed.Tag{{TPID: 0x8100, VID: 300}}
+	cross(t, n.ns, "qpeer", qinq, "vpeer", dot1q)
+
+	// The hold is long enough that a stalled VM does not end it before the
+	// checks below.
+	const hold = 5 * time.Second
+	flushEnv := []string{fmt.Sprintf("OCF_RESKEY_switch_flush_ms=%d", hold.Milliseconds())}
+	res := n.want(t, "demote", flushEnv, 0)
+	f, err := readFlush(filepath.Join(n.stateDir, n.ns.Name))
+	if err != nil || f == nil {
+		t.Fatalf("no flush recorded after the demote (%v): %v\n%s", res.Took, err, res.Stderr)
+	}
+	if time.Now().After(f.until) {
+		t.Fatalf("checked after the hold had ended (demote took %v): cannot tell whether it waited", res.Took)
+	}
+	for _, name := range []string{"qtrunk", "vtrunk"} {
+		l, err := n.ns.Link.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().Flags&net.FlagUp != 0 {
+			t.Fatalf("%s up during the hold", name)
+		}
+	}
+	if !slices.Equal(f.trunks, []string{"qtrunk", "vtrunk"}) {
+		t.Fatalf("flushed %v", f.trunks)
+	}
+	n.want(t, "monitor", unpromoted, 0) // leaves the hold alone
+
+	deadline := f.until.Add(30 * time.Second)
+	for {
+		g, err := readFlush(filepath.Join(n.stateDir, n.ns.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trunks not restored 30 s after the hold")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if time.Now().Before(f.until) {
+		t.Fatal("trunks restored before the end of the hold")
+	}
+	waitOperUp(t, n.ns, "qtrunk", "vtrunk", "qtrunk.s100.200", "vtrunk.300")
+	n.want(t, "monitor", unpromoted, 0)
+	cross(t, n.ns, "qpeer", qinq, "vpeer", nil)
+	n.want(t, "promote", nil, 0)
+	cross(t, n.ns, "qpeer", qinq, "vpeer", dot1q)
+	n.want(t, "stop", nil, 0)
+	n.bridge.Want(t, n.bridgeBin, "stop", nil, 0)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
@@ -508,4 +509,53 @@ func TestPromotionScore(t *testing.T) {
 	h.want("monitor", unpromoted, 0)
 	h.want("stop", nil, 0)
 	h.want("start", nil, 0)
+}
+
+// A recurring monitor runs crm_attribute only when the score changed, or
+// when it last did so scoreRefresh ago; start and probes always do.
+func TestPromotionScoreUnchanged(t *testing.T) {
+	h := newHarness(t, cfgTwo)
+	h.bridge(cfgTwo)
+	h.want("start", nil, 0)
+	sets := func() int { return len(h.score.set) }
+	if sets() != 1 {
+		t.Fatalf("start set %v", h.score.set)
+	}
+	h.want("monitor", unpromoted, 0)
+	h.want("promote", nil, 0)
+	h.want("monitor", promoted, 8)
+	if sets() != 1 {
+		t.Fatalf("monitors with an unchanged score set %v", h.score.set)
+	}
+	h.want("monitor", probe, 8)
+	if sets() != 2 {
+		t.Fatalf("probe did not set the score: %v", h.score.set)
+	}
+	h.k.Link("eth2").OperUp = false
+	h.want("monitor", promoted, 8)
+	if sets() != 3 || h.score.last() != 50 {
+		t.Fatalf("changed score: %v", h.score.set)
+	}
+	old := time.Now().Add(-scoreRefresh)
+	if err := os.Chtimes(filepath.Join(h.k.Dir, scoreFile), old, old); err != nil {
+		t.Fatal(err)
+	}
+	h.want("monitor", promoted, 8)
+	if sets() != 4 {
+		t.Fatalf("score not refreshed after %v: %v", scoreRefresh, h.score.set)
+	}
+	// A failed set is retried by the next monitor.
+	h.score.err = errors.New("crm_attribute: exit status 102")
+	h.want("monitor", promoted, 8)
+	h.k.Link("eth2").OperUp = true
+	h.want("monitor", promoted, 8)
+	h.want("monitor", promoted, 8)
+	if sets() != 6 {
+		t.Fatalf("failed sets not retried: %v", h.score.set)
+	}
+	h.score.err = nil
+	h.want("stop", nil, 0)
+	if _, err := os.Stat(filepath.Join(h.k.Dir, scoreFile)); !os.IsNotExist(err) {
+		t.Fatalf("stop left %s: %v", scoreFile, err)
+	}
 }

@@ -37,6 +37,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/ocf"
@@ -81,4 +82,23 @@ func newAgent(a *guard) *ocf.Agent {
 	}
 }
 
-func main() { ocf.Run(newAgent(&guard{open: node.Open, score: crmScore{}, bounce: netlinkBounce{}})) }
+func main() {
+	a := &guard{open: node.Open, score: crmScore{}, bounce: netlinkBounce{}, later: selfRestorer{}}
+	agent := newAgent(a)
+	if len(os.Args) == 2 && os.Args[1] == RestoreArg {
+		os.Exit(restore(a, agent))
+	}
+	ocf.Run(agent)
+}
+
+// restore runs the detached restorer of a switch flush (see flush.go) with
+// the environment of the demote that started it.
+func restore(a *guard, agent *ocf.Agent) int {
+	env := ocf.ParseEnv(RestoreArg, os.Environ(), agent.Params)
+	r := &ocf.Request{Env: env, Log: ocf.NewLogger(os.Stderr, agent.Name, env.Instance, RestoreArg, env.Debug)}
+	if err := a.restoreAfterHold(r); err != nil {
+		r.Log.Errorf("%v", err)
+		return int(ocf.ErrGeneric)
+	}
+	return 0
+}
