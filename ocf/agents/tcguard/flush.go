@@ -106,41 +106,51 @@ type restorer interface {
 	Detach(r *ocf.Request) error
 }
 
-// flushSwitches takes the trunks of the applied configuration down and
-// leaves bringing them up to a detached restorer (or, if it cannot start
-// one, waits for the hold itself).
-func (a *guard) flushSwitches(r *ocf.Request, n node.Node) {
+// flushTrunks returns the trunks a demote takes down, nil when it
+// flushes nothing. The demote asks before it blocks: the gap in the
+// traffic starts with the block, and the switchover waits for the demote.
+func (a *guard) flushTrunks(r *ocf.Request, n node.Node) []string {
 	hold, err := r.ParamInt(ParamSwitchFlush)
 	if err != nil || hold <= 0 || a.bounce == nil {
-		return
+		return nil
 	}
 	applied, err := n.Applied()
 	if err != nil {
 		r.Log.Warningf("switches not flushed: %v", err)
-		return
+		return nil
 	}
 	var parents []string
 	for _, t := range applied.Translations {
 		parents = append(parents, t.A.Parent, t.B.Parent)
 	}
 	slices.Sort(parents)
-	ns := r.Param(node.ParamNetNS)
-	trunks, err := a.bounce.Trunks(ns, slices.Compact(parents))
+	trunks, err := a.bounce.Trunks(r.Param(node.ParamNetNS), slices.Compact(parents))
 	if err != nil || len(trunks) == 0 {
 		r.Log.Warningf("switches not flushed: trunks %v: %v", trunks, err)
+		return nil
+	}
+	return trunks
+}
+
+// flushSwitches takes the trunks down and leaves bringing them up to a
+// detached restorer (or, if it cannot start one, waits for the hold
+// itself).
+func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string) {
+	if len(trunks) == 0 {
 		return
 	}
+	hold, _ := r.ParamInt(ParamSwitchFlush)
 	until := time.Now().Add(time.Duration(hold) * time.Millisecond)
 	if err := writeFlush(n.Dir(), until, trunks); err != nil {
 		r.Log.Warningf("switches not flushed: %v", err)
 		return
 	}
-	if err := a.bounce.SetUp(ns, trunks, false); err != nil {
+	if err := a.bounce.SetUp(r.Param(node.ParamNetNS), trunks, false); err != nil {
 		r.Log.Warningf("switch flush: %v", err)
 	}
+	var err error
 	if a.later != nil {
-		err = a.later.Detach(r)
-		if err == nil {
+		if err = a.later.Detach(r); err == nil {
 			r.Log.Infof("switches flushing: %s down for %d ms", strings.Join(trunks, ", "), hold)
 			return
 		}

@@ -239,7 +239,8 @@ func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	return ocf.Success, nil
 }
 
-// demote blocks; like promote it touches no link.
+// demote blocks, then flushes the switches (switch_flush_ms). Everything
+// after the block is part of the switchover gap, so it does only that.
 func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	n, err := a.open(node.Options(r))
 	if node.Absent(err) {
@@ -251,6 +252,10 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 	}
 	defer n.Close()
 	block, started := a.currentBlock(r, n)
+	var trunks []string
+	if started {
+		trunks = a.flushTrunks(r, n)
+	}
 	if err := a.block(n, block); err != nil {
 		return 0, err
 	}
@@ -258,8 +263,8 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 		r.Log.Warningf("demoted an instance that was not started: guard of block %d blocked", block)
 		return ocf.Success, nil
 	}
+	a.flushSwitches(r, n, trunks)
 	r.Log.Infof("demoted: guard of block %d blocked", block)
-	a.flushSwitches(r, n)
 	return ocf.Success, nil
 }
 
