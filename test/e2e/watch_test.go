@@ -9,20 +9,28 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/tcguard"
+	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
 
-// watchInterval is how often the watcher looks at both guards: the
-// resolution of "time to promote".
-const watchInterval = 50 * time.Millisecond
+// The watcher reads both guards whenever a node's tc filters or links
+// change (rtnetlink multicast), and every watchInterval in case an event
+// was missed. Polling every 50 ms instead cost a good share of the VM's CPU
+// under TCG, at the moment the switchover needed it; events also time the
+// opening more exactly.
+const watchInterval = 250 * time.Millisecond
 
-// guardWatch polls the guard of every live node and records when each
+// guardWatch reads the guard of every live node and records when each
 // opened and closed, and whether both were ever open at once.
 type guardWatch struct {
 	mu       sync.Mutex
 	guards   map[string]*tcguard.Guard
 	links    map[string]*netlink.Handle // the node's links, to tell forwarding ports from down ones
+	subs     map[string]*subscription
+	wake     chan struct{}
 	open     map[string]bool
 	opened   map[string][]time.Time // times a guard was first seen open
 	events   []guardEvent
@@ -37,6 +45,7 @@ type guardWatch struct {
 func newGuardWatch() *guardWatch {
 	d, _ := os.MkdirTemp("", "qb-watch")
 	w := &guardWatch{guards: map[string]*tcguard.Guard{}, links: map[string]*netlink.Handle{}, open: map[string]bool{}, opened: map[string][]time.Time{},
+		subs: map[string]*subscription{}, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}), stateDir: d}
 	go w.loop()
 	return w
@@ -53,10 +62,17 @@ func (w *guardWatch) add(n *node) error {
 		g.Close()
 		return err
 	}
+	sub, err := subscribe(n.ns.h, w.wake)
+	if err != nil {
+		g.Close()
+		h.Close()
+		return err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.guards[n.name] = g
 	w.links[n.name] = h
+	w.subs[n.name] = sub
 	return nil
 }
 
@@ -71,8 +87,12 @@ func (w *guardWatch) drop(name string) {
 	if h := w.links[name]; h != nil {
 		h.Close()
 	}
+	if sub := w.subs[name]; sub != nil {
+		sub.close()
+	}
 	delete(w.guards, name)
 	delete(w.links, name)
+	delete(w.subs, name)
 	w.open[name] = false
 }
 
@@ -93,6 +113,7 @@ func (w *guardWatch) loop() {
 		case <-w.stop:
 			return
 		case <-t.C:
+		case <-w.wake:
 		}
 		w.poll()
 	}
@@ -204,4 +225,68 @@ func (w *guardWatch) eventsSince(t time.Time) []guardEvent {
 		}
 	}
 	return out
+}
+
+// subscription is a socket in a node's namespace that receives its tc and
+// link change notifications.
+type subscription struct {
+	fd   int
+	stop chan struct{}
+	done chan struct{}
+}
+
+// subscribe wakes wake (without blocking) on every tc or link change in
+// the namespace.
+func subscribe(ns netns.NsHandle, wake chan<- struct{}) (*subscription, error) {
+	sub := &subscription{fd: -1, stop: make(chan struct{}), done: make(chan struct{})}
+	err := testbed.Do(ns, func() error { // a socket belongs to the namespace it is created in
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		sub.fd = fd
+		// A receive timeout lets the reader notice close.
+		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK,
+			Groups: 1<<(unix.RTNLGRP_TC-1) | 1<<(unix.RTNLGRP_LINK-1)})
+	})
+	if err != nil {
+		if sub.fd >= 0 {
+			unix.Close(sub.fd)
+		}
+		return nil, err
+	}
+	go func() {
+		defer close(sub.done)
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-sub.stop:
+				return
+			default:
+			}
+			_, err := unix.Read(sub.fd, buf)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			// A message, or an error such as ENOBUFS (events lost): look.
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			if err != nil && err != unix.ENOBUFS {
+				time.Sleep(watchInterval) // do not spin on a broken socket
+			}
+		}
+	}()
+	return sub, nil
+}
+
+func (s *subscription) close() {
+	close(s.stop)
+	<-s.done
+	unix.Close(s.fd)
 }
