@@ -63,7 +63,9 @@ func newAgent(a *guard) *ocf.Agent {
 			LongDesc: "After a demote has blocked the guard, take this node's trunk interfaces (the parents of the " +
 				"translations; a VLAN parent's lower device, a bond's slaves) down for this many milliseconds and up " +
 				"again, so that the switches flush the host addresses they learned behind this node and learn them " +
-				"behind the new promoted node with the next frame. Without it, unicast between hosts that switches " +
+				"behind the new promoted node with the next frame. The demote does not wait for the hold (the other " +
+				"node's promote waits for the demote): a detached process of the agent brings the interfaces up. " +
+				"Without it, unicast between hosts that switches " +
 				"learned behind this node stops until their entries age out. It must be long enough for the switches " +
 				"to see the link go down (copper PHYs: some hundred ms). 0 turns it off, for trunks that carry other " +
 				"traffic.",
