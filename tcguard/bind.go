@@ -26,8 +26,9 @@ func (e *PortError) Error() string {
 
 func (e *PortError) Unwrap() error { return e.Err }
 
-// Bind makes sure each port has a clsact qdisc whose ingress is bound to the
-// block. It is idempotent, and never touches a qdisc that is not ours: such a
+// Bind makes sure each port has a clsact qdisc whose ingress and egress are
+// bound to the block. A block holding anything but the guard's own objects is
+// refused (ErrForeignBlock) before any port is bound. It is idempotent, and never touches a qdisc that is not ours: such a
 // port gets a *PortError wrapping ErrForeign, the other ports are still bound.
 //
 // If the block is not armed (it does not exist: no port bound yet), Bind binds
@@ -38,6 +39,9 @@ func (e *PortError) Unwrap() error { return e.Err }
 func (g *Guard) Bind(ifindexes []int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := g.refuseForeign(); err != nil {
+		return err
+	}
 	armed, err := g.armed()
 	if err != nil {
 		return err
@@ -162,8 +166,11 @@ func (g *Guard) verify(ports []int) ([]error, error) {
 }
 
 func foreign(q qdisc) error {
-	if q.ingressBlock == 0 {
+	switch {
+	case q.ingressBlock == 0 && q.egressBlock == 0:
 		return fmt.Errorf("%w: %s qdisc not bound to a shared block", ErrForeign, q.kind)
+	case q.ingressBlock == q.egressBlock:
+		return fmt.Errorf("%w: %s qdisc bound to block %d", ErrForeign, q.kind, q.ingressBlock)
 	}
-	return fmt.Errorf("%w: %s qdisc bound to block %d", ErrForeign, q.kind, q.ingressBlock)
+	return fmt.Errorf("%w: %s qdisc bound to block %d (ingress) and %d (egress)", ErrForeign, q.kind, q.ingressBlock, q.egressBlock)
 }

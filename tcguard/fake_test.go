@@ -28,7 +28,8 @@ type fakeKernel struct {
 }
 
 type fakeBlock struct {
-	filter  *filter // the matchall at our priority, if any
+	filter  *filter  // the matchall at our priority, if any
+	others  []filter // somebody else's filters, anywhere in the block
 	packets uint64  // its action's counters
 	bytes   uint64
 	chains  map[uint32]bool // explicitly created chains
@@ -58,11 +59,14 @@ func (k *fakeKernel) deleteDevice(ifindex int) {
 	if ok && q.ingressBlock != 0 && !k.bound(q.ingressBlock) {
 		delete(k.blocks, q.ingressBlock)
 	}
+	if ok && q.egressBlock != 0 && !k.bound(q.egressBlock) {
+		delete(k.blocks, q.egressBlock)
+	}
 }
 
 func (k *fakeKernel) bound(block uint32) bool {
 	for _, q := range k.ingress {
-		if q.ingressBlock == block {
+		if q.uses(block) {
 			return true
 		}
 	}
@@ -200,6 +204,9 @@ func (k *fakeKernel) handle(req netlink.Message) {
 			if v, ok := attrs[unix.TCA_INGRESS_BLOCK]; ok {
 				q.ingressBlock = binary.NativeEndian.Uint32(v)
 			}
+			if v, ok := attrs[unix.TCA_EGRESS_BLOCK]; ok {
+				q.egressBlock = binary.NativeEndian.Uint32(v)
+			}
 			k.ingress[ifindex] = q
 			k.ack(req, 0, "")
 		}
@@ -253,11 +260,23 @@ func (k *fakeKernel) handle(req netlink.Message) {
 		b.filter = nil
 		k.ack(req, 0, "")
 	case typ == unix.RTM_GETTFILTER && dump:
+		// Without TCA_CHAIN the kernel dumps every chain; tcm_info's
+		// priority 0 means every priority.
+		_, oneChain := attrs[unix.TCA_CHAIN]
+		prio := uint16(t.info >> 16)
 		var objs [][]byte
 		if b != nil && b.filter != nil {
 			hdr := *b.filter
 			hdr.handle, hdr.actions = 0, nil
 			objs = append(objs, filterBytes(block, hdr, 0, 0), filterBytes(block, *b.filter, b.packets, b.bytes))
+		}
+		if b != nil {
+			for _, f := range b.others {
+				if (oneChain && f.chain != 0) || (prio != 0 && f.prio != prio) {
+					continue
+				}
+				objs = append(objs, filterBytes(block, f, 0, 0))
+			}
 		}
 		k.dumpReply(req, unix.RTM_NEWTFILTER, objs)
 	case typ == unix.RTM_NEWCHAIN:
@@ -307,6 +326,9 @@ func qdiscBytes(q qdisc) []byte {
 		ae.String(unix.TCA_KIND, q.kind)
 		if q.ingressBlock != 0 {
 			ae.Uint32(unix.TCA_INGRESS_BLOCK, q.ingressBlock)
+		}
+		if q.egressBlock != 0 {
+			ae.Uint32(unix.TCA_EGRESS_BLOCK, q.egressBlock)
 		}
 	}).Data
 }

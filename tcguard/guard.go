@@ -87,6 +87,9 @@ func (g *Guard) Close() error { return g.conn.Close() }
 func (g *Guard) Block() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := g.refuseForeign(); err != nil {
+		return err
+	}
 	exists, err := g.ensureFilter()
 	if err != nil {
 		return err
@@ -107,6 +110,9 @@ func (g *Guard) Block() error {
 func (g *Guard) Unblock() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := g.refuseForeign(); err != nil {
+		return err
+	}
 	// Arm first: an unarmed block left open would be taken for a fresh one
 	// and blocked again by the next Bind.
 	if err := g.ensureArmed(); err != nil {

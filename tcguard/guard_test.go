@@ -95,8 +95,12 @@ func TestBindSmallBatches(t *testing.T) {
 		t.Fatalf("foreign qdisc changed: %+v", q)
 	}
 	s := mustStatus(t, g, ports)
-	if len(s.Bound) != 48 || !slices.Equal(s.Foreign, []int{17}) || !slices.Equal(s.Unbound, []int{33}) || s.State != Blocked {
+	// Port 17 forwards whatever the filter: the node is not blocked.
+	if len(s.Bound) != 48 || !slices.Equal(s.Foreign, []int{17}) || !slices.Equal(s.Unbound, []int{33}) || s.State != Unguarded {
 		t.Fatalf("status %+v", s)
+	}
+	if err := s.Err(testBlock); !errors.Is(err, ErrForeign) {
+		t.Fatalf("Status.Err = %v, want ErrForeign", err)
 	}
 }
 
@@ -238,8 +242,8 @@ func TestForeignFilterAtOurPriority(t *testing.T) {
 	f := k.blocks[testBlock].filter
 	f.actions[0].verdict = 0 // TC_ACT_OK: not a drop
 	for name, op := range map[string]func() error{"Block": g.Block, "Unblock": g.Unblock} {
-		if err := op(); err == nil || !strings.Contains(err.Error(), "not the guard") {
-			t.Errorf("%s: %v, want a not-the-guard error", name, err)
+		if err := op(); !errors.Is(err, ErrForeignBlock) || !strings.Contains(err.Error(), "priority 1") {
+			t.Errorf("%s: %v, want ErrForeignBlock naming the filter", name, err)
 		}
 	}
 	if k.blocks[testBlock].filter != f {

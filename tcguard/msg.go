@@ -99,8 +99,10 @@ func message(typ uint16, flags netlink.HeaderFlags, t tcmsg, attrs func(ae *netl
 	return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: flags}, Data: data}
 }
 
-// newClsactMsg creates a clsact qdisc on a port with its ingress bound to
-// block. NLM_F_EXCL: an existing ingress-slot qdisc answers EEXIST instead
+// newClsactMsg creates a clsact qdisc on a port with its ingress and its
+// egress bound to block: the drop filter then also stops frames leaving the
+// port, such as those a foreign interface enslaved to the translation's
+// bridge sends (its own ingress is not ours to guard). NLM_F_EXCL: an existing ingress-slot qdisc answers EEXIST instead
 // of being touched. kind is a parameter only so tests can ask for a kind the
 // kernel does not have.
 func newClsactMsg(ifindex int, block uint32, kind string) netlink.Message {
@@ -109,6 +111,7 @@ func newClsactMsg(ifindex int, block uint32, kind string) netlink.Message {
 		func(ae *netlink.AttributeEncoder) {
 			ae.String(unix.TCA_KIND, kind)
 			ae.Uint32(unix.TCA_INGRESS_BLOCK, block)
+			ae.Uint32(unix.TCA_EGRESS_BLOCK, block)
 		})
 }
 
@@ -174,6 +177,12 @@ func dumpGuardFilterMsg(block uint32) netlink.Message {
 	})
 }
 
+// dumpBlockFiltersMsg lists every filter of the block, in every chain and at
+// every priority (no TCA_CHAIN, tcm_info 0): what is not the guard is not ours.
+func dumpBlockFiltersMsg(block uint32) netlink.Message {
+	return message(unix.RTM_GETTFILTER, flagsDump, blockMsg(block), nil)
+}
+
 // newChainMsg explicitly creates an (empty) chain in the block.
 func newChainMsg(block, chain uint32) netlink.Message {
 	return message(unix.RTM_NEWCHAIN, flagsCreate, blockMsg(block), func(ae *netlink.AttributeEncoder) {
@@ -191,7 +200,8 @@ type qdisc struct {
 	ifindex      int
 	parent       uint32
 	kind         string
-	ingressBlock uint32 // 0: not bound to a shared block
+	ingressBlock uint32 // 0: ingress not bound to a shared block
+	egressBlock  uint32 // 0: egress not bound to a shared block
 }
 
 func parseQdisc(m netlink.Message) (qdisc, error) {
@@ -210,13 +220,20 @@ func parseQdisc(m netlink.Message) (qdisc, error) {
 			q.kind = ad.String()
 		case unix.TCA_INGRESS_BLOCK:
 			q.ingressBlock = ad.Uint32()
+		case unix.TCA_EGRESS_BLOCK:
+			q.egressBlock = ad.Uint32()
 		}
 	}
 	return q, ad.Err()
 }
 
-// ours reports whether q is a guard clsact bound to block.
-func (q qdisc) ours(block uint32) bool { return q.kind == kindClsact && q.ingressBlock == block }
+// ours reports whether q is a guard clsact: both directions bound to block.
+func (q qdisc) ours(block uint32) bool {
+	return q.kind == kindClsact && q.ingressBlock == block && q.egressBlock == block
+}
+
+// uses reports whether q binds either direction to block.
+func (q qdisc) uses(block uint32) bool { return q.ingressBlock == block || q.egressBlock == block }
 
 // action is one action of a filter, with its counters.
 type action struct {

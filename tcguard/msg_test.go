@@ -42,6 +42,7 @@ func TestNewClsactMsg(t *testing.T) {
 		uint32(0), uint32(7), uint32(0xFFFF0000), uint32(0xFFFFFFF1), uint32(0), // tcmsg: dev 7, ffff: at parent ingress
 		attr{11, unix.TCA_KIND}, "clsact\x00\x00",
 		attr{8, unix.TCA_INGRESS_BLOCK}, uint32(29026),
+		attr{8, unix.TCA_EGRESS_BLOCK}, uint32(29026),
 	)
 	if !bytes.Equal(m.Data, want) {
 		t.Fatalf("data\n% x\nwant\n% x", m.Data, want)
@@ -126,14 +127,16 @@ func TestParseFilterStats(t *testing.T) {
 
 func TestParseQdisc(t *testing.T) {
 	for _, q := range []qdisc{
-		{ifindex: 9, parent: tcHIngress, kind: "clsact", ingressBlock: 29026},
+		{ifindex: 9, parent: tcHIngress, kind: "clsact", ingressBlock: 29026, egressBlock: 29026},
+		{ifindex: 11, parent: tcHIngress, kind: "clsact", ingressBlock: 29026},
+		{ifindex: 12, parent: tcHIngress, kind: "clsact", egressBlock: 29026},
 		{ifindex: 10, parent: tcHIngress, kind: "ingress"},
 	} {
 		got, err := parseQdisc(netlink.Message{Data: qdiscBytes(q)})
 		if err != nil || got != q {
 			t.Errorf("parse %+v: %+v %v", q, got, err)
 		}
-		if got.ours(29026) != (q.ingressBlock == 29026 && q.kind == "clsact") {
+		if got.ours(29026) != (q.ingressBlock == 29026 && q.egressBlock == 29026 && q.kind == "clsact") {
 			t.Errorf("%+v: ours %v", q, got.ours(29026))
 		}
 	}

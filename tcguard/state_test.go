@@ -1,26 +1,38 @@
 package tcguard
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestStateOf(t *testing.T) {
 	for _, tc := range []struct {
-		marker, filter, bound bool
-		want                  State
+		marker, filter, bound, loose bool
+		want                         State
 	}{
-		{false, true, true, Blocked},
-		{true, false, true, Opened},
-		{true, true, true, Interrupted},
-		{false, false, true, Unguarded},
+		{false, true, true, false, Blocked},
+		{true, false, true, false, Opened},
+		{true, true, true, false, Interrupted},
+		{false, false, true, false, Unguarded},
 		// No port bound: the next Bind arms the block, so nothing can flow.
-		{false, false, false, Blocked},
-		{true, false, false, Opened},
+		{false, false, false, false, Blocked},
+		{true, false, false, false, Opened},
 		// Filter without bound port cannot happen (the block dies with its
 		// last port); the state follows the pair anyway.
-		{false, true, false, Blocked},
-		{true, true, false, Interrupted},
+		{false, true, false, false, Blocked},
+		{true, true, false, false, Interrupted},
+		// An expected port not bound forwards whatever the filter: never
+		// Blocked. Also when no port is bound at all (every qdisc deleted,
+		// so the block, filter and all, is gone).
+		{false, true, true, true, Unguarded},
+		{false, false, false, true, Unguarded},
+		{false, true, false, true, Unguarded},
+		// Opened on purpose: a loose port forwards as the others do.
+		{true, false, true, true, Opened},
+		{true, true, true, true, Interrupted},
 	} {
-		if got := stateOf(tc.marker, tc.filter, tc.bound); got != tc.want {
-			t.Errorf("stateOf(marker %v, filter %v, bound %v) = %v, want %v", tc.marker, tc.filter, tc.bound, got, tc.want)
+		if got := stateOf(tc.marker, tc.filter, tc.bound, tc.loose); got != tc.want {
+			t.Errorf("stateOf(marker %v, filter %v, bound %v, loose %v) = %v, want %v", tc.marker, tc.filter, tc.bound, tc.loose, got, tc.want)
 		}
 	}
 }
@@ -35,13 +47,20 @@ func TestStateString(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	ingress := map[int]qdisc{
-		1: {ifindex: 1, kind: "clsact", ingressBlock: testBlock},
+		1: {ifindex: 1, kind: "clsact", ingressBlock: testBlock, egressBlock: testBlock},
 		2: {ifindex: 2, kind: "clsact"},
 		3: {ifindex: 3, kind: "ingress"},
 		4: {ifindex: 4, kind: "clsact", ingressBlock: testBlock + 1},
+		// Ingress alone bound: its egress is not guarded.
+		6: {ifindex: 6, kind: "clsact", ingressBlock: testBlock},
+		// Not a port, but on our block: a stranger.
+		7: {ifindex: 7, kind: "clsact", egressBlock: testBlock},
 	}
-	foreign, unbound := classify([]int{1, 2, 3, 4, 5}, ingress, testBlock)
-	if len(foreign) != 3 || foreign[0] != 2 || foreign[2] != 4 || len(unbound) != 1 || unbound[0] != 5 {
+	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6}, ingress, testBlock)
+	if !slices.Equal(foreign, []int{2, 3, 4, 6}) || !slices.Equal(unbound, []int{5}) {
 		t.Fatalf("foreign %v unbound %v", foreign, unbound)
+	}
+	if got := strangers([]int{1, 2, 3, 4, 5, 6}, ingress, testBlock); !slices.Equal(got, []int{7}) {
+		t.Fatalf("strangers %v, want [7]", got)
 	}
 }

@@ -1,6 +1,7 @@
 package tcguard
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -19,9 +20,10 @@ const (
 	// port deleted, then bound again) on an opened node. Frames are dropped;
 	// re-run Unblock or Block.
 	Interrupted
-	// Unguarded: ports are bound, the filter is missing and nobody opened
-	// the guard: someone removed the filter behind our back. Frames flow.
-	// Run Block.
+	// Unguarded: nobody opened the guard, yet frames flow: ports are bound
+	// and the filter was removed behind our back (run Block), or an expected
+	// port is not bound to the block at all (its qdisc was deleted or
+	// replaced: run Bind, which bridgectl apply does).
 	Unguarded
 )
 
@@ -39,16 +41,19 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// stateOf is the state for a marker, a filter and whether any port is
-// bound to the block.
-func stateOf(marker, filter, bound bool) State {
+// stateOf is the state for a marker, a filter, whether any port is bound
+// to the block, and whether some expected port is not: such a port forwards
+// whatever the filter, so a node that was not opened is never Blocked then.
+func stateOf(marker, filter, bound, loose bool) State {
 	switch {
 	case filter && marker:
 		return Interrupted
-	case filter:
-		return Blocked
 	case marker:
 		return Opened
+	case loose:
+		return Unguarded
+	case filter:
+		return Blocked
 	case bound:
 		return Unguarded
 	default:
@@ -65,14 +70,22 @@ type Status struct {
 	Bound         []int // ifindexes whose clsact ingress is bound to the block, sorted
 	Foreign       []int // expected ports with an ingress qdisc that is not ours
 	Unbound       []int // expected ports with no ingress qdisc at all
+	// Strangers are devices bound to the block (either direction) that are
+	// not expected ports; only known when expected ports are given.
+	Strangers []int
+	// Intruders describe filters and chains in the block that the guard did
+	// not create (ErrForeignBlock): the block is somebody else's too.
+	Intruders []string
 	// Counters of the drop action: frames the guard dropped since the
 	// filter was last installed.
 	DroppedPackets, DroppedBytes uint64
 }
 
 // Status reads the guard's state. ports are the ifindexes the caller expects
-// to be bound (may be nil); those not bound show up in Foreign or Unbound.
-// It costs one dump of the namespace's qdiscs: O(devices).
+// to be bound (may be nil); those not bound show up in Foreign or Unbound and
+// make a guard that was not opened Unguarded, and devices bound to the block
+// that are not among them show up in Strangers. It costs one dump of the
+// namespace's qdiscs, O(devices), and one of the block's filters and chains.
 func (g *Guard) Status(ports []int) (Status, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -106,8 +119,50 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	}
 	slices.Sort(s.Bound)
 	s.Foreign, s.Unbound = classify(ports, ingress, g.o.Block)
-	s.State = stateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0)
+	if ports != nil {
+		s.Strangers = strangers(ports, ingress, g.o.Block)
+	}
+	if s.Intruders, err = g.intruders(); err != nil {
+		return Status{}, err
+	}
+	s.State = stateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
+}
+
+// Err is why the guard cannot be trusted to block this node, or nil: a port
+// it should hold that it does not, a device of somebody else's on its block,
+// or somebody else's filter in it.
+func (s Status) Err(block uint32) error {
+	var errs []error
+	if len(s.Unbound) > 0 {
+		errs = append(errs, fmt.Errorf("ports %v have no ingress qdisc: not bound to block %d", s.Unbound, block))
+	}
+	if len(s.Foreign) > 0 {
+		errs = append(errs, fmt.Errorf("ports %v: %w", s.Foreign, ErrForeign))
+	}
+	if len(s.Strangers) > 0 {
+		errs = append(errs, fmt.Errorf("block %d: %w: devices %v that are not translation ports are bound to it", block, ErrForeignBlock, s.Strangers))
+	}
+	if len(s.Intruders) > 0 {
+		errs = append(errs, fmt.Errorf("block %d: %w (%s)", block, ErrForeignBlock, summarize(s.Intruders)))
+	}
+	return errors.Join(errs...)
+}
+
+// strangers lists the devices whose qdisc uses block but that are not ports.
+func strangers(ports []int, ingress map[int]qdisc, block uint32) []int {
+	want := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		want[p] = true
+	}
+	var out []int
+	for ifindex, q := range ingress {
+		if q.uses(block) && !want[ifindex] {
+			out = append(out, ifindex)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // classify sorts the expected ports that are not bound to block into those

@@ -1,0 +1,97 @@
+package tcguard
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A block with somebody else's filter or chain is never bound to, filtered
+// or opened: every mutating call refuses it by name and changes nothing.
+func TestForeignBlockRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		add  func(b *fakeBlock)
+		want string
+	}{
+		{"filter at another priority", func(b *fakeBlock) {
+			b.others = append(b.others, filter{prio: 7, handle: 3, kind: "flower"})
+		}, "flower filter (chain 0, priority 7, handle 0x3)"},
+		{"filter in another chain", func(b *fakeBlock) {
+			b.others = append(b.others, filter{prio: 1, handle: 1, chain: 4, kind: "matchall"})
+		}, "chain 4"},
+		{"empty foreign chain", func(b *fakeBlock) { b.chains[9] = true }, "chain 9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newFakeKernel(t, 1, 2, 3)
+			// Another program's device 3 made the block; it holds their objects.
+			k.ingress[3] = qdisc{ifindex: 3, parent: tcHIngress, kind: kindClsact, ingressBlock: testBlock}
+			k.blocks[testBlock] = &fakeBlock{chains: map[uint32]bool{}}
+			tc.add(k.blocks[testBlock])
+			g := k.guard(testBlock)
+			for name, op := range map[string]func() error{
+				"Bind":    func() error { return g.Bind([]int{1, 2}) },
+				"Block":   g.Block,
+				"Unblock": g.Unblock,
+			} {
+				err := op()
+				if !errors.Is(err, ErrForeignBlock) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: %v, want ErrForeignBlock naming %q", name, err, tc.want)
+				}
+			}
+			if len(k.log) != 0 {
+				t.Fatalf("changed a foreign block: %v", k.log)
+			}
+			s := mustStatus(t, g, []int{1, 2})
+			if len(s.Intruders) == 0 || !errors.Is(s.Err(testBlock), ErrForeignBlock) {
+				t.Fatalf("status %+v: intruders not reported", s)
+			}
+		})
+	}
+}
+
+// Devices bound to our block that are not our ports are strangers: the
+// block is shared with somebody else.
+func TestStatusStrangers(t *testing.T) {
+	k := newFakeKernel(t, 1, 2, 3)
+	g := k.guard(testBlock)
+	if err := g.Bind([]int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	s := mustStatus(t, g, []int{1, 2})
+	if !slices.Equal(s.Strangers, []int{3}) || !errors.Is(s.Err(testBlock), ErrForeignBlock) {
+		t.Fatalf("status %+v: want stranger 3", s)
+	}
+	if s := mustStatus(t, g, nil); s.Strangers != nil {
+		t.Fatalf("strangers %v without expected ports", s.Strangers)
+	}
+}
+
+// Deleting every port's qdisc deletes the block, filter and all. With the
+// expected ports given the guard is not called blocked: they forward.
+func TestEveryQdiscDeletedIsUnguarded(t *testing.T) {
+	k := newFakeKernel(t, 1, 2)
+	g := k.guard(testBlock)
+	if err := g.Bind([]int{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, g, Blocked)
+	delete(k.ingress, 1)
+	if s := mustStatus(t, g, []int{1, 2}); s.State != Unguarded || !slices.Equal(s.Unbound, []int{1}) {
+		t.Fatalf("one qdisc deleted: %+v", s)
+	}
+	delete(k.ingress, 2)
+	delete(k.blocks, testBlock)
+	s := mustStatus(t, g, []int{1, 2})
+	if s.State != Unguarded || !slices.Equal(s.Unbound, []int{1, 2}) || s.Err(testBlock) == nil {
+		t.Fatalf("every qdisc deleted: %+v", s)
+	}
+	// Re-binding arms the new block closed before the second port.
+	if err := g.Bind(s.Unbound); err != nil {
+		t.Fatal(err)
+	}
+	if s := mustStatus(t, g, []int{1, 2}); s.State != Blocked || s.Err(testBlock) != nil {
+		t.Fatalf("after re-bind: %+v", s)
+	}
+}
