@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netns"
 
@@ -114,10 +115,13 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 		if err == nil {
 			err = b.err
 		}
-		for _, i := range b.ifindexes {
+		for _, i := range b.status.Bound {
 			if o := st.ByIndex[i]; o != nil {
 				o.Bound = true
 			}
+		}
+		if err == nil {
+			err = sharedBlock(cfg.Guard.Block, b.status, st)
 		}
 	} else {
 		for _, o := range st.ByName {
@@ -134,11 +138,36 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	return &View{State: st, Want: want, Plan: p}, nil
 }
 
-// boundPorts is the ifindexes bound to the guard's block, or why they are
-// not known.
+// boundPorts is the guard's status (which devices are bound to its block),
+// or why it is not known.
 type boundPorts struct {
-	ifindexes []int
-	err       error
+	status tcguard.Status
+	err    error
+}
+
+// sharedBlock refuses a guard block that somebody else uses too: a device
+// bridgectl did not create bound to it, or a filter or chain tcguard did not
+// put in it. Binding our ports to it, or dropping in it, would cut that
+// software's traffic, and its filters could open our ports.
+func sharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
+	var strangers []string
+	for _, i := range s.Users {
+		if o := st.ByIndex[i]; o == nil {
+			strangers = append(strangers, fmt.Sprintf("ifindex %d", i))
+		} else if !o.Owned() {
+			strangers = append(strangers, o.Name)
+		}
+	}
+	var errs []error
+	if len(strangers) > 0 {
+		errs = append(errs, fmt.Errorf("[guard] block %d: %w: devices %s are bound to it; give [guard] block another index",
+			block, tcguard.ErrForeignBlock, strings.Join(strangers, ", ")))
+	}
+	if len(s.Intruders) > 0 {
+		errs = append(errs, fmt.Errorf("[guard] block %d: %w: %s; give [guard] block another index",
+			block, tcguard.ErrForeignBlock, strings.Join(s.Intruders, ", ")))
+	}
+	return errors.Join(errs...)
 }
 
 // boundPorts reads, in the background, which devices are bound to block.
@@ -152,7 +181,7 @@ func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 		}
 		defer g.Close()
 		gs, err := g.Status(nil)
-		ch <- boundPorts{ifindexes: gs.Bound, err: err}
+		ch <- boundPorts{status: gs, err: err}
 	}()
 	return ch
 }
@@ -181,6 +210,10 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, e
 	}
 	return v, res, nil
 }
+
+// SetDown sets the links with these ifindexes down (bridge ports that cannot
+// be bound to the guard: down, they forward nothing).
+func (m *Manager) SetDown(ifindexes []int) error { return m.conn.SetDown(ifindexes) }
 
 // Down deletes every link bridgectl owns in the namespace and forgets what
 // was applied.

@@ -30,7 +30,7 @@ type fakeKernel struct {
 type fakeBlock struct {
 	filter  *filter  // the matchall at our priority, if any
 	others  []filter // somebody else's filters, anywhere in the block
-	packets uint64  // its action's counters
+	packets uint64   // its action's counters
 	bytes   uint64
 	chains  map[uint32]bool // explicitly created chains
 }

@@ -31,8 +31,8 @@ func TestStateOf(t *testing.T) {
 		{true, false, true, true, Opened},
 		{true, true, true, true, Interrupted},
 	} {
-		if got := stateOf(tc.marker, tc.filter, tc.bound, tc.loose); got != tc.want {
-			t.Errorf("stateOf(marker %v, filter %v, bound %v, loose %v) = %v, want %v", tc.marker, tc.filter, tc.bound, tc.loose, got, tc.want)
+		if got := StateOf(tc.marker, tc.filter, tc.bound, tc.loose); got != tc.want {
+			t.Errorf("StateOf(marker %v, filter %v, bound %v, loose %v) = %v, want %v", tc.marker, tc.filter, tc.bound, tc.loose, got, tc.want)
 		}
 	}
 }

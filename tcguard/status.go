@@ -41,10 +41,10 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// stateOf is the state for a marker, a filter, whether any port is bound
+// StateOf is the state for a marker, a filter, whether any port is bound
 // to the block, and whether some expected port is not: such a port forwards
 // whatever the filter, so a node that was not opened is never Blocked then.
-func stateOf(marker, filter, bound, loose bool) State {
+func StateOf(marker, filter, bound, loose bool) State {
 	switch {
 	case filter && marker:
 		return Interrupted
@@ -70,6 +70,9 @@ type Status struct {
 	Bound         []int // ifindexes whose clsact ingress is bound to the block, sorted
 	Foreign       []int // expected ports with an ingress qdisc that is not ours
 	Unbound       []int // expected ports with no ingress qdisc at all
+	// Users are every device whose qdisc binds either direction to the
+	// block, ours or not, sorted.
+	Users []int
 	// Strangers are devices bound to the block (either direction) that are
 	// not expected ports; only known when expected ports are given.
 	Strangers []int
@@ -116,8 +119,12 @@ func (g *Guard) Status(ports []int) (Status, error) {
 		if q.ours(g.o.Block) {
 			s.Bound = append(s.Bound, ifindex)
 		}
+		if q.uses(g.o.Block) {
+			s.Users = append(s.Users, ifindex)
+		}
 	}
 	slices.Sort(s.Bound)
+	slices.Sort(s.Users)
 	s.Foreign, s.Unbound = classify(ports, ingress, g.o.Block)
 	if ports != nil {
 		s.Strangers = strangers(ports, ingress, g.o.Block)
@@ -125,7 +132,7 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	if s.Intruders, err = g.intruders(); err != nil {
 		return Status{}, err
 	}
-	s.State = stateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
+	s.State = StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
 }
 

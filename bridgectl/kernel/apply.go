@@ -1,10 +1,16 @@
 package kernel
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 // Guard binds bridge ports to the standby guard. Apply calls it for every
@@ -50,7 +56,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 		next = max(next, i+1)
 	}
 	var rescue, doom, creates, modifies, ups []Request
-	var bind []int
+	var bind, upIdx []int // upIdx[i]: the link ups[i] sets up
 	for _, s := range p.Steps {
 		switch s.Op {
 		case plan.Delete, plan.Recreate:
@@ -90,7 +96,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			if l.Port {
 				bind = append(bind, idx)
 			}
-			ups = append(ups, up(idx, "set "+l.Name+" up"))
+			ups, upIdx = append(ups, up(idx, "set "+l.Name+" up")), append(upIdx, idx)
 			continue
 		}
 		// Modify.
@@ -117,7 +123,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			case "guard":
 				bind = append(bind, idx)
 			case "up":
-				ups = append(ups, up(idx, "set "+l.Name+" up"))
+				ups, upIdx = append(ups, up(idx, "set "+l.Name+" up")), append(upIdx, idx)
 			}
 		}
 		if len(a) > 0 {
@@ -153,18 +159,90 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 		return res, err
 	}
 	res.Modified = p.Count(plan.Modify)
+	var unguarded error
 	if len(bind) > 0 {
 		if g == nil {
 			return res, &PhaseError{Phase: "guard", Err: fmt.Errorf("%d ports to bind and no guard: refusing to set them up unguarded", len(bind))}
 		}
 		if err := g.Bind(bind); err != nil {
-			return res, &PhaseError{Phase: "guard", Err: err}
+			failed, whole := portFailures(err)
+			if whole {
+				return res, &PhaseError{Phase: "guard", Err: err}
+			}
+			// A port that cannot be bound (a foreign qdisc on its
+			// ingress) must not forward: it is set down, and stays out
+			// of the up phase; the other ports go on.
+			names := make(map[int]string, len(index))
+			for name, i := range index {
+				names[i] = name
+			}
+			if derr := run("guard: set unbindable ports down", secure(failed, names)); derr != nil {
+				return res, errors.Join(&PhaseError{Phase: "guard", Err: err}, derr)
+			}
+			var keep []Request
+			for i, r := range ups {
+				if !failed[upIdx[i]] {
+					keep = append(keep, r)
+				}
+			}
+			ups = keep
+			unguarded = &PhaseError{Phase: "guard", Err: fmt.Errorf("%w\n(left down: %s)", err, portNames(failed, names))}
 		}
 	}
 	if err := run("up", ups); err != nil {
 		return res, err
 	}
-	return res, nil
+	return res, unguarded
+}
+
+// portFailures sorts Bind's error into the ports that failed one by one and
+// whether something failed for all of them (then nothing may come up).
+func portFailures(err error) (map[int]bool, bool) {
+	failed := map[int]bool{}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var pe *tcguard.PortError
+		if !errors.As(e, &pe) {
+			return nil, true
+		}
+		failed[pe.Ifindex] = true
+	}
+	return failed, false
+}
+
+// secure sets the given ports down.
+func secure(ports map[int]bool, names map[int]string) []Request {
+	var reqs []Request
+	for _, i := range slices.Sorted(maps.Keys(ports)) {
+		reqs = append(reqs, down(i, "set "+names[i]+" down: not bound to the guard"))
+	}
+	return reqs
+}
+
+func portNames(ports map[int]bool, names map[int]string) string {
+	var out []string
+	for _, i := range slices.Sorted(maps.Keys(ports)) {
+		out = append(out, names[i])
+	}
+	return strings.Join(out, ", ")
+}
+
+// SetDown sets links down, by ifindex: a bridge port that cannot be bound to
+// the guard must not forward. A link that is gone (ENODEV) is down enough.
+func (c *Conn) SetDown(ifindexes []int) error {
+	var reqs []Request
+	for _, i := range ifindexes {
+		r := down(i, fmt.Sprintf("set ifindex %d down: not bound to the guard", i))
+		r.Done = unix.ENODEV
+		reqs = append(reqs, r)
+	}
+	_, err := c.Exec(reqs)
+	return err
 }
 
 // Down deletes every link bridgectl owns, in one kernel batch per group, and

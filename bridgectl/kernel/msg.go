@@ -104,6 +104,11 @@ func set(index int, a attrs, what string) Request {
 	return Request{Type: unix.RTM_NEWLINK, Body: ifinfo(index, 0, 0, a), What: what}
 }
 
+// down clears IFF_UP on link index.
+func down(index int, what string) Request {
+	return Request{Type: unix.RTM_NEWLINK, Body: ifinfo(index, 0, unix.IFF_UP, nil), What: what}
+}
+
 // up sets IFF_UP on link index.
 func up(index int, what string) Request {
 	return Request{Type: unix.RTM_NEWLINK, Body: ifinfo(index, unix.IFF_UP, unix.IFF_UP, nil), What: what}

@@ -138,6 +138,9 @@ func (a *guard) start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	if err := a.block(n, block); err != nil {
 		return 0, err
 	}
+	if err := a.hold(r, n, block); err != nil {
+		return 0, err
+	}
 	if err := writeStarted(n.Dir(), block); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
 	}
@@ -154,8 +157,41 @@ func (a *guard) block(n node.Node, block uint32) error {
 	}
 	defer g.Close()
 	if err := g.Block(); err != nil {
-		return ocf.Fail(ocf.ErrGeneric, "cannot block the guard of block %d: %v", block, err)
+		return ocf.Fail(ocf.ErrGeneric, "cannot block the guard of block %d: %w", block, err)
 	}
+	return nil
+}
+
+// hold makes every expected port bound (or down) and fails when the guard
+// still cannot hold the node.
+func (a *guard) hold(r *ocf.Request, n node.Node, block uint32) error {
+	g, err := n.Guard(block)
+	if err != nil {
+		return ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
+	defer g.Close()
+	h, err := a.holdPorts(r, n, g, block)
+	if err == nil {
+		err = h.problem(block)
+	}
+	if err != nil {
+		return ocf.Fail(ocf.ErrGeneric, "guard of block %d cannot hold this node: %s", block, node.Summarize(err, 2))
+	}
+	return nil
+}
+
+// isolate sets every expected port down: the fail-closed way out when the
+// guard's block cannot be used (somebody else's filter in it), without
+// touching anything that is not ours.
+func (a *guard) isolate(r *ocf.Request, n node.Node, why error) error {
+	ports, st, err := expectedPorts(n)
+	if err != nil {
+		return err
+	}
+	if err := n.SetDown(ports); err != nil {
+		return err
+	}
+	r.Log.Errorf("%v: set the %d bridge ports down instead (%s)", why, len(ports), portList(st, ports))
 	return nil
 }
 
@@ -191,9 +227,20 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		blocks = append(blocks, applied.Guard.Block)
 	}
 	for _, b := range blocks {
-		if err := a.block(n, b); err != nil {
+		err := a.block(n, b)
+		if errors.Is(err, tcguard.ErrForeignBlock) {
+			// Never touch their block, never fail the stop (fencing):
+			// our ports go down instead.
+			err = a.isolate(r, n, err)
+		}
+		if err != nil {
 			return 0, err
 		}
+	}
+	if err := a.hold(r, n, block); err != nil {
+		// Whatever could not be bound is down; a foreign device on the
+		// block is not ours to stop.
+		r.Log.Warningf("%v", err)
 	}
 	if err := node.RemoveFile(filepath.Join(n.Dir(), startedFile)); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
@@ -287,16 +334,32 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
 	defer g.Close()
-	s, err := g.Status(nil)
-	if err != nil {
-		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
-	}
 	if !started {
+		// A stopped instance changes nothing: a leak fails the probe, and
+		// Pacemaker's stop closes it.
+		ports, _, err := expectedPorts(n)
+		if err != nil {
+			return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+		}
+		s, err := g.Status(ports)
+		if err != nil {
+			return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+		}
 		if s.State == tcguard.Opened || s.State == tcguard.Unguarded {
-			return 0, ocf.Fail(ocf.ErrGeneric, "not started, yet the guard of block %d is %s: %d ports forward", block, s.State, len(s.Bound))
+			return 0, ocf.Fail(ocf.ErrGeneric, "not started, yet the guard of block %d is %s: %d ports forward (%d not bound)", block, s.State, len(s.Bound), len(s.Unbound)+len(s.Foreign))
 		}
 		return r.NotRunning("not started")
 	}
+	h, err := a.holdPorts(r, n, g, block)
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
+	if err := h.problem(block); err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d cannot hold this node: %s", block, node.Summarize(err, 2))
+	}
+	// Ports holdPorts could not bind are down: they forward nothing.
+	s := h.status
+	s.State = tcguard.StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, false)
 
 	a.setScore(ctx, r, n, false)
 	if applied, err := n.Applied(); err == nil && applied.Guard.Block != block {

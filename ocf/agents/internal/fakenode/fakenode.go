@@ -25,8 +25,9 @@ import (
 
 // Block is one tc shared block. It exists while a port is bound to it.
 type Block struct {
-	Filter bool // the guard's drop filter
-	Armed  bool // tcguard's armed chain
+	Filter    bool     // the guard's drop filter
+	Armed     bool     // tcguard's armed chain
+	Intruders []string // somebody else's filters or chains in it
 }
 
 // Kernel is one fake namespace with its state directory's markers.
@@ -294,6 +295,9 @@ func (n *fakeNode) Apply(cfg *config.Config, raw []byte) (*bridgectl.View, kerne
 }
 
 func (k *Kernel) bind(block uint32, ports []int) error {
+	if err := k.foreignBlock(block); err != nil {
+		return err
+	}
 	var errs []error
 	for _, p := range ports {
 		if k.Foreign[p] {
@@ -328,6 +332,22 @@ func (n *fakeNode) Down() error {
 	return nil
 }
 
+// SetDown sets links down by ifindex.
+func (n *fakeNode) SetDown(ifindexes []int) error {
+	k := n.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := n.call("setdown"); err != nil {
+		return err
+	}
+	for _, o := range k.Links {
+		if slices.Contains(ifindexes, o.Index) {
+			o.Up, o.OperUp = false, false
+		}
+	}
+	return nil
+}
+
 func (n *fakeNode) Guard(block uint32) (node.Guard, error) {
 	k := n.k
 	k.mu.Lock()
@@ -353,12 +373,23 @@ func (g *fakeGuard) call(op string) error {
 
 func (g *fakeGuard) Close() error { return nil }
 
+// foreignBlock refuses a block with somebody else's objects, as tcguard does.
+func (k *Kernel) foreignBlock(block uint32) error {
+	if b := k.Blocks[block]; b != nil && len(b.Intruders) > 0 {
+		return fmt.Errorf("block %d: %w (%s)", block, tcguard.ErrForeignBlock, strings.Join(b.Intruders, ", "))
+	}
+	return nil
+}
+
 // Block: filter in (if the block exists), then the marker out.
 func (g *fakeGuard) Block() error {
 	k := g.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := g.call("block"); err != nil {
+		return err
+	}
+	if err := k.foreignBlock(g.block); err != nil {
 		return err
 	}
 	if b := k.Blocks[g.block]; b != nil {
@@ -368,12 +399,26 @@ func (g *fakeGuard) Block() error {
 	return nil
 }
 
+// Bind binds ports as tcguard does: a fresh block is blocked.
+func (g *fakeGuard) Bind(ports []int) error {
+	k := g.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := g.call("bind"); err != nil {
+		return err
+	}
+	return k.bind(g.block, ports)
+}
+
 // Unblock: armed, marker in, then the filter out.
 func (g *fakeGuard) Unblock() error {
 	k := g.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := g.call("unblock"); err != nil {
+		return err
+	}
+	if err := k.foreignBlock(g.block); err != nil {
 		return err
 	}
 	b := k.Blocks[g.block]
@@ -396,14 +441,19 @@ func (g *fakeGuard) Status(ports []int) (tcguard.Status, error) {
 	}
 	s := tcguard.Status{Marker: k.Marker}
 	if b := k.Blocks[g.block]; b != nil {
-		s.FilterPresent, s.Armed = b.Filter, b.Armed
+		s.FilterPresent, s.Armed, s.Intruders = b.Filter, b.Armed, b.Intruders
 	}
 	for p, b := range k.BoundTo {
 		if b == g.block {
 			s.Bound = append(s.Bound, p)
+			if ports != nil && !slices.Contains(ports, p) {
+				s.Strangers = append(s.Strangers, p)
+			}
 		}
 	}
 	slices.Sort(s.Bound)
+	slices.Sort(s.Strangers)
+	s.Users = s.Bound
 	for _, p := range ports {
 		switch {
 		case slices.Contains(s.Bound, p):
@@ -413,20 +463,16 @@ func (g *fakeGuard) Status(ports []int) (tcguard.Status, error) {
 			s.Unbound = append(s.Unbound, p)
 		}
 	}
-	// tcguard's stateOf.
-	switch {
-	case s.FilterPresent && s.Marker:
-		s.State = tcguard.Interrupted
-	case s.FilterPresent:
-		s.State = tcguard.Blocked
-	case s.Marker:
-		s.State = tcguard.Opened
-	case len(s.Bound) > 0:
-		s.State = tcguard.Unguarded
-	default:
-		s.State = tcguard.Blocked
-	}
+	s.State = tcguard.StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
+}
+
+// Unbind deletes a port's clsact behind tcguard's back; the block goes
+// with its last port.
+func (k *Kernel) Unbind(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.unbind(k.Links[name].Index)
 }
 
 // RemoveFilter deletes the guard's filter behind tcguard's back.

@@ -28,6 +28,7 @@ import (
 
 // Guard is the part of *tcguard.Guard the agents use.
 type Guard interface {
+	Bind(ifindexes []int) error
 	Block() error
 	Unblock() error
 	Status(ports []int) (tcguard.Status, error)
@@ -44,6 +45,7 @@ type Node interface {
 	Observe(cfg *config.Config, guard bool) (*bridgectl.View, error)
 	Apply(cfg *config.Config, raw []byte) (*bridgectl.View, kernel.Result, error)
 	Down() error
+	SetDown(ifindexes []int) error
 	Guard(block uint32) (Guard, error)
 	Close()
 }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/ocf"
+	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
+	"github.com/qinqbridge/qinqbridge/tcguard"
+)
+
+// held is the guard's state after holdPorts, and the links it was read
+// against.
+type held struct {
+	status tcguard.Status
+	ports  []int       // the expected ports: bridge ports of the applied configuration present here
+	links  *plan.State // nil when nothing is applied
+}
+
+// expectedPorts are the ifindexes of the bridge ports of the configuration
+// the bridge applied here that exist (and are ours). Nothing applied: none.
+func expectedPorts(n node.Node) ([]int, *plan.State, error) {
+	applied, err := n.Applied()
+	if err != nil {
+		return nil, nil, nil // nothing applied, or unreadable: the bridge agent reports it
+	}
+	st, err := node.Links(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	ports := []int{}
+	for _, name := range applied.PortNames() {
+		if o := st.ByName[name]; o != nil && o.Owned() {
+			ports = append(ports, o.Index)
+		}
+	}
+	return ports, st, nil
+}
+
+// holdPorts reads the guard against every expected port and binds again
+// each one that lost its binding (its clsact deleted, or the whole block gone
+// with the last of them). A port it cannot bind (somebody else's qdisc on
+// it) is set down: down, it forwards nothing. So within one monitor an
+// unpromoted node forwards nothing again, whatever was deleted.
+func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint32) (held, error) {
+	ports, st, err := expectedPorts(n)
+	if err != nil {
+		return held{}, err
+	}
+	s, err := g.Status(ports)
+	if err != nil {
+		return held{}, err
+	}
+	loose := append(slices.Clone(s.Unbound), s.Foreign...)
+	if len(loose) == 0 {
+		return held{s, ports, st}, nil
+	}
+	r.Log.Warningf("%d bridge port(s) lost their binding to tc block %d (%s): binding them again", len(loose), block, portList(st, loose))
+	if err := g.Bind(loose); err != nil {
+		var failed []int
+		for _, p := range loose {
+			var pe *tcguard.PortError
+			if errors.As(portErr(err, p), &pe) {
+				failed = append(failed, p)
+			}
+		}
+		if len(failed) > 0 {
+			if derr := n.SetDown(failed); derr != nil {
+				return held{}, fmt.Errorf("ports %s cannot be bound (%v) nor set down: %w", portList(st, failed), err, derr)
+			}
+			for _, p := range failed {
+				if o := st.ByIndex[p]; o != nil {
+					o.Up = false
+				}
+			}
+			r.Log.Errorf("ports %s cannot be bound to tc block %d, set down: %v", portList(st, failed), block, err)
+		} else {
+			return held{}, err
+		}
+	}
+	s, err = g.Status(ports)
+	if err != nil {
+		return held{}, err
+	}
+	return held{s, ports, st}, nil
+}
+
+// portErr is the *tcguard.PortError of port in Bind's joined error, if any.
+func portErr(err error, port int) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var pe *tcguard.PortError
+		if errors.As(e, &pe) && pe.Ifindex == port {
+			return pe
+		}
+	}
+	return nil
+}
+
+// problem is why this guard cannot be trusted to hold the node, or nil: an
+// expected port still not bound and up, a device that is not ours bound to
+// the block, a filter that is not ours in it. Ports set down by holdPorts
+// forward nothing and are not a problem; devices of ours that the applied
+// record does not list yet (an apply in progress) are not strangers.
+func (h held) problem(block uint32) error {
+	var errs []error
+	var loose []int
+	for _, p := range append(slices.Clone(h.status.Unbound), h.status.Foreign...) {
+		if o := h.links.ByIndex[p]; o == nil || o.Up {
+			loose = append(loose, p)
+		}
+	}
+	if len(loose) > 0 {
+		errs = append(errs, fmt.Errorf("ports %s are up and not bound to tc block %d: they forward", portList(h.links, loose), block))
+	}
+	var strangers []int
+	for _, p := range h.status.Strangers {
+		if o := h.links.ByIndex[p]; o == nil || !o.Owned() {
+			strangers = append(strangers, p)
+		}
+	}
+	if len(strangers) > 0 {
+		errs = append(errs, fmt.Errorf("tc block %d: %w: devices %s that qinqbridge did not create are bound to it", block, tcguard.ErrForeignBlock, portList(h.links, strangers)))
+	}
+	if len(h.status.Intruders) > 0 {
+		errs = append(errs, fmt.Errorf("tc block %d: %w (%v)", block, tcguard.ErrForeignBlock, h.status.Intruders))
+	}
+	return errors.Join(errs...)
+}
+
+// portList names ports for messages.
+func portList(st *plan.State, ports []int) string {
+	var names []string
+	for _, p := range ports {
+		name := ""
+		if st != nil {
+			name = st.Name(p)
+		}
+		if name == "" {
+			name = fmt.Sprintf("ifindex %d", p)
+		}
+		names = append(names, name)
+	}
+	return node.SummarizeList(names, 4)
+}
