@@ -179,9 +179,13 @@ type report struct {
 	DroppedPackets uint64 `json:"dropped_packets"` // since the filter was last installed
 	DroppedBytes   uint64 `json:"dropped_bytes"`
 
-	Unbound  []string `json:"unbound"`  // expected ports without ingress qdisc
-	Foreign  []string `json:"foreign"`  // expected ports with an ingress qdisc not ours
-	Problems []string `json:"problems"` // why not ok, one line each
+	Unbound []string `json:"unbound"` // expected ports without ingress qdisc
+	Foreign []string `json:"foreign"` // expected ports with an ingress qdisc not ours
+	// Strangers are devices bound to the block that are not expected ports;
+	// Intruders the filters and chains in it that tcguard did not create.
+	Strangers []string `json:"strangers,omitempty"`
+	Intruders []string `json:"intruders,omitempty"`
+	Problems  []string `json:"problems"` // why not ok, one line each
 }
 
 func cmdStatus(c *cli.Context) error {
@@ -273,13 +277,24 @@ func newReport(s tcguard.Status, block uint32, ns string, configured int, ports 
 	case tcguard.Interrupted:
 		r.Problems = append(r.Problems, "interrupted: the drop filter is in although the node was opened (an unblock or block did not finish, or the block was re-created): frames are dropped; run tcguard unblock or tcguard block")
 	case tcguard.Unguarded:
-		r.Problems = append(r.Problems, "unguarded: the drop filter was removed behind tcguard's back and nobody opened the guard: frames flow; run tcguard block")
+		if len(s.Unbound)+len(s.Foreign) > 0 {
+			r.Problems = append(r.Problems, "unguarded: nobody opened the guard, yet expected ports are not bound to the block: frames flow on them; run bridgectl apply")
+		} else {
+			r.Problems = append(r.Problems, "unguarded: the drop filter was removed behind tcguard's back and nobody opened the guard: frames flow; run tcguard block")
+		}
 	}
 	if len(r.Unbound) > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d expected port(s) without ingress qdisc: not bound to the block, they forward whatever the guard's state; bridgectl apply binds them", len(r.Unbound)))
 	}
 	if len(r.Foreign) > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d expected port(s) carry an ingress qdisc tcguard did not create (left untouched): not guarded; delete it, then bridgectl apply binds them", len(r.Foreign)))
+	}
+	r.Strangers, r.Intruders = name(s.Strangers), s.Intruders
+	if len(r.Strangers) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("devices that are not bridge ports of the configuration are bound to the block (%s): somebody else uses it; give [guard] block another index", strings.Join(r.Strangers, ", ")))
+	}
+	if len(r.Intruders) > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("the block holds objects tcguard did not create (%s): somebody else uses it; give [guard] block another index", strings.Join(r.Intruders, ", ")))
 	}
 	r.OK = len(r.Problems) == 0
 	return r
