@@ -336,3 +336,56 @@ func TestKernelSwitchFlush(t *testing.T) {
 	n.want(t, "stop", nil, 0)
 	n.bridge.Want(t, n.bridgeBin, "stop", nil, 0)
 }
+
+// A port that loses its binding forwards on an unpromoted node (the
+// control: the frame crosses); the next monitor binds it again, and the
+// same frame no longer crosses. Also with every port's qdisc deleted,
+// which deletes the block, filter and all.
+func TestKernelLostBindingMonitor(t *testing.T) {
+	for _, lost := range [][]string{{"qtrunk.s100.200"}, {"qtrunk.s100.200", "vtrunk.300"}} {
+		n := newNode(t, acme)
+		n.bridge.Want(t, n.bridgeBin, "start", nil, 0)
+		n.want(t, "start", nil, 0)
+		waitOperUp(t, n.ns, "qtrunk.s100.200", "vtrunk.300")
+		qinq := []testbed.Tag{{TPID: 0x88a8, VID: 100}, {TPID: 0x8100, VID: 200}}
+		dot1q := []testbed.Tag{{TPID: 0x8100, VID: 300}}
+		cross(t, n.ns, "qpeer", qinq, "vpeer", nil)
+		for _, name := range lost {
+			deleteClsact(t, n.ns, name)
+		}
+		if len(lost) == 2 {
+			cross(t, n.ns, "qpeer", qinq, "vpeer", dot1q) // both ports loose: it crosses
+		} else {
+			// One port loose: its frames still leave through a port whose
+			// egress is bound, and are dropped there.
+			cross(t, n.ns, "qpeer", qinq, "vpeer", nil)
+		}
+		n.want(t, "monitor", unpromoted, 0)
+		if s := n.status(t); !s.FilterPresent || len(s.Bound) != 2 {
+			t.Fatalf("after the monitor: %+v", s)
+		}
+		cross(t, n.ns, "qpeer", qinq, "vpeer", nil)
+		cross(t, n.ns, "vpeer", dot1q, "qpeer", nil)
+		n.want(t, "stop", nil, 0)
+		n.bridge.Want(t, n.bridgeBin, "stop", nil, 0)
+	}
+}
+
+func deleteClsact(t *testing.T, ns *testbed.NS, name string) {
+	t.Helper()
+	l, err := ns.Link.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcnl, err := tc.Open(&tc.Config{NetNS: int(ns.Handle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcnl.Close()
+	if err := tcnl.Qdisc().Delete(&tc.Object{
+		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: uint32(l.Attrs().Index), Handle: 0xFFFF0000, Parent: tc.HandleIngress},
+		Attribute: tc.Attribute{Kind: "clsact"},
+	}); err != nil {
+		t.Fatalf("deleting the clsact of %s: %v", name, err)
+	}
+}
