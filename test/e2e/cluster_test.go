@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,44 @@ const (
 	before = 3 * time.Second
 	after  = 5 * time.Second
 )
+
+// What the traffic may see. Every flow must recover — arrive again and
+// keep arriving, none lost in the last recoveredFor of sending (within the
+// `after` window that follows the settled cluster) — and no gap may be
+// longer than the scenario's bound. The property: a switchover or a lost
+// node costs seconds, not the switches' MAC ageing (300 s) that unicast
+// waits for when the old node's ports are not flushed (measured before
+// switch_flush_ms existed: after a switchover no unicast flow recovered
+// within the 38 s window, broadcasts did).
+//
+// The bounds come from the measured runs under TCG on this shared 2-core
+// host (test/README.md; issues stop 10): six runs gave switchover gaps of
+// 0.70-1.04 s, failback 0.59-0.91 s, node lost 6.8-8.3 s; the run that
+// added this check, on a busy host, 1.15-1.17 s, 1.38-1.45 s and 8.29 s.
+// The gap of a move is CPU-bound work only (demote,
+// controller, promote: agent runs that TCG slows 10-30x); a lost node's is
+// corosync's fixed timers (token 3 s, consensus 1.2 x token = 3.6 s:
+// 6.6 s) plus 0.2-1.7 s of such work. The VM's share of the CPU drops to a
+// third when others run VMs or builds (three qemu processes at once were
+// seen), so each bound allows 7-10x the worst CPU-bound part measured:
+// moves 10 s (worst 1.45 s), node lost 6.6 s + 10 x 1.7 s ~ 25 s. That is
+// 30x and 12x below the 300 s ageing: a flow waiting for ageing cannot
+// pass, and one that never recovers fails on its tail whatever the bound.
+const (
+	moveGap      = 10 * time.Second
+	nodeLostGap  = 25 * time.Second
+	recoveredFor = 2 * time.Second
+)
+
+// outage is what a scenario's event may do to the traffic: every flow's
+// longest gap at most maxGap (0: no frame lost) and recovered at the end,
+// except the flows whose translation the event removes: they must stop.
+type outage struct {
+	maxGap  time.Duration
+	removed []string
+}
+
+var noEvent = func() (string, time.Time) { return "", time.Time{} }
 
 type cluster struct {
 	t      *testing.T
@@ -56,16 +95,12 @@ func TestTwoNodeCluster(t *testing.T) {
 	other := c.other(first)
 	t.Logf("promoted: %s", first)
 
-	c.scenario("1 steady 30 s", 30*time.Second, func() (string, time.Time) { return "", time.Time{} },
-		func(r traffic.Report) { c.requireLost(r, 0, flowBiQV, flowBiVQ, flowOneWay, flowBcast, flowT3) })
-
-	c.scenario("2 switchover (move)", 0, func() (string, time.Time) { return c.move(other) }, nil)
-	c.scenario("3 promoted node lost", 0, func() (string, time.Time) { return c.lose(other) }, nil)
-	c.scenario("3b lost node rejoins", 0, func() (string, time.Time) { return c.rejoin(other, first) },
-		func(r traffic.Report) { c.requireLost(r, 0, flowBiQV, flowBiVQ, flowOneWay, flowBcast, flowT3) })
-	c.scenario("4 failback (move)", 0, func() (string, time.Time) { return c.move(other) }, nil)
-	c.scenario("5 config change", 0, func() (string, time.Time) { return c.reconfigure(other) },
-		func(r traffic.Report) { c.requireLost(r, 0, flowBiQV, flowBiVQ, flowOneWay, flowBcast) })
+	c.scenario("1 steady 30 s", 30*time.Second, noEvent, outage{})
+	c.scenario("2 switchover (move)", 0, func() (string, time.Time) { return c.move(other) }, outage{maxGap: moveGap})
+	c.scenario("3 promoted node lost", 0, func() (string, time.Time) { return c.lose(other) }, outage{maxGap: nodeLostGap})
+	c.scenario("3b lost node rejoins", 0, func() (string, time.Time) { return c.rejoin(other, first) }, outage{})
+	c.scenario("4 failback (move)", 0, func() (string, time.Time) { return c.move(other) }, outage{maxGap: moveGap})
+	c.scenario("5 config change", 0, func() (string, time.Time) { return c.reconfigure(other) }, outage{removed: []string{flowT3}})
 }
 
 // setup builds the testbed, boots both nodes and loads the cluster
@@ -230,8 +265,9 @@ func (c *cluster) waitRoles(timeout time.Duration, want string) string {
 // scenario runs traffic, performs the event once `before` of traffic has
 // run, and keeps it running until the cluster settled and `after` more
 // passed (or for hold, with no event). It checks what must hold in every
-// scenario and records a table row per flow.
-func (c *cluster) scenario(name string, hold time.Duration, event func() (string, time.Time), check func(traffic.Report)) {
+// scenario and what the event may do (want), and records a table row per
+// flow.
+func (c *cluster) scenario(name string, hold time.Duration, event func() (string, time.Time), want outage) {
 	c.t.Run(name, func(t *testing.T) {
 		if err := announce(c.hq, c.hv); err != nil {
 			t.Fatal(err)
@@ -260,10 +296,13 @@ func (c *cluster) scenario(name string, hold time.Duration, event func() (string
 		}
 		for _, st := range r.Flows {
 			c.rows = append(c.rows, row{Scenario: name, Stats: st, PromoteMs: promote})
-			t.Logf("%-28s sent %6d lost %5d dup %d ooo %d bad %d looped %d gap %8.1f ms at %8.1f ms",
-				st.Flow, st.Sent, st.Lost, st.Duplicated, st.OutOfOrder, st.Bad, st.Looped, st.LongestGapMs, st.GapStartMs)
+			t.Logf("%-28s sent %6d lost %5d dup %d ooo %d bad %d looped %d gap %8.1f ms at %8.1f ms, clean tail %8.1f ms",
+				st.Flow, st.Sent, st.Lost, st.Duplicated, st.OutOfOrder, st.Bad, st.Looped, st.LongestGapMs, st.GapStartMs, st.CleanTailMs)
 			if st.Duplicated != 0 || st.Looped != 0 || st.Bad != 0 {
-				t.Errorf("%s: %d duplicated, %d looped, %d bad frames", st.Flow, st.Duplicated, st.Looped, st.Bad)
+				t.Errorf("%s: %s: %d duplicated, %d looped, %d bad frames", name, st.Flow, st.Duplicated, st.Looped, st.Bad)
+			}
+			if err := want.check(st); err != nil {
+				t.Errorf("%s: %v", name, err)
 			}
 		}
 		t.Logf("receiving sockets dropped %v (the tool's own loss)", r.SocketDrops)
@@ -279,22 +318,18 @@ func (c *cluster) scenario(name string, hold time.Duration, event func() (string
 		if !at.IsZero() {
 			t.Logf("event at %.0f ms", float64(at.Sub(t0).Microseconds())/1000)
 		}
-		if check != nil {
-			check(r)
-		}
 		if promote >= 0 {
 			t.Logf("time to promote %s: %.0f ms", target, promote)
 		}
 	})
 }
 
-func (c *cluster) requireLost(r traffic.Report, want int, names ...string) {
-	c.t.Helper()
-	for _, n := range names {
-		if st, ok := r.Flow(n); !ok || st.Lost != want {
-			c.t.Errorf("%s: %d lost, want %d", n, st.Lost, want)
-		}
+// check applies the outage to one flow's stats.
+func (o outage) check(st traffic.Stats) error {
+	if slices.Contains(o.removed, st.Flow) {
+		return st.CheckStopped()
 	}
+	return st.CheckRecovered(o.maxGap, recoveredFor)
 }
 
 // move moves the promoted guard to node to (the planned switchover), waits
@@ -405,14 +440,14 @@ func (c *cluster) printTable() {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-24s %-26s %7s %6s %4s %4s %5s %10s %11s\n", "scenario", "flow", "sent", "lost", "dup", "ooo", "loop", "gap ms", "promote ms")
+	fmt.Fprintf(&b, "\n%-24s %-26s %7s %6s %4s %4s %5s %10s %10s %11s\n", "scenario", "flow", "sent", "lost", "dup", "ooo", "loop", "gap ms", "tail ms", "promote ms")
 	for _, r := range c.rows {
 		p := "-"
 		if r.PromoteMs >= 0 {
 			p = fmt.Sprintf("%.0f", r.PromoteMs)
 		}
 		s := r.Stats
-		fmt.Fprintf(&b, "%-24s %-26s %7d %6d %4d %4d %5d %10.1f %11s\n", r.Scenario, s.Flow, s.Sent, s.Lost, s.Duplicated, s.OutOfOrder, s.Looped, s.LongestGapMs, p)
+		fmt.Fprintf(&b, "%-24s %-26s %7d %6d %4d %4d %5d %10.1f %10.1f %11s\n", r.Scenario, s.Flow, s.Sent, s.Lost, s.Duplicated, s.OutOfOrder, s.Looped, s.LongestGapMs, s.CleanTailMs, p)
 	}
 	fmt.Print(b.String())
 	if res := os.Getenv("QB_RESULTS"); res != "" {

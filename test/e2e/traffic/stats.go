@@ -23,6 +23,11 @@ type Stats struct {
 	// GapStartMs is when that stretch began, in send time since the
 	// session started.
 	GapStartMs float64 `json:"gap_start_ms"`
+	// CleanTailMs is how long the flow ran without loss at the end, in
+	// send time: from the first frame after its last lost one to one
+	// interval after its last send (the whole session without loss). 0 if
+	// its last frame was lost: a flow that never recovered from an outage.
+	CleanTailMs float64 `json:"clean_tail_ms"`
 }
 
 // flowState is one flow's accounting. sentNs is written by the sender
@@ -82,6 +87,7 @@ func (s *flowState) stats() Stats {
 	interval := int64(time.Second) / int64(max(s.flow.Rate, 1))
 	gap, start := longestGap(s.sentNs, seen, interval)
 	st.LongestGapMs, st.GapStartMs = ms(gap), ms(start)
+	st.CleanTailMs = ms(cleanTail(s.sentNs, seen, interval))
 	return st
 }
 
@@ -109,6 +115,22 @@ func longestGap(sentNs []int64, seen func(int) bool, intervalNs int64) (gap, sta
 		}
 	}
 	return gap, start
+}
+
+// cleanTail returns the stretch of send time at the end in which every
+// frame arrived: from the send of the first frame after the last lost one
+// to one interval after the last send; 0 if the last frame was lost or
+// nothing was sent.
+func cleanTail(sentNs []int64, seen func(int) bool, intervalNs int64) int64 {
+	n := len(sentNs)
+	first := n // first frame of the received run that ends the session
+	for first > 0 && seen(first-1) {
+		first--
+	}
+	if first == n {
+		return 0
+	}
+	return sentNs[n-1] + intervalNs - sentNs[first]
 }
 
 func ms(ns int64) float64 { return float64(ns/1000) / 1000 }

@@ -29,6 +29,32 @@ func TestLongestGap(t *testing.T) {
 	}
 }
 
+func TestCleanTail(t *testing.T) {
+	// Five sends 10 ns apart.
+	sent := []int64{0, 10, 20, 30, 40}
+	for _, tc := range []struct {
+		name string
+		seen []bool
+		tail int64
+	}{
+		{"all received: the whole session", []bool{true, true, true, true, true}, 50},
+		{"recovered after a gap", []bool{true, false, false, true, true}, 20},
+		{"only the last frame", []bool{false, false, false, false, true}, 10},
+		{"last frame lost", []bool{true, true, true, true, false}, 0},
+		{"never recovered", []bool{true, false, false, false, false}, 0},
+		{"nothing received", []bool{false, false, false, false, false}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cleanTail(sent, func(i int) bool { return tc.seen[i] }, 10); got != tc.tail {
+				t.Fatalf("tail %d, want %d", got, tc.tail)
+			}
+		})
+	}
+	if got := cleanTail(nil, func(int) bool { return true }, 10); got != 0 {
+		t.Fatalf("nothing sent: tail %d, want 0", got)
+	}
+}
+
 func TestFlowStats(t *testing.T) {
 	for _, tc := range []struct {
 		name                 string
