@@ -5,11 +5,11 @@
 // that every one gets the same guarantees:
 //
 //   - the namespace name is checked (CheckNetNS) before it becomes a path;
-//   - the root and the namespace's directory are directories (never
-//     followed symlinks), owned by the effective uid, mode 0700 — anything
-//     else is refused with an error naming the directory, its owner and
-//     mode, since whoever else can write there can plant a symlink or a
-//     marker that opens the guard;
+//   - the namespace's directory is a directory (never a followed symlink),
+//     owned by the effective uid, mode 0700, and the root one that nobody
+//     else can write (created 0700) — anything else is refused with an
+//     error naming the directory, its owner and mode: whoever else can
+//     write there can plant a symlink, or a marker that opens the guard;
 //   - no state file is opened through a symlink (O_NOFOLLOW);
 //   - a file is replaced atomically and durably: a unique temporary,
 //     fsync of the file, rename, fsync of the directory — after a crash it
@@ -39,7 +39,7 @@ const MaxFileSize = 64 << 20
 // Dir is one namespace's state directory. It does no I/O until used:
 // read-only callers (status, monitors) never create it.
 type Dir struct {
-	root string // its parent, checked like it
+	root string // its parent, checked too; "" for At
 	path string
 }
 
@@ -55,11 +55,14 @@ func New(root, netns string) (Dir, error) {
 	return Dir{root: filepath.Clean(root), path: filepath.Join(root, name)}, nil
 }
 
-// At returns path as a state directory whose parent is the root: for
-// callers given the namespace's directory itself (tcguard.Options).
+// At returns path as a state directory, for callers given the namespace's
+// directory itself (tcguard.Options): only it is checked, its parent is
+// the caller's business.
 func At(path string) Dir {
-	path = filepath.Clean(path)
-	return Dir{root: filepath.Dir(path), path: path}
+	if path == "" {
+		return Dir{}
+	}
+	return Dir{path: filepath.Clean(path)}
 }
 
 // Path is the directory's path.
@@ -71,16 +74,22 @@ func (d Dir) Ensure() error {
 	if d.path == "" {
 		return errors.New("state directory: no path")
 	}
-	if err := os.MkdirAll(d.root, 0o700); err != nil {
+	parent := d.root
+	if parent == "" {
+		parent = filepath.Dir(d.path)
+	}
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	if err := checkDir(d.root); err != nil {
-		return err
+	if d.root != "" {
+		if err := checkDir(d.root, false); err != nil {
+			return err
+		}
 	}
 	if err := os.Mkdir(d.path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	if err := checkDir(d.path); err != nil {
+	if err := checkDir(d.path, true); err != nil {
 		return err
 	}
 	return nil
@@ -92,10 +101,12 @@ func (d Dir) check() error {
 	if d.path == "" {
 		return errors.New("state directory: no path")
 	}
-	if err := checkDir(d.root); err != nil {
-		return err
+	if d.root != "" {
+		if err := checkDir(d.root, false); err != nil {
+			return err
+		}
 	}
-	return checkDir(d.path)
+	return checkDir(d.path, true)
 }
 
 // BadDirError is a state directory refused: not a directory, or someone
@@ -109,8 +120,9 @@ func (e *BadDirError) Error() string {
 	return fmt.Sprintf("state directory %s refused: %s", e.Path, e.Why)
 }
 
-// checkDir checks one directory without following a symlink.
-func checkDir(p string) error {
+// checkDir checks one directory without following a symlink: owned by the
+// euid and, if strict, mode 0700, else writable by the owner only.
+func checkDir(p string, strict bool) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return fmt.Errorf("state directory: %w", err)
@@ -125,8 +137,10 @@ func checkDir(p string) error {
 		return &BadDirError{p, "a symbolic link; want a directory owned by uid " + fmt.Sprint(euid) + ", mode 0700"}
 	case !mode.IsDir():
 		return &BadDirError{p, fmt.Sprintf("not a directory (%s)", mode.Type())}
-	case owner != euid || mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0o700:
+	case strict && (owner != euid || unixPerm(mode) != 0o700):
 		return &BadDirError{p, fmt.Sprintf("owner uid %d, mode %04o; want owner uid %d, mode 0700", owner, unixPerm(mode), euid)}
+	case !strict && (owner != euid || mode.Perm()&0o022 != 0):
+		return &BadDirError{p, fmt.Sprintf("owner uid %d, mode %04o; want owner uid %d, writable by it only", owner, unixPerm(mode), euid)}
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func TestSymlinkRefused(t *testing.T) {
 }
 
 func TestOwnerAndModeRefused(t *testing.T) {
-	for _, mode := range []fs.FileMode{0o755, 0o750, 0o711, 0o777, 0o700 | fs.ModeSticky} {
+	for _, mode := range []fs.FileMode{0o755, 0o750, 0o711, 0o777, 0o770, 0o702, 0o700 | fs.ModeSticky} {
 		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
 			r := root(t)
 			d, _ := New(r, "lab")
@@ -172,7 +172,11 @@ func TestOwnerAndModeRefused(t *testing.T) {
 			checkRefused(t, d, d.Path(), fmt.Sprintf("mode %04o", unixPerm(mode)))
 			os.Chmod(d.Path(), 0o700)
 			os.Chmod(r, mode)
-			checkRefused(t, d, r, fmt.Sprintf("mode %04o", unixPerm(mode)))
+			if mode.Perm()&0o022 != 0 { // a root others can write
+				checkRefused(t, d, r, fmt.Sprintf("mode %04o", unixPerm(mode)))
+			} else if err := d.WriteFile("x", nil); err != nil {
+				t.Errorf("root of mode %04o: %v", unixPerm(mode), err)
+			}
 		})
 	}
 	t.Run("owner", func(t *testing.T) {
