@@ -91,3 +91,27 @@ func TestRemoveStateBadName(t *testing.T) {
 		t.Fatalf("own marker not removed: %v", err)
 	}
 }
+
+// TestOpenTakesLock: a mutating action's Open waits for the namespace's
+// lock (here held by "another command") and fails naming it after its
+// bounded wait; a monitor's Open does not wait.
+func TestOpenTakesLock(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "run")
+	d, _ := statedir.New(root, "")
+	unlock, err := d.Lock(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	env := []string{"OCF_ROOT=/usr/lib/ocf", "OCF_RESKEY_state_dir=" + root, "OCF_RESKEY_CRM_meta_timeout=200"}
+	start := &ocf.Request{Env: ocf.ParseEnv(ocf.ActionStart, env, Params(false))}
+	if _, err := Open(Options(start)); err == nil || !strings.Contains(err.Error(), "another qinqbridge command holds the lock of the current namespace") {
+		t.Fatalf("start while the lock is held: %v", err)
+	}
+	monitor := &ocf.Request{Env: ocf.ParseEnv(ocf.ActionMonitor, env, Params(false))}
+	n, err := Open(Options(monitor))
+	if err != nil {
+		t.Fatalf("monitor while the lock is held: %v", err)
+	}
+	n.Close()
+}
