@@ -6,15 +6,15 @@ package bridgectl
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -22,25 +22,48 @@ import (
 // tmpfs: after a reboot nothing is applied and the guard is closed.
 const DefaultStateDir = "/run/qinqbridge"
 
-// Options select the namespace and the state directory.
+// DefaultLockWait is how long a command waits for the namespace's lock:
+// longer than an apply of the largest configuration takes.
+const DefaultLockWait = time.Minute
+
+// Options select the namespace and the state directory, and how the
+// namespace's lock is taken.
 type Options struct {
 	NetNS    string // a name under /run/netns; "" for the current namespace
 	StateDir string // DefaultStateDir if ""
+	// Lock makes Open take the namespace's lock and hold it until Close:
+	// for a caller whose every step must not interleave with another
+	// command's (an OCF agent's mutating action). Without it, Apply and
+	// Down take the lock for their own duration.
+	Lock bool
+	// LockWait bounds the wait for the lock; DefaultLockWait if 0.
+	LockWait time.Duration
 }
 
-// Manager is an open connection to one namespace's kernel state.
+// Manager is an open connection to one namespace's kernel state. It is not
+// safe for concurrent use.
 type Manager struct {
-	opts Options
-	ns   netns.NsHandle
-	conn *kernel.Conn
+	opts   Options
+	dir    statedir.Dir
+	ns     netns.NsHandle
+	conn   *kernel.Conn
+	unlock func() // set while the namespace's lock is held
 }
 
-// Open connects to the namespace.
+// Open connects to the namespace. A name that cannot be a namespace is
+// statedir.ErrBadNetNS.
 func Open(o Options) (*Manager, error) {
 	if o.StateDir == "" {
 		o.StateDir = DefaultStateDir
 	}
-	m := &Manager{opts: o, ns: netns.None()}
+	if o.LockWait <= 0 {
+		o.LockWait = DefaultLockWait
+	}
+	dir, err := statedir.New(o.StateDir, o.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{opts: o, dir: dir, ns: netns.None()}
 	if o.NetNS != "" {
 		h, err := netns.GetFromName(o.NetNS)
 		if err != nil {
@@ -54,11 +77,21 @@ func Open(o Options) (*Manager, error) {
 		return nil, err
 	}
 	m.conn = c
+	if o.Lock {
+		if _, err := m.Lock(); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
-// Close releases the connection.
+// Close releases the connection, and the lock if held.
 func (m *Manager) Close() {
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
+	}
 	if m.conn != nil {
 		m.conn.Close()
 	}
@@ -68,12 +101,30 @@ func (m *Manager) Close() {
 }
 
 // Dir is this namespace's state directory.
-func (m *Manager) Dir() string {
-	name := m.opts.NetNS
-	if name == "" {
-		name = "default"
+func (m *Manager) Dir() string { return m.dir.Path() }
+
+// Lock takes the namespace's lock (waiting at most Options.LockWait) unless
+// this Manager holds it already, and returns what releases it: a no-op if
+// it was held already, so that Apply within a locked agent action does
+// not wait for its own caller. Every command that changes the namespace
+// holds it — apply, down, watch while it applies, tcguard block and
+// unblock, the agents' start, stop, promote, demote and reload — so link
+// indexes picked as max+1 and the state files' contents never interleave.
+func (m *Manager) Lock() (unlock func(), err error) {
+	if m.unlock != nil {
+		return func() {}, nil
 	}
-	return filepath.Join(m.opts.StateDir, name)
+	u, err := m.dir.Lock(m.opts.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	m.unlock = u
+	return func() {
+		if m.unlock != nil {
+			m.unlock()
+			m.unlock = nil
+		}
+	}, nil
 }
 
 // Guard opens the standby guard of this namespace for block.
@@ -189,6 +240,11 @@ func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 // Apply converges the kernel to cfg and records it as applied. On error the
 // phases done are kept; running Apply again converges.
 func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, error) {
+	unlock, err := m.Lock()
+	if err != nil {
+		return nil, kernel.Result{}, err
+	}
+	defer unlock()
 	v, err := m.Observe(cfg, true)
 	if err != nil {
 		return nil, kernel.Result{}, err
@@ -218,12 +274,13 @@ func (m *Manager) SetDown(ifindexes []int) error { return m.conn.SetDown(ifindex
 // Down deletes every link bridgectl owns in the namespace and forgets what
 // was applied.
 func (m *Manager) Down() error {
+	unlock, err := m.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := m.conn.Down(); err != nil {
 		return err
 	}
-	err := os.Remove(filepath.Join(m.Dir(), appliedFile))
-	if errors.Is(err, os.ErrNotExist) {
-		err = nil
-	}
-	return err
+	return m.dir.Remove(appliedFile)
 }

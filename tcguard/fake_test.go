@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func newFakeKernel(t *testing.T, devices ...int) *fakeKernel {
 
 // guard returns a Guard talking to the fake kernel.
 func (k *fakeKernel) guard(block uint32) *Guard {
-	g := newGuard(Options{Block: block, StateDir: k.t.TempDir()}, netlink.NewConn(k, 1))
+	g := newGuard(Options{Block: block, StateDir: filepath.Join(k.t.TempDir(), "default")}, netlink.NewConn(k, 1))
 	k.t.Cleanup(func() { g.Close() })
 	return g
 }

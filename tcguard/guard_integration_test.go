@@ -5,6 +5,7 @@ package tcguard
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestKernelForeignQdisc(t *testing.T) {
 		t.Fatalf("status %+v", s)
 	}
 	// Bound to another block is foreign too.
-	other, err := Open(Options{Block: testBlock + 1, NetNS: int(e.ns.Handle), StateDir: t.TempDir()})
+	other, err := Open(Options{Block: testBlock + 1, NetNS: int(e.ns.Handle), StateDir: filepath.Join(t.TempDir(), "other")})
 	if err != nil {
 		t.Fatal(err)
 	}

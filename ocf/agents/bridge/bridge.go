@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -161,7 +160,7 @@ func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	opts := node.Options(r)
 	n, err := b.open(opts)
 	if node.Absent(err) {
-		_ = node.RemoveFile(filepath.Join(node.DirFor(opts), reloadFailedFile))
+		_ = node.RemoveState(opts, reloadFailedFile)
 		r.Log.Debugf("nothing to stop: %v", err)
 		return ocf.Success, nil
 	}
@@ -340,7 +339,7 @@ func compareFile(r *ocf.Request, n node.Node, applied *config.Config) (ocf.Statu
 	if want == short(applied.Digest()) {
 		return ocf.Success, nil
 	}
-	if b, err := os.ReadFile(filepath.Join(n.Dir(), reloadFailedFile)); err == nil {
+	if b, err := node.ReadFile(filepath.Join(n.Dir(), reloadFailedFile)); err == nil {
 		if digest, reason, _ := strings.Cut(string(b), "\n"); digest == want {
 			return 0, ocf.Fail(ocf.Degraded, "config edited, reload refused: %s", strings.TrimSpace(reason))
 		}

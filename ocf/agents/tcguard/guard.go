@@ -49,7 +49,7 @@ func (crmScore) Delete(ctx context.Context, r *ocf.Request) error { return r.Del
 const startedFile = "ocf-tcguard.started"
 
 func readStarted(dir string) (block uint32, started bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, startedFile))
+	b, err := node.ReadFile(filepath.Join(dir, startedFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -204,13 +204,13 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		if err := a.score.Delete(ctx, r); err != nil {
 			r.Log.Debugf("promotion score not deleted: %v", err)
 		}
-		if err := node.RemoveFile(filepath.Join(node.DirFor(opts), scoreFile)); err != nil {
+		if err := node.RemoveState(opts, scoreFile); err != nil {
 			r.Log.Debugf("%v", err)
 		}
 	}()
 	n, err := a.open(opts)
 	if node.Absent(err) { // no namespace: no port to guard
-		if err := node.RemoveFile(filepath.Join(node.DirFor(opts), startedFile)); err != nil {
+		if err := node.RemoveState(opts, startedFile); err != nil {
 			return 0, err
 		}
 		return ocf.Success, nil
@@ -465,14 +465,14 @@ const scoreRefresh = 5 * time.Minute
 // lastScore is the score scoreFile records, if it is recent.
 func lastScore(dir string) (int, bool) {
 	path := filepath.Join(dir, scoreFile)
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return 0, false
 	}
 	if age := time.Since(fi.ModTime()); age < 0 || age >= scoreRefresh {
 		return 0, false
 	}
-	b, err := os.ReadFile(path)
+	b, err := node.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}

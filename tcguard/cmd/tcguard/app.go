@@ -153,6 +153,11 @@ func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done str
 	}
 	defer m.Close()
 	defer g.Close()
+	unlock, err := m.Lock() // not in the middle of an apply, an agent's action
+	if err != nil {
+		return fail(exitError, "%s: nothing changed: %v", name, err)
+	}
+	defer unlock()
 	if err := op(g); err != nil {
 		return fail(exitError, "%s: %v", name, err)
 	}

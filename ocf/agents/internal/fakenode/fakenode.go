@@ -19,6 +19,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -158,8 +159,8 @@ func (k *Kernel) AppliedRaw() []byte {
 }
 
 // Open is a node.Opener over this kernel: every Node it opens sees the
-// same state. A NetNS of "missing" is a namespace that does not exist, one
-// with a slash a bad name.
+// same state. A NetNS of "missing" is a namespace that does not exist; bad
+// names are the real ones (statedir.CheckNetNS).
 func (k *Kernel) Open(o bridgectl.Options) (node.Node, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -167,8 +168,10 @@ func (k *Kernel) Open(o bridgectl.Options) (node.Node, error) {
 	if o.NetNS == "missing" {
 		return nil, fmt.Errorf("netns missing: %w", node.ErrNoNetNS)
 	}
-	if strings.Contains(o.NetNS, "/") {
-		return nil, fmt.Errorf("netns %q: %w", o.NetNS, node.ErrBadNetNS)
+	if o.NetNS != "" {
+		if err := statedir.CheckNetNS(o.NetNS); err != nil {
+			return nil, err
+		}
 	}
 	if err := k.Fail["open"]; err != nil {
 		return nil, err

@@ -6,8 +6,9 @@
 //
 // It also holds what both agents share: their common parameters, opening a
 // namespace (a missing one is a state, not an error), loading the
-// configuration with the right OCF status for each failure, small atomic
-// state files, and reasons short enough for Pacemaker.
+// configuration with the right OCF status for each failure, their state
+// files (through package statedir), the namespace lock of their mutating
+// actions, and reasons short enough for Pacemaker.
 package node
 
 import (
@@ -17,11 +18,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -63,17 +66,18 @@ var ErrNoNetNS = errors.New("network namespace does not exist")
 
 // ErrBadNetNS means the netns parameter cannot name a namespace. It is a
 // configuration error for start and validate-all, and for monitor and stop
-// the same as a namespace that does not exist.
-var ErrBadNetNS = errors.New("not a network namespace name")
+// the same as a namespace that does not exist. It is statedir's: the CLIs
+// and bridgectl.Open refuse the same names.
+var ErrBadNetNS = statedir.ErrBadNetNS
 
 // CheckNetNS checks the netns parameter's value ("" is the agent's own
-// namespace).
+// namespace): a name statedir.CheckNetNS accepts, of an existing namespace.
 func CheckNetNS(name string) error {
 	if name == "" {
 		return nil
 	}
-	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("netns %q: %w", name, ErrBadNetNS)
+	if err := statedir.CheckNetNS(name); err != nil {
+		return err
 	}
 	if _, err := os.Stat(filepath.Join(NetNSDir, name)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("netns %s: %w (no %s/%s)", name, ErrNoNetNS, NetNSDir, name)
@@ -114,16 +118,34 @@ func (m manager) Guard(block uint32) (Guard, error) {
 
 // DirFor is the state directory a Node opened with o would have, for when
 // the namespace is gone and a marker in it must still be removed. It
-// matches bridgectl.Manager.Dir (a test checks).
+// matches bridgectl.Manager.Dir (a test checks). For a netns that is not a
+// namespace name it is a path no file can have (it contains NUL), so that
+// "../x" never reaches another instance's files; RemoveState says it
+// plainly.
 func DirFor(o bridgectl.Options) string {
+	d, err := stateDir(o)
+	if err != nil {
+		return filepath.Join(o.StateDir, "\x00"+o.NetNS)
+	}
+	return d.Path()
+}
+
+func stateDir(o bridgectl.Options) (statedir.Dir, error) {
 	if o.StateDir == "" {
 		o.StateDir = bridgectl.DefaultStateDir
 	}
-	name := o.NetNS
-	if name == "" {
-		name = "default"
+	return statedir.New(o.StateDir, o.NetNS)
+}
+
+// RemoveState removes a state file of the namespace o selects without
+// opening it (it may be gone). A netns that is not a namespace name has no
+// state directory: nothing to remove.
+func RemoveState(o bridgectl.Options, name string) error {
+	d, err := stateDir(o)
+	if err != nil {
+		return nil
 	}
-	return filepath.Join(o.StateDir, name)
+	return d.Remove(name)
 }
 
 // Parameter names common to both agents.
@@ -151,9 +173,44 @@ func Params(configReloadable bool) []ocf.Param {
 	}
 }
 
-// Options returns the Node options the request's parameters select.
+// Options returns the Node options the request's parameters select. A
+// mutating action holds the namespace's lock from open to close (see
+// LockWait).
 func Options(r *ocf.Request) bridgectl.Options {
-	return bridgectl.Options{NetNS: r.Param(ParamNetNS), StateDir: r.Param(ParamStateDir)}
+	o := bridgectl.Options{NetNS: r.Param(ParamNetNS), StateDir: r.Param(ParamStateDir)}
+	if !readOnly[r.Action] {
+		o.Lock, o.LockWait = true, LockWait(r.Timeout)
+	}
+	return o
+}
+
+// readOnly are the actions that change nothing in the namespace, and so
+// never wait for its lock: a monitor is not delayed or failed by an
+// operator's long apply. Every other action (start, stop, promote, demote,
+// reload, the tcguard agent's flush restorer) is serialised with the
+// others and with bridgectl and tcguard. The tcguard agent's monitor is
+// not locked either, although it may repair (bring up the trunks a dead
+// flush restorer left down once the hold is over): that repair is
+// idempotent, and a monitor must not fail because an operator's apply of
+// 4094 translations holds the lock.
+var readOnly = map[string]bool{
+	ocf.ActionMonitor: true, ocf.ActionNotify: true, ocf.ActionValidateAll: true, ocf.ActionMetaData: true,
+}
+
+// DefaultLockWait is the wait for the lock when Pacemaker passed no
+// timeout (a manual run, ocf-tester).
+const DefaultLockWait = 10 * time.Second
+
+// LockWait is how long an action with this timeout (Pacemaker's
+// OCF_RESKEY_CRM_meta_timeout) waits for the namespace's lock: half of it.
+// The wait must end before the action's budget (ocf.ActionBudget), so that
+// a lock held too long is a failure with a reason that names it rather
+// than a SIGKILL without one, and the other half is left for the work.
+func LockWait(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return DefaultLockWait
+	}
+	return timeout / 2
 }
 
 // LoadConfig reads and parses the configuration for the actions that apply
@@ -225,54 +282,20 @@ func SummarizeList(items []string, max int) string {
 	return fmt.Sprintf("%s (and %d more)", strings.Join(items[:max], "; "), len(items)-max)
 }
 
-// WriteFile replaces path with data atomically and durably: after a crash
-// at any point, path holds either the old content or the new one.
+// WriteFile replaces the state file path with data atomically and
+// durably (statedir.Dir.WriteFile): after a crash at any point, path holds
+// either the old content or the new one; never through a symlink.
 func WriteFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return syncDir(dir)
+	return statedir.At(filepath.Dir(path)).WriteFile(filepath.Base(path), data)
 }
 
-// RemoveFile removes path durably; a missing file is not an error.
+// ReadFile reads the state file path, never through a symlink.
+func ReadFile(path string) ([]byte, error) {
+	return statedir.At(filepath.Dir(path)).ReadFile(filepath.Base(path))
+}
+
+// RemoveFile removes the state file path durably; a missing file is not an
+// error.
 func RemoveFile(path string) error {
-	err := os.Remove(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return statedir.At(filepath.Dir(path)).Remove(filepath.Base(path))
 }

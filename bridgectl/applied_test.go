@@ -1,0 +1,121 @@
+package bridgectl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/statedir"
+)
+
+// openState opens the current namespace with a fresh state directory
+// (netlink works unprivileged; nothing here touches the kernel).
+func openState(t *testing.T, o Options) *Manager {
+	t.Helper()
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(t.TempDir(), "run")
+	}
+	m, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func cfgNamed(t *testing.T, name string) (*config.Config, []byte) {
+	t.Helper()
+	raw := fmt.Appendf(nil, "[[translation]]\nname = %q\na = { parent = \"eth0\", outer = 100, inner = 200 }\nb = { parent = \"eth1\", vlan = 300 }\n", name)
+	cfg, err := config.Parse("/etc/qinqbridge/"+name+".toml", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, raw
+}
+
+// TestRecordConcurrent: applies recording at once (two processes: the
+// agent and an operator) never fail on each other's temporary nor leave a
+// torn record.
+func TestRecordConcurrent(t *testing.T) {
+	m := openState(t, Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for g := range 8 {
+		cfg, raw := cfgNamed(t, fmt.Sprintf("t%d", g))
+		wg.Go(func() {
+			for range 50 {
+				if err := m.Record(cfg, raw); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := m.Applied(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	entries, _ := os.ReadDir(m.Dir())
+	for _, e := range entries {
+		if e.Name() != appliedFile {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestAppliedNoSymlink: the applied record is never read or written
+// through a symlink, and a state directory others may write is refused.
+func TestAppliedNoSymlink(t *testing.T) {
+	m := openState(t, Options{})
+	cfg, raw := cfgNamed(t, "ours")
+	if err := m.Record(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(t.TempDir(), "planted.toml")
+	_, theirs := cfgNamed(t, "theirs")
+	os.WriteFile(planted, theirs, 0o600)
+	p := filepath.Join(m.Dir(), appliedFile)
+	os.Remove(p)
+	if err := os.Symlink(planted, p); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := m.Applied(); err == nil {
+		t.Fatalf("applied record read through a symlink: %s", c.Translations[0].Name)
+	}
+	if err := m.Record(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(planted); string(b) != string(theirs) {
+		t.Fatalf("the symlink's target was written: %q", b)
+	}
+
+	os.Chmod(m.Dir(), 0o777)
+	_, aerr := m.Applied()
+	for op, err := range map[string]error{"Record": m.Record(cfg, raw), "Applied": aerr} {
+		var bad *statedir.BadDirError
+		if !errors.As(err, &bad) || !strings.Contains(err.Error(), m.Dir()) || !strings.Contains(err.Error(), "mode 0777") {
+			t.Errorf("%s in a 0777 state directory: %v", op, err)
+		}
+	}
+}
+
+// TestOpenBadNetNS: bridgectl refuses a namespace name that is not one
+// before it becomes a path (/run/netns/../x, /run/qinqbridge/../x).
+func TestOpenBadNetNS(t *testing.T) {
+	for _, ns := range []string{"../x", "a/b", ".", "..", "-x", "default"} {
+		_, err := Open(Options{NetNS: ns, StateDir: t.TempDir()})
+		if !errors.Is(err, statedir.ErrBadNetNS) {
+			t.Errorf("Open(netns %q): %v, want ErrBadNetNS", ns, err)
+		}
+	}
+}
