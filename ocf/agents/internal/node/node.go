@@ -189,9 +189,10 @@ func Options(r *ocf.Request) bridgectl.Options {
 // operator's long apply. Every other action (start, stop, promote, demote,
 // reload, the tcguard agent's flush restorer) is serialised with the
 // others and with bridgectl and tcguard. The tcguard agent's monitor is
-// not locked either, although it may repair (bring up the trunks a dead
-// flush restorer left down once the hold is over): that repair is
-// idempotent, and a monitor must not fail because an operator's apply of
+// not locked either, although it may repair (bind again a port that lost
+// its guard binding, set down one that cannot be bound, bring up the trunks
+// a dead flush restorer left down once the hold is over): each repair is
+// idempotent and only ever closes a port, and a monitor must not fail because an operator's apply of
 // 4094 translations holds the lock.
 var readOnly = map[string]bool{
 	ocf.ActionMonitor: true, ocf.ActionNotify: true, ocf.ActionValidateAll: true, ocf.ActionMetaData: true,
