@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -77,14 +78,14 @@ func fail(code int, format string, a ...any) error {
 // load reads and validates the configuration: every error, exit 2.
 func load(c *cli.Context) (*config.Config, []byte, error) {
 	path := opt(c, "config")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fail(exitError, "%v", err)
-	}
-	cfg, err := config.Parse(path, raw)
-	if err != nil {
+	cfg, raw, err := config.Load(path)
+	var invalid config.Errors
+	switch {
+	case errors.As(err, &invalid):
 		fmt.Fprintln(os.Stderr, err)
 		return nil, nil, cli.Exit("", exitError)
+	case err != nil:
+		return nil, nil, fail(exitError, "%v", err)
 	}
 	return cfg, raw, nil
 }
