@@ -26,7 +26,7 @@ const (
 // Parse. It returns the parsed configuration and the bytes it was parsed
 // from (bridgectl records those as the applied configuration). Problems in
 // the file are Errors (FILE:LINE each); a file that cannot be read gives
-// the os error, wrapped.
+// the os error (it names the file).
 func Load(path string) (*Config, []byte, error) {
 	raw, err := Read(path)
 	if err != nil {
@@ -48,22 +48,22 @@ func Load(path string) (*Config, []byte, error) {
 func Read(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("config: %s: not a regular file (%s)", path, fileType(fi.Mode()))
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode()))
 	}
 	if fi.Size() > MaxFileSize {
 		return nil, tooLarge(path, fi.Size())
 	}
 	raw, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	if len(raw) > MaxFileSize {
 		return nil, tooLarge(path, int64(len(raw)))
