@@ -35,7 +35,7 @@ func cmdUnblock(c *cli.Context) error {
 func blockApplied(c *cli.Context, loadErr error) error {
 	m, err := bridgectl.Open(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tcguard: block: cannot close the applied configuration's block either: %s\n", bare(err))
+		fmt.Fprintf(os.Stderr, "tcguard: block: nothing closed: %s\n", bare(err))
 		return loadErr
 	}
 	defer m.Close()
