@@ -25,7 +25,7 @@
 //	}
 //
 //	func start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
-//		cfg, err := config.Load(r.Param("config"))
+//		cfg, _, err := config.Load(r.Param("config"))
 //		if err != nil {
 //			return 0, ocf.Fail(ocf.ErrConfigured, "config %s: %w", r.Param("config"), err)
 //		}

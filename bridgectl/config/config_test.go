@@ -444,7 +444,7 @@ outer_proto = "802.1AD"
 }
 
 func TestLoad(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "missing.toml"))
+	_, _, err := Load(filepath.Join(t.TempDir(), "missing.toml"))
 	var errs Errors
 	if !errors.Is(err, fs.ErrNotExist) || errors.As(err, &errs) {
 		t.Errorf("Load of a missing file: %v", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -12,19 +11,12 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Load reads and parses the configuration file at path. A read error is
-// returned as is (wrapped); problems in the file as Errors.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return Parse(path, data)
-}
-
 // Parse decodes, validates and expands a configuration; file names it in
 // positions. Every problem is reported at once, as Errors sorted by line.
 func Parse(file string, data []byte) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(file, int64(len(data)))
+	}
 	src := string(data)
 	// The document is decoded generically rather than into structs: struct
 	// decoding stops at the first type mismatch, and ids are integers or
@@ -36,15 +28,25 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	p := &parser{file: file, lines: scanKeyLines(src), names: map[string]Pos{}}
 	cfg, specs := p.document(doc)
+	if p.positions > MaxTranslations {
+		// Reported at the translation that passed the limit; expanding
+		// would allocate for every position.
+		return nil, p.sorted()
+	}
 	x := expand(specs)
 	cfg.Translations = x.ts
 	p.checkStacks(x, specs)
 	p.checkNames(x, specs)
 	if len(p.errs) > 0 {
-		slices.SortStableFunc(p.errs, func(a, b Error) int { return a.Pos.Line - b.Pos.Line })
-		return nil, p.errs
+		return nil, p.sorted()
 	}
 	return cfg, nil
+}
+
+// sorted returns the errors sorted by line.
+func (p *parser) sorted() Errors {
+	slices.SortStableFunc(p.errs, func(a, b Error) int { return a.Pos.Line - b.Pos.Line })
+	return p.errs
 }
 
 // syntaxError turns the TOML library's error into ours.
@@ -62,6 +64,9 @@ type parser struct {
 	lines keyLines
 	errs  Errors
 	names map[string]Pos // translation name → its name key, for duplicates
+	// positions is the number of translations the specs decoded so far
+	// expand to, checked against MaxTranslations before expansion.
+	positions int
 }
 
 // pos returns the position of the key at path.
@@ -121,7 +126,7 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 	case []map[string]any: // [[translation]]
 		specs = make([]spec, 0, len(list))
 		for i, t := range list {
-			specs = append(specs, p.translation(t, elem(path, i)))
+			specs = append(specs, p.count(p.translation(t, elem(path, i))))
 		}
 	case []any: // translation = [ {...}, ... ]
 		for i, e := range list {
@@ -130,12 +135,27 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 				p.errorf(p.pos(elem(path, i)), "translation: entry %d must be a table, not %s", i+1, typeName(e))
 				continue
 			}
-			specs = append(specs, p.translation(t, elem(path, i)))
+			specs = append(specs, p.count(p.translation(t, elem(path, i))))
 		}
 	default:
 		p.errorf(p.pos(path), "translation: must be an array of tables ([[translation]]), not %s", typeName(v))
 	}
 	return cfg, specs
+}
+
+// count adds the positions of s to the file's total and reports the
+// translation at which the total passes MaxTranslations (once).
+func (p *parser) count(s spec) spec {
+	if !s.stacksOK { // never expanded
+		return s
+	}
+	before := p.positions
+	p.positions += s.n
+	if before <= MaxTranslations && p.positions > MaxTranslations {
+		p.errorf(s.pos, "translation %q: the file expands to %d translations up to here, more than the limit of %d (the ids of ranges count one translation each)",
+			s.name, p.positions, MaxTranslations)
+	}
+	return s
 }
 
 // unknownKeys reports the keys of t not in known; label prefixes them.

@@ -9,6 +9,11 @@
 // uses, so that every node of a cluster builds the same names from the same
 // file.
 //
+// Load is the one way every command and agent reads the file. It refuses
+// files over MaxFileSize, and Parse refuses files whose ranges expand to
+// more than MaxTranslations, both before allocating for them: the tools
+// and the bridge agent's monitor parse the file often.
+//
 // The package is pure Go: it never talks to the kernel. Whether the parents
 // exist or their MTUs suffice is decided later, by the planner.
 package config

@@ -15,7 +15,7 @@ func TestExamplesAreValid(t *testing.T) {
 		t.Fatalf("found %d example configurations, want the 4 or more in examples/", len(files))
 	}
 	for _, f := range files {
-		if _, err := Load(f); err != nil {
+		if _, _, err := Load(f); err != nil {
 			t.Errorf("%v", err)
 		}
 	}

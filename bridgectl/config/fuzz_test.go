@@ -8,7 +8,7 @@ import (
 )
 
 // FuzzParse checks that no input panics Parse, and that whatever it accepts
-// has valid, unique names and ids.
+// has valid, unique names and ids, within the limits.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*/*.toml")
 	for _, path := range files {
@@ -34,6 +34,9 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 			return
+		}
+		if len(cfg.Translations) > MaxTranslations {
+			t.Fatalf("accepted %d translations, more than MaxTranslations", len(cfg.Translations))
 		}
 		checkInvariants(t, cfg)
 		_ = cfg.Digest()

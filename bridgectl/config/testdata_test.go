@@ -67,7 +67,7 @@ func TestGood(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".toml"), func(t *testing.T) {
-			cfg, err := Load(path)
+			cfg, _, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}

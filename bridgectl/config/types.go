@@ -56,11 +56,17 @@ func (s Stack) String() string {
 // Pos is a position in the configuration file.
 type Pos struct {
 	File string
-	Line int
+	Line int // 0: the file as a whole (its size or type)
 }
 
-// String returns "FILE:LINE", the form editors and compilers use.
-func (p Pos) String() string { return p.File + ":" + strconv.Itoa(p.Line) }
+// String returns "FILE:LINE", the form editors and compilers use; "FILE"
+// for the file as a whole.
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
+}
 
 // DefaultBlock is the tc shared block index of the standby guard unless
 // [guard] block says otherwise. Any fixed number works as long as every node

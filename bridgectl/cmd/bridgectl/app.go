@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -37,7 +38,10 @@ func newApp() *cli.App {
 		EnableBashCompletion: true, // bridgectl completion bash
 		Commands: []*cli.Command{
 			{Name: "validate", Usage: "check the configuration file; print every error as FILE:LINE: message", Flags: commonFlags(), Action: cmdValidate,
-				Description: "Exit 0 if the file is valid, 2 otherwise. Touches nothing.\n\nExample: bridgectl validate -c /etc/qinqbridge/qinqbridge.toml"},
+				Description: "Exit 0 if the file is valid, 2 otherwise. Touches nothing. A file is refused if it is larger\n" +
+					"than 1 MiB or its ranges expand to more than 16384 translations (four full VLAN spaces), checked\n" +
+					"before anything is expanded; every command and agent reads the file the same way.\n\n" +
+					"Example: bridgectl validate -c /etc/qinqbridge/qinqbridge.toml"},
 			{Name: "plan", Usage: "show what apply would change, touching nothing", Flags: commonFlags(), Action: cmdPlan,
 				Description: "Lines: '+' create, '±' recreate (an attribute the kernel cannot change drifted), '~' fix in place,\n'-' delete (a link of ours the file no longer has).\n\nExample: bridgectl plan --netns lab"},
 			{Name: "apply", Usage: "converge the kernel to the configuration", Flags: append(commonFlags(), &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every step"}), Action: cmdApply,
@@ -74,17 +78,18 @@ func fail(code int, format string, a ...any) error {
 	return cli.Exit(fmt.Sprintf(format, a...), code)
 }
 
-// load reads and validates the configuration: every error, exit 2.
+// load reads and validates the configuration through config.Load, as
+// every command and agent does: every error, exit 2.
 func load(c *cli.Context) (*config.Config, []byte, error) {
 	path := opt(c, "config")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fail(exitError, "%v", err)
-	}
-	cfg, err := config.Parse(path, raw)
-	if err != nil {
+	cfg, raw, err := config.Load(path)
+	var invalid config.Errors
+	switch {
+	case errors.As(err, &invalid):
 		fmt.Fprintln(os.Stderr, err)
 		return nil, nil, cli.Exit("", exitError)
+	case err != nil:
+		return nil, nil, fail(exitError, "%v", err)
 	}
 	return cfg, raw, nil
 }

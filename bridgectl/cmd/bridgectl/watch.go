@@ -76,14 +76,7 @@ func cmdWatch(c *cli.Context) error {
 
 	w := bridgectl.NewWatcher(m, m.LinkEvents(), o)
 	path := opt(c, "config")
-	w.Load = func() (*config.Config, []byte, error) {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		cfg, err := config.Parse(path, raw)
-		return cfg, raw, err
-	}
+	w.Load = func() (*config.Config, []byte, error) { return config.Load(path) }
 	w.Notify = notifier(logger)
 	w.Logf = logger.Printf
 	go func() {

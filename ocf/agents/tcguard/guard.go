@@ -103,7 +103,7 @@ func (a *guard) currentBlock(r *ocf.Request, n node.Node) (block uint32, started
 	if applied, err := n.Applied(); err == nil {
 		return applied.Guard.Block, started
 	}
-	if cfg, err := config.Load(r.Param(node.ParamConfig)); err == nil {
+	if cfg, _, err := config.Load(r.Param(node.ParamConfig)); err == nil {
 		return cfg.Guard.Block, started
 	}
 	return config.DefaultBlock, started

@@ -31,8 +31,9 @@ func newApp() *cli.App {
 			"configuration's [guard] block, default 29026). The guard is a single matchall drop filter in that\n" +
 			"block: present, the node forwards nothing (blocked, also after a reboot or a crash); absent, every\n" +
 			"translation forwards (open). block and unblock send a few tc requests, whatever the number of\n" +
-			"translations, and are idempotent: a run killed at any point converges when run again. They read only\n" +
-			"the [guard] table of the configuration; status reads all of it for the bridge ports.\n\n" +
+			"translations, and are idempotent: a run killed at any point converges when run again. Every command\n" +
+			"first reads and checks the whole configuration, as bridgectl does (at most 1 MiB and 16384\n" +
+			"translations): for a file status calls invalid, nothing is opened (exit 2).\n\n" +
 			"Exit codes: 0 ok; 1 status found something off; 2 error.\n\n" +
 			"Examples:\n" +
 			"   tcguard block                          # standby: drop every frame on every bridge port\n" +
@@ -46,15 +47,18 @@ func newApp() *cli.App {
 			{Name: "block", Usage: "install the drop filter: the node forwards nothing (standby)", Flags: commonFlags(), Action: cmdBlock,
 				Description: "Adds the drop filter to the block unless it is there, then forgets the intent \"open\".\n" +
 					"Idempotent: blocking a blocked node changes nothing and exits 0. With no port bound yet there is\n" +
-					"nothing to filter; the next bridgectl apply arms the block closed anyway. Like unblock, it reads\n" +
-					"only the block index from the configuration and enumerates no link.\n\n" +
+					"nothing to filter; the next bridgectl apply arms the block closed anyway. It enumerates no link.\n" +
+					"With a configuration file that cannot be used (invalid, unreadable), block still fails closed: it\n" +
+					"closes the block of the configuration bridgectl recorded as applied in the namespace (the one its\n" +
+					"ports are bound to), says on stderr which block it closed, and exits 2 because the file is not\n" +
+					"usable. With nothing applied it closes nothing.\n\n" +
 					"Examples:\n" +
 					"   tcguard block\n" +
 					"   tcguard block --netns lab -c /etc/qinqbridge/lab.toml"},
 			{Name: "unblock", Usage: "delete the drop filter: every translation forwards (active)", Flags: commonFlags(), Action: cmdUnblock,
 				Description: "Records the intent \"open\" (a marker under /run, fsynced), then deletes the drop filter.\n" +
-					"Idempotent. It reads the configuration only for the block index and enumerates no link:\n" +
-					"its cost does not depend on the number of translations.\n\n" +
+					"Idempotent. It enumerates no link, and its tc requests do not depend on the number of translations.\n" +
+					"The configuration must be valid: for a file status calls invalid, nothing is opened (exit 2).\n\n" +
 					"Examples:\n" +
 					"   tcguard unblock\n" +
 					"   tcguard unblock --netns lab -c /etc/qinqbridge/lab.toml"},
@@ -93,17 +97,19 @@ func fail(code int, format string, a ...any) error {
 // main puts in front of every message anyway.
 func bare(err error) string { return strings.TrimPrefix(err.Error(), "tcguard: ") }
 
-// load reads and validates the configuration: every error, exit 2.
+// load reads and validates the whole configuration through config.Load,
+// as every command and agent does: every error, exit 2. Every verb calls
+// it, so no verb acts on a file that status calls invalid.
 func load(c *cli.Context) (*config.Config, error) {
 	path := opt(c, "config")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fail(exitError, "%v", err)
-	}
-	cfg, err := config.Parse(path, raw)
-	if err != nil {
+	cfg, _, err := config.Load(path)
+	var invalid config.Errors
+	switch {
+	case errors.As(err, &invalid):
 		fmt.Fprintln(os.Stderr, err)
 		return nil, fail(exitError, "%s: invalid configuration", path)
+	case err != nil:
+		return nil, fail(exitError, "%v", err)
 	}
 	return cfg, nil
 }
@@ -132,21 +138,9 @@ func where(c *cli.Context, block uint32) string {
 	return fmt.Sprintf("tc block %d, netns %s", block, ns)
 }
 
-func cmdBlock(c *cli.Context) error {
-	return change(c, "block", (*tcguard.Guard).Block, "blocked")
-}
-
-func cmdUnblock(c *cli.Context) error {
-	return change(c, "unblock", (*tcguard.Guard).Unblock, "open")
-}
-
-// change runs op (Block or Unblock) on the configuration's guard and says
-// where the guard now is.
-func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done string) error {
-	block, err := loadBlock(c)
-	if err != nil {
-		return err
-	}
+// change runs op (Block or Unblock) on the guard of block and says where
+// the guard now is.
+func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done string, block uint32) error {
 	m, g, err := open(c, block)
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -21,62 +20,6 @@ name = "t"
 a = { parent = "eth0", outer = 100, inner = 200 }
 b = { parent = "eth1", vlan = 300 }
 `
-
-// guardBlock must agree with config.Parse whenever the file is valid.
-func TestGuardBlockAgreesWithParse(t *testing.T) {
-	for _, c := range []struct {
-		name, doc string
-		want      uint32 // 0: guardBlock must fail
-	}{
-		{"default", oneTranslation, config.DefaultBlock},
-		{"set", "[guard]\nblock = 7\n" + oneTranslation, 7},
-		{"max", "[guard]\nblock = 4294967295\n", 4294967295},
-		{"empty guard", "[guard]\n", config.DefaultBlock},
-		{"inline", "guard = { block = 9 }\n", 9},
-		{"zero", "[guard]\nblock = 0\n", 0},
-		{"too big", "[guard]\nblock = 4294967296\n", 0},
-		{"negative", "[guard]\nblock = -1\n", 0},
-		{"string", "[guard]\nblock = \"7\"\n", 0},
-		{"float", "[guard]\nblock = 7.0\n", 0},
-		{"not a table", "guard = 7\n", 0},
-		{"unknown key", "[guard]\nblock = 7\nblok = 8\n", 0},
-		{"syntax", "[guard\nblock = 7\n", 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := guardBlock([]byte(c.doc))
-			cfg, perr := config.Parse("x.toml", []byte(c.doc))
-			switch {
-			case c.want == 0 && err == nil:
-				t.Fatalf("guardBlock = %d, want an error", got)
-			case c.want != 0 && (err != nil || got != c.want):
-				t.Fatalf("guardBlock = %d, %v; want %d", got, err, c.want)
-			}
-			if perr == nil && (err != nil || got != cfg.Guard.Block) {
-				t.Fatalf("config.Parse says block %d, guardBlock %d, %v", cfg.Guard.Block, got, err)
-			}
-			if c.want == 0 && perr == nil {
-				t.Fatalf("config.Parse accepts what guardBlock refuses")
-			}
-		})
-	}
-}
-
-// Whatever config.Parse accepts, guardBlock reads the same block from.
-func FuzzGuardBlock(f *testing.F) {
-	for _, s := range []string{oneTranslation, "[guard]\nblock = 7\n", "guard = { block = 1 }", "[guard]\nblock = 0x10\n" + oneTranslation} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, doc string) {
-		cfg, err := config.Parse("x.toml", []byte(doc))
-		if err != nil {
-			return
-		}
-		got, gerr := guardBlock([]byte(doc))
-		if gerr != nil || got != cfg.Guard.Block {
-			t.Fatalf("config.Parse: block %d; guardBlock: %d, %v", cfg.Guard.Block, got, gerr)
-		}
-	})
-}
 
 // Every command's help has examples.
 func TestHelpExamples(t *testing.T) {
@@ -125,9 +68,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"block", "-c", filepath.Join(dir, "missing.toml"), "--netns", nons}, exitError},
 		{[]string{"unblock", "-c", badGuard, "--netns", nons}, exitError},
 		{[]string{"status", "-c", badTranslation, "--netns", nons}, exitError},
-		// Valid enough for unblock (only [guard] is read), then the
-		// namespace is missing: still 2, from the namespace.
+		// Every verb validates the whole file (load_test.go checks that
+		// they stop there).
 		{[]string{"unblock", "-c", badTranslation, "--netns", nons}, exitError},
+		{[]string{"block", "-c", badTranslation, "--netns", nons}, exitError},
 		// Flags before the subcommand work too.
 		{[]string{"-c", good, "--netns", nons, "block"}, exitError},
 	} {

@@ -1,68 +1,63 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"os"
 
-	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 
-	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
-// loadBlock reads the guard's block index from the configuration without
-// expanding its translations: block and unblock must cost the same with
-// 4094 translations as with one, and config.Parse is O(translations) (range
-// expansion, names, checks: most of an unblock's time at 4094 in the
-// testbed). Only the [guard] table is checked; the rest of the file is
-// bridgectl's (bridgectl validate). On any problem the full parser runs to
-// report it with its line.
-func loadBlock(c *cli.Context) (uint32, error) {
-	path := opt(c, "config")
-	raw, err := os.ReadFile(path)
+func cmdBlock(c *cli.Context) error {
+	cfg, err := load(c)
 	if err != nil {
-		return 0, fail(exitError, "%v", err)
+		return blockApplied(c, err)
 	}
-	block, err := guardBlock(raw)
-	if err == nil {
-		return block, nil
-	}
-	if _, perr := config.Parse(path, raw); perr != nil {
-		fmt.Fprintln(os.Stderr, perr)
-		return 0, fail(exitError, "%s: invalid configuration", path)
-	}
-	return 0, fail(exitError, "%s: %v", path, err)
+	return change(c, "block", (*tcguard.Guard).Block, "blocked", cfg.Guard.Block)
 }
 
-// guardBlock decodes [guard] block as config.Parse does: an integer in
-// 1..2^32-1, config.DefaultBlock if absent, no other key in [guard].
-func guardBlock(raw []byte) (uint32, error) {
-	var doc struct {
-		Guard any `toml:"guard"`
+func cmdUnblock(c *cli.Context) error {
+	cfg, err := load(c)
+	if err != nil {
+		return err // nothing is opened for a file that cannot be loaded
 	}
-	if _, err := toml.Decode(string(raw), &doc); err != nil {
-		return 0, err
+	return change(c, "unblock", (*tcguard.Guard).Unblock, "open", cfg.Guard.Block)
+}
+
+// blockApplied is block for a configuration file that cannot be loaded
+// (loadErr): closing is always safe, so it closes the block of the
+// configuration bridgectl recorded as applied in the namespace — the one
+// its ports are bound to — and says so on stderr. It still fails with
+// loadErr (exit 2): the file the operator named was not used.
+func blockApplied(c *cli.Context, loadErr error) error {
+	m, err := bridgectl.Open(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tcguard: block: nothing closed: %s\n", bare(err))
+		return loadErr
 	}
-	if doc.Guard == nil {
-		return config.DefaultBlock, nil
+	defer m.Close()
+	applied, err := m.Applied()
+	switch {
+	case errors.Is(err, bridgectl.ErrNotApplied):
+		fmt.Fprintf(os.Stderr, "tcguard: block: nothing closed: no configuration applied in this namespace (%s)\n", m.Dir())
+		return loadErr
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "tcguard: block: nothing closed: the applied configuration is unreadable: %s\n", bare(err))
+		return loadErr
 	}
-	t, ok := doc.Guard.(map[string]any)
-	if !ok {
-		return 0, fmt.Errorf("guard: must be a table")
+	block := applied.Guard.Block
+	g, err := m.Guard(block)
+	if err == nil {
+		defer g.Close()
+		err = g.Block()
 	}
-	for k := range t {
-		if k != "block" {
-			return 0, fmt.Errorf("unknown key guard.%s", k)
-		}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tcguard: block: cannot close the applied configuration's block: %s\n", bare(err))
+		return loadErr
 	}
-	v, ok := t["block"]
-	if !ok {
-		return config.DefaultBlock, nil
-	}
-	n, ok := v.(int64)
-	if !ok || n < 1 || n > math.MaxUint32 {
-		return 0, fmt.Errorf("guard.block: must be an integer in 1..%d", uint32(math.MaxUint32))
-	}
-	return uint32(n), nil
+	fmt.Fprintf(os.Stderr, "tcguard: blocked: %s, the applied configuration's (%s), instead of the file's\n", where(c, block), applied.File)
+	return loadErr
 }

@@ -223,18 +223,17 @@ func LoadConfig(path string) (*config.Config, []byte, error) {
 	if !filepath.IsAbs(path) {
 		return nil, nil, ocf.Fail(ocf.ErrConfigured, "config %q is not an absolute path", path)
 	}
-	raw, err := os.ReadFile(path)
+	cfg, raw, err := config.Load(path)
+	var invalid config.Errors
 	switch {
+	case errors.As(err, &invalid):
+		return nil, nil, ocf.Fail(ocf.ErrConfigured, "config invalid: %s", Summarize(err, 3))
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, ocf.Fail(ocf.ErrInstalled, "config %s does not exist on this node", path)
 	case errors.Is(err, fs.ErrPermission):
 		return nil, nil, ocf.Fail(ocf.ErrPerm, "config %s: %v", path, err)
 	case err != nil:
 		return nil, nil, ocf.Fail(ocf.ErrGeneric, "config %s: %v", path, err)
-	}
-	cfg, err := config.Parse(path, raw)
-	if err != nil {
-		return nil, nil, ocf.Fail(ocf.ErrConfigured, "config invalid: %s", Summarize(err, 3))
 	}
 	return cfg, raw, nil
 }
