@@ -44,6 +44,13 @@ import (
 // at once, a monitor once the hold is over.
 const ParamSwitchFlush = "switch_flush_ms"
 
+// maxSwitchFlush is the longest hold switch_flush_ms accepts, in ms. Any
+// switch sees a link go down within a second (a copper PHY in some hundred
+// ms), so 10 s is ample; and a demote that cannot detach a restorer holds
+// the trunks down itself, which must end well inside its 15 s timeout.
+// The bound also keeps the hold far from overflowing a time.Duration.
+const maxSwitchFlush = 10000
+
 // flushFile, in the state directory, records a flush: written before the
 // trunks go down, removed once they are up again. Its first line is
 // "until <unix ns>", the end of the hold; the others name the interfaces.
@@ -111,7 +118,12 @@ type restorer interface {
 // traffic starts with the block, and the switchover waits for the demote.
 func (a *guard) flushTrunks(r *ocf.Request, n node.Node) []string {
 	hold, err := r.ParamInt(ParamSwitchFlush)
-	if err != nil || hold <= 0 || a.bounce == nil {
+	if err != nil {
+		// Out of range: start refused it; a demote still blocks.
+		r.Log.Errorf("switches not flushed: %v", err)
+		return nil
+	}
+	if hold == 0 || a.bounce == nil {
 		return nil
 	}
 	applied, err := n.Applied()

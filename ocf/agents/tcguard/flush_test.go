@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/ocf"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 // fakeBounce records the interfaces set down and up; each parent is its
@@ -110,7 +111,7 @@ func TestSwitchFlushInline(t *testing.T) {
 func TestSwitchFlushHold(t *testing.T) {
 	for _, action := range []string{"promote", "stop", "start"} {
 		t.Run(action, func(t *testing.T) {
-			h, g, fb := flushHarness(t, "60000", &fakeRestorer{})
+			h, g, fb := flushHarness(t, "10000", &fakeRestorer{})
 			h.want("demote", nil, 0)
 			sets := len(h.score.set)
 			h.want("monitor", unpromoted, 0)
@@ -158,6 +159,47 @@ func TestSwitchFlushKilled(t *testing.T) {
 			}
 			if h.flushMarker() {
 				t.Fatal("flush marker left")
+			}
+		})
+	}
+}
+
+// switch_flush_ms is 0 (off) to maxSwitchFlush ms. validate-all and start
+// refuse anything else with OCF_ERR_CONFIGURED (fatal: the operator must
+// fix the resource); a demote, which must block whatever its parameters,
+// blocks and flushes nothing.
+func TestSwitchFlushRange(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"0", true},
+		{"1", true},
+		{"300", true},
+		{"10000", true},
+		{" 250 ", true},
+		{"-1", false},
+		{"-300", false},
+		{"10001", false},
+		{"9223372036854775807", false}, // overflowed the hold into the past
+		{"18446744073709551616", false},
+		{"3s", false},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			h, _, fb := flushHarness(t, "0", &fakeRestorer{})
+			env := []string{"OCF_RESKEY_" + ParamSwitchFlush + "=" + tc.value}
+			code, reason := 0, []string{}
+			if !tc.ok {
+				code, reason = 6, []string{ParamSwitchFlush, tc.value}
+			}
+			h.want("validate-all", env, code, reason...)
+			h.want("start", env, code, reason...)
+			h.want("promote", nil, 0)
+			h.want("demote", env, 0)
+			h.wantState(tcguard.Blocked)
+			flushed := len(fb.calls) > 0
+			if want := tc.ok && tc.value != "0"; flushed != want {
+				t.Fatalf("demote with %s=%q flushed %v, want %v", ParamSwitchFlush, tc.value, fb.calls, want)
 			}
 		})
 	}

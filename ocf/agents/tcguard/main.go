@@ -59,7 +59,8 @@ func newAgent(a *guard) *ocf.Agent {
 			"(every link present and up, both trunks with carrier): the node with the most working translations " +
 			"is promoted, and a pulled trunk cable moves the promotion.",
 		Params: append(node.Params(false), ocf.Param{
-			Name: ParamSwitchFlush, ShortDesc: "Flush the switches on demote (ms of link down, 0: off)", Type: ocf.Integer, Default: "0",
+			Name: ParamSwitchFlush, ShortDesc: "Flush the switches on demote (ms of link down, 0-10000, 0: off)",
+			Type: ocf.Integer, Default: "0", Range: &ocf.Range{Min: 0, Max: maxSwitchFlush},
 			LongDesc: "After a demote has blocked the guard, take this node's trunk interfaces (the parents of the " +
 				"translations; a VLAN parent's lower device, a bond's slaves) down for this many milliseconds and up " +
 				"again, so that the switches flush the host addresses they learned behind this node and learn them " +
@@ -68,7 +69,10 @@ func newAgent(a *guard) *ocf.Agent {
 				"Without it, unicast between hosts that switches " +
 				"learned behind this node stops until their entries age out. It must be long enough for the switches " +
 				"to see the link go down (copper PHYs: some hundred ms). 0 turns it off, for trunks that carry other " +
-				"traffic.",
+				"traffic. At most 10000 (10 s, many times what any switch needs to see a link go down): if the " +
+				"detached process cannot be started the demote holds the trunks down itself, and must still end " +
+				"well within its 15 s timeout. validate-all and start refuse a value out of range " +
+				"(OCF_ERR_CONFIGURED); a demote given one blocks the guard and flushes nothing.",
 		}),
 		Actions: []ocf.Action{
 			{Name: ocf.ActionStart, Func: a.start, Timeout: 30 * time.Second},
