@@ -70,9 +70,72 @@ type flush struct {
 
 func flushPath(dir string) string { return filepath.Join(dir, flushFile) }
 
+// stateFiles is how the flush reads and writes its markers: the state
+// directory (osFiles), or an in-memory fake where a test interleaves the
+// actions step by step.
+type stateFiles interface {
+	ReadDir(dir string) ([]string, error)
+	ReadFile(path string) ([]byte, error)
+	WriteFile(path string, data []byte) error
+	RemoveFile(path string) error
+}
+
+// osFiles is the state directory; writes and removals are node's, atomic
+// and durable.
+type osFiles struct{}
+
+func (osFiles) ReadDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names, err
+}
+func (osFiles) ReadFile(path string) ([]byte, error)     { return os.ReadFile(path) }
+func (osFiles) WriteFile(path string, data []byte) error { return node.WriteFile(path, data) }
+func (osFiles) RemoveFile(path string) error             { return node.RemoveFile(path) }
+
+// clock is the time the hold is measured in (a fake in tests).
+type clock interface {
+	Now() time.Time
+	Sleep(d time.Duration)
+}
+
+func (a *guard) stateFiles() stateFiles {
+	if a.files == nil {
+		return osFiles{}
+	}
+	return a.files
+}
+
+func (a *guard) now() time.Time {
+	if a.clock == nil {
+		return time.Now()
+	}
+	return a.clock.Now()
+}
+
+func (a *guard) sleep(d time.Duration) {
+	if a.clock == nil {
+		time.Sleep(d)
+	} else {
+		a.clock.Sleep(d)
+	}
+}
+
+// readFlushes returns the flushes recorded in dir.
+func readFlushes(files stateFiles, dir string) ([]*flush, error) {
+	f, err := readFlush(files, dir)
+	if f == nil {
+		return nil, err
+	}
+	return []*flush{f}, err
+}
+
 // readFlush returns the flush recorded in dir, or nil without one.
-func readFlush(dir string) (*flush, error) {
-	b, err := os.ReadFile(flushPath(dir))
+func readFlush(files stateFiles, dir string) (*flush, error) {
+	b, err := files.ReadFile(flushPath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -93,8 +156,8 @@ func readFlush(dir string) (*flush, error) {
 	return f, nil
 }
 
-func writeFlush(dir string, until time.Time, trunks []string) error {
-	return node.WriteFile(flushPath(dir), fmt.Appendf(nil, "until %d\n%s\n", until.UnixNano(), strings.Join(trunks, "\n")))
+func writeFlush(files stateFiles, dir string, until time.Time, trunks []string) error {
+	return files.WriteFile(flushPath(dir), fmt.Appendf(nil, "until %d\n%s\n", until.UnixNano(), strings.Join(trunks, "\n")))
 }
 
 // bouncer takes interfaces down and up (netlink; a fake in tests).
@@ -152,8 +215,8 @@ func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string) {
 		return
 	}
 	hold, _ := r.ParamInt(ParamSwitchFlush)
-	until := time.Now().Add(time.Duration(hold) * time.Millisecond)
-	if err := writeFlush(n.Dir(), until, trunks); err != nil {
+	until := a.now().Add(time.Duration(hold) * time.Millisecond)
+	if err := writeFlush(a.stateFiles(), n.Dir(), until, trunks); err != nil {
 		r.Log.Warningf("switches not flushed: %v", err)
 		return
 	}
@@ -168,7 +231,7 @@ func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string) {
 		}
 	}
 	r.Log.Warningf("switch flush: no restorer (%v): holding in the demote", err)
-	time.Sleep(time.Until(until))
+	a.sleep(until.Sub(a.now()))
 	if err := a.restoreTrunks(r, n, true); err != nil {
 		r.Log.Errorf("%v", err)
 	}
@@ -179,12 +242,12 @@ func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string) {
 // flush was ended (promote, start, stop, a monitor) or replaced meanwhile.
 func (a *guard) restoreAfterHold(r *ocf.Request) error {
 	dir := node.DirFor(node.Options(r))
-	f, err := readFlush(dir)
+	f, err := readFlush(a.stateFiles(), dir)
 	if f == nil || err != nil {
 		return err
 	}
-	time.Sleep(time.Until(f.until))
-	if g, err := readFlush(dir); g == nil || err != nil || g.raw != f.raw {
+	a.sleep(f.until.Sub(a.now()))
+	if g, err := readFlush(a.stateFiles(), dir); g == nil || err != nil || g.raw != f.raw {
 		return err
 	}
 	n, err := a.open(node.Options(r))
@@ -203,24 +266,24 @@ func (a *guard) restoreAfterHold(r *ocf.Request) error {
 // down: at once when now, else only once its hold is over — a monitor
 // right after the demote leaves them to the restorer.
 func (a *guard) restoreTrunks(r *ocf.Request, n node.Node, now bool) error {
-	f, err := readFlush(n.Dir())
+	f, err := readFlush(a.stateFiles(), n.Dir())
 	if f == nil || a.bounce == nil {
 		return err
 	}
-	if !now && time.Now().Before(f.until) {
+	if !now && a.now().Before(f.until) {
 		return nil
 	}
 	if err := a.bounce.SetUp(r.Param(node.ParamNetNS), f.trunks, true); err != nil {
 		return fmt.Errorf("trunks left down by a switch flush: %w", err)
 	}
-	return node.RemoveFile(flushPath(n.Dir()))
+	return a.stateFiles().RemoveFile(flushPath(n.Dir()))
 }
 
 // flushing reports whether a flush has the trunks down: the promotion
 // score must not read that as broken trunks.
 func flushing(n node.Node) bool {
-	f, _ := readFlush(n.Dir())
-	return f != nil
+	f, _ := readFlushes(osFiles{}, n.Dir())
+	return len(f) > 0
 }
 
 // selfRestorer is the real restorer: this executable, re-run with

@@ -122,7 +122,7 @@ func TestSwitchFlushHold(t *testing.T) {
 			if action == "start" {
 				h.want("stop", nil, 0)
 				fb.calls = fb.calls[:1]
-				writeFlush(h.k.Dir, time.Now().Add(time.Minute), []string{"eth0", "eth1", "eth2"})
+				writeFlush(osFiles{}, h.k.Dir, time.Now().Add(time.Minute), []string{"eth0", "eth1", "eth2"})
 			}
 			h.want(action, nil, 0)
 			if want := []string{"down eth0,eth1,eth2", "up eth0,eth1,eth2"}; !slices.Equal(fb.calls, want) || h.flushMarker() {

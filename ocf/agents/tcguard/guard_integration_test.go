@@ -290,7 +290,7 @@ func TestKernelSwitchFlush(t *testing.T) {
 	const hold = 5 * time.Second
 	flushEnv := []string{fmt.Sprintf("OCF_RESKEY_switch_flush_ms=%d", hold.Milliseconds())}
 	res := n.want(t, "demote", flushEnv, 0)
-	f, err := readFlush(filepath.Join(n.stateDir, n.ns.Name))
+	f, err := readFlush(osFiles{}, filepath.Join(n.stateDir, n.ns.Name))
 	if err != nil || f == nil {
 		t.Fatalf("no flush recorded after the demote (%v): %v\n%s", res.Took, err, res.Stderr)
 	}
@@ -313,7 +313,7 @@ func TestKernelSwitchFlush(t *testing.T) {
 
 	deadline := f.until.Add(30 * time.Second)
 	for {
-		g, err := readFlush(filepath.Join(n.stateDir, n.ns.Name))
+		g, err := readFlush(osFiles{}, filepath.Join(n.stateDir, n.ns.Name))
 		if err != nil {
 			t.Fatal(err)
 		}
