@@ -91,18 +91,18 @@ func newAgent(a *guard) *ocf.Agent {
 func main() {
 	a := &guard{open: node.Open, score: crmScore{}, bounce: netlinkBounce{}, later: selfRestorer{}}
 	agent := newAgent(a)
-	if len(os.Args) == 2 && os.Args[1] == RestoreArg {
-		os.Exit(restore(a, agent))
+	if len(os.Args) == 3 && os.Args[1] == RestoreArg {
+		os.Exit(restore(a, agent, os.Args[2]))
 	}
 	ocf.Run(agent)
 }
 
 // restore runs the detached restorer of a switch flush (see flush.go) with
-// the environment of the demote that started it.
-func restore(a *guard, agent *ocf.Agent) int {
+// the environment of the demote that started it and its marker's name.
+func restore(a *guard, agent *ocf.Agent, marker string) int {
 	env := ocf.ParseEnv(RestoreArg, os.Environ(), agent.Params)
 	r := &ocf.Request{Env: env, Log: ocf.NewLogger(os.Stderr, agent.Name, env.Instance, RestoreArg, env.Debug)}
-	if err := a.restoreAfterHold(r); err != nil {
+	if err := a.restoreAfterHold(r, marker); err != nil {
 		r.Log.Errorf("%v", err)
 		return int(ocf.ErrGeneric)
 	}
