@@ -255,3 +255,23 @@ func TestFlushMarkers(t *testing.T) {
 		})
 	}
 }
+
+// The restorer ends the flush its argument names: only a marker of the
+// state directory (no path), the single marker of earlier versions too.
+func TestRestorerMarker(t *testing.T) {
+	h, g, fb := flushHarness(t, "0", nil)
+	env := ocf.ParseEnv(RestoreArg, h.env, h.agent.Params)
+	r := &ocf.Request{Env: env, Log: &ocf.Logger{}}
+	for _, bad := range []string{"../default/" + flushFile, startedFile, flushFile + ".0123", ""} {
+		if err := g.restoreAfterHold(r, bad); err == nil {
+			t.Errorf("restorer of %q: no error", bad)
+		}
+	}
+	legacy := fmt.Sprintf("until %d\neth0\neth1\n", time.Now().UnixNano())
+	if err := os.WriteFile(filepath.Join(h.k.Dir, flushFile), []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.restoreAfterHold(r, flushFile); err != nil || !slices.Equal(fb.calls, []string{"up eth0,eth1"}) || h.flushMarker() {
+		t.Fatalf("restorer of the earlier versions' marker: %v, %v, marker left %v", err, fb.calls, h.flushMarker())
+	}
+}

@@ -91,8 +91,14 @@ func newAgent(a *guard) *ocf.Agent {
 func main() {
 	a := &guard{open: node.Open, score: crmScore{}, bounce: netlinkBounce{}, later: selfRestorer{}}
 	agent := newAgent(a)
-	if len(os.Args) == 3 && os.Args[1] == RestoreArg {
-		os.Exit(restore(a, agent, os.Args[2]))
+	if len(os.Args) >= 2 && os.Args[1] == RestoreArg {
+		// Without a marker name: started by a demote of an earlier version,
+		// whose single marker it ends.
+		marker := flushFile
+		if len(os.Args) > 2 {
+			marker = os.Args[2]
+		}
+		os.Exit(restore(a, agent, marker))
 	}
 	ocf.Run(agent)
 }
