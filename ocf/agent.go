@@ -111,7 +111,18 @@ type Param struct {
 	// reload-agent action instead of a restart; only the OCF 1.1 meta-data
 	// carries it, and only an agent with a reload-agent action may set it.
 	Reloadable bool
+	// Range bounds an Integer parameter; nil leaves it unbounded.
+	Range *Range
 }
+
+// Range is the values an Integer parameter accepts, both ends included.
+// Neither ra-api-1.dtd nor the OCF 1.1 schema has a place for it in
+// <content>, so the meta-data longdesc and the man page state it in words;
+// CheckParams and ParamInt enforce it, so validate-all and start refuse a
+// value out of range with ErrConfigured.
+type Range struct{ Min, Max int }
+
+func (r Range) String() string { return fmt.Sprintf("%d to %d", r.Min, r.Max) }
 
 // ParamType is the content type of a parameter. The zero value is String.
 type ParamType int
@@ -165,6 +176,12 @@ func (a *Agent) Check() error {
 		seenParam[p.Name] = true
 		if p.ShortDesc == "" {
 			bad("parameter %s has no ShortDesc", p.Name)
+		}
+		switch {
+		case p.Range != nil && p.Type != Integer:
+			bad("parameter %s has a range but is not an integer", p.Name)
+		case p.Range != nil && p.Range.Min > p.Range.Max:
+			bad("parameter %s has an empty range %v", p.Name, *p.Range)
 		}
 		switch p.Type {
 		case String:

@@ -265,12 +265,25 @@ func (e *Env) ParamGiven(name string) bool {
 	return e.given[name]
 }
 
-// ParamInt parses an integer parameter. The error carries ErrConfigured.
+// ParamInt parses an integer parameter and checks it against its Range.
+// The error carries ErrConfigured.
 func (e *Env) ParamInt(name string) (int, error) {
 	v := e.Param(name)
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	n, err := parseInt(e.decl[name], v)
 	if err != nil {
-		return 0, Fail(ErrConfigured, "parameter %s=%q is not an integer", name, v)
+		return 0, Fail(ErrConfigured, "%v", err)
+	}
+	return n, nil
+}
+
+// parseInt parses the value of an integer parameter within its range.
+func parseInt(p Param, v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("parameter %s=%q is not an integer", p.Name, v)
+	case p.Range != nil && (n < p.Range.Min || n > p.Range.Max):
+		return 0, fmt.Errorf("parameter %s=%q is out of range (%v)", p.Name, v, *p.Range)
 	}
 	return n, nil
 }
@@ -288,8 +301,8 @@ func (e *Env) ParamBool(name string) (bool, error) {
 }
 
 // CheckParams checks the declared parameters against the table: required
-// ones present and non-empty, integers and booleans parsable. Its error
-// carries ErrConfigured. The runner calls it before validate-all, start,
+// ones present and non-empty, integers parsable and within their Range,
+// booleans parsable. Its error carries ErrConfigured. The runner calls it before validate-all, start,
 // reload-agent and migrate_from; stop and monitor never depend on it.
 func (e *Env) CheckParams() error {
 	var problems []string
@@ -300,8 +313,8 @@ func (e *Env) CheckParams() error {
 			problems = append(problems, fmt.Sprintf("required parameter %s is not set", name))
 		case v == "":
 		case p.Type == Integer:
-			if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
-				problems = append(problems, fmt.Sprintf("parameter %s=%q is not an integer", name, v))
+			if _, err := parseInt(p, v); err != nil {
+				problems = append(problems, err.Error())
 			}
 		case p.Type == Boolean:
 			if _, err := parseBool(v); err != nil {

@@ -12,6 +12,7 @@ var envParams = []Param{
 	{Name: "count", ShortDesc: "n", Type: Integer, Default: "3"},
 	{Name: "force", ShortDesc: "f", Type: Boolean},
 	{Name: "iface", ShortDesc: "i", Required: true},
+	{Name: "percent", ShortDesc: "p", Type: Integer, Default: "50", Range: &Range{0, 100}},
 }
 
 func TestParseEnv(t *testing.T) {
@@ -203,6 +204,12 @@ func TestTypedParams(t *testing.T) {
 	if _, err := e.ParamBool("force"); StatusOf(err) != ErrConfigured {
 		t.Errorf("ParamBool(garbage) error = %v, want ErrConfigured", err)
 	}
+	for v, ok := range map[string]bool{"0": true, "100": true, "-1": false, "101": false} {
+		e = ParseEnv("demote", []string{"OCF_RESKEY_percent=" + v}, envParams)
+		if _, err := e.ParamInt("percent"); (err == nil) != ok || (err != nil && StatusOf(err) != ErrConfigured) {
+			t.Errorf("ParamInt(percent=%s) error = %v, want in range: %v", v, err, ok)
+		}
+	}
 }
 
 func TestCheckParams(t *testing.T) {
@@ -216,6 +223,11 @@ func TestCheckParams(t *testing.T) {
 		{[]string{"OCF_RESKEY_iface="}, "required parameter iface is not set"},
 		{[]string{"OCF_RESKEY_iface=e", "OCF_RESKEY_count=x", "OCF_RESKEY_force=2"},
 			`parameter count="x" is not an integer; parameter force="2" is not a boolean`},
+		{[]string{"OCF_RESKEY_iface=e", "OCF_RESKEY_percent=0"}, ""},
+		{[]string{"OCF_RESKEY_iface=e", "OCF_RESKEY_percent= 100 "}, ""},
+		{[]string{"OCF_RESKEY_iface=e", "OCF_RESKEY_percent=-1"}, `parameter percent="-1" is out of range (0 to 100)`},
+		{[]string{"OCF_RESKEY_iface=e", "OCF_RESKEY_percent=101"}, `parameter percent="101" is out of range (0 to 100)`},
+		{[]string{"OCF_RESKEY_iface=e", "OCF_RESKEY_percent=99999999999999999999"}, `parameter percent="99999999999999999999" is not an integer`},
 	} {
 		err := ParseEnv("validate-all", tc.env, envParams).CheckParams()
 		switch {

@@ -98,6 +98,9 @@ func (a *Agent) actionNames() []string {
 
 func paramFacts(p Param) []string {
 	facts := []string{p.Type.String()}
+	if p.Range != nil {
+		facts[0] += " " + p.Range.String()
+	}
 	if p.Required {
 		facts = append(facts, "required")
 	} else {

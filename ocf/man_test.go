@@ -23,7 +23,7 @@ func TestWriteMan(t *testing.T) {
 		"ocf:qinqbridge:golden, version 2.3.4",
 		"First line. Second line with <markup> & \"quotes\".",
 		"(string, optional, default: /etc/qinqbridge/qinqbridge.toml, unique, unique with the group config)",
-		"retries - Retries (integer, optional, default: 3, reloadable",
+		"retries - Retries (integer 0 to 10, optional, default: 3, reloadable",
 		"(string, required)",
 		"timeout 20s, interval 10s, role Promoted",
 		"timeout 30s, interval 60s, depth 10",

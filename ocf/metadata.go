@@ -72,7 +72,7 @@ func (a *Agent) MetaData(d Dialect) ([]byte, error) {
 			Name:      p.Name,
 			Required:  bit(p.Required),
 			Unique:    bit(p.Unique),
-			LongDesc:  desc(orDefault(p.LongDesc, p.ShortDesc)),
+			LongDesc:  desc(p.longDesc()),
 			ShortDesc: desc(p.ShortDesc),
 			Content:   xmlContent{Type: p.Type.String(), Default: p.Default},
 		}
@@ -158,6 +158,17 @@ type xmlAgent struct {
 	Actions struct {
 		Actions []xmlAction `xml:"action"`
 	} `xml:"actions"`
+}
+
+// longDesc is the parameter's meta-data longdesc: LongDesc (else
+// ShortDesc) and, for a bounded integer, its range, which <content> cannot
+// carry.
+func (p Param) longDesc() string {
+	d := orDefault(p.LongDesc, p.ShortDesc)
+	if p.Range != nil {
+		d += "\n\nAllowed values: " + p.Range.String() + "."
+	}
+	return d
 }
 
 type xmlParam struct {

@@ -22,7 +22,7 @@ func goldenAgent() *Agent {
 		Params: []Param{
 			{Name: "config", ShortDesc: "Configuration file", LongDesc: "Path of the TOML file.",
 				Default: "/etc/qinqbridge/qinqbridge.toml", Unique: true, UniqueGroup: "config"},
-			{Name: "retries", ShortDesc: "Retries", Type: Integer, Default: "3", Reloadable: true},
+			{Name: "retries", ShortDesc: "Retries", Type: Integer, Default: "3", Reloadable: true, Range: &Range{0, 10}},
 			{Name: "strict", ShortDesc: "Strict checks", Type: Boolean, Default: "false", Reloadable: true},
 			{Name: "iface", ShortDesc: "Interface", Required: true},
 		},
@@ -132,6 +132,13 @@ func TestCheck(t *testing.T) {
 			a.Params = append(a.Params, Param{Name: "b", ShortDesc: "b", Type: Boolean, Default: "ja"})
 		}, "not a boolean"},
 		{"unknown type", func(a *Agent) { a.Params[0].Type = 7 }, "unknown type"},
+		{"range on a string", func(a *Agent) { a.Params[0].Range = &Range{0, 1} }, "has a range but is not an integer"},
+		{"empty range", func(a *Agent) {
+			a.Params = append(a.Params, Param{Name: "n", ShortDesc: "n", Type: Integer, Range: &Range{5, 4}})
+		}, "empty range 5 to 4"},
+		{"default out of range", func(a *Agent) {
+			a.Params = append(a.Params, Param{Name: "n", ShortDesc: "n", Type: Integer, Default: "-1", Range: &Range{0, 10}})
+		}, `n="-1" is out of range (0 to 10)`},
 		{"unknown action", func(a *Agent) {
 			a.Actions = append(a.Actions, Action{Name: "status", Func: fn, Timeout: time.Second})
 		}, `unknown action "status"`},

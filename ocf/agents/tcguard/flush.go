@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,14 +41,49 @@ import (
 // The demote does not wait for the hold: Pacemaker promotes the other
 // node only once the demote has returned, and the trunks of a blocked node
 // carry nothing worth waiting for. A detached copy of the agent (argument
-// RestoreArg) brings them up when switch_flush_ms has passed; the marker
+// RestoreArg) brings them up when switch_flush_ms has passed; a marker
 // file makes that safe if it dies — start, promote and stop bring them up
 // at once, a monitor once the hold is over.
 const ParamSwitchFlush = "switch_flush_ms"
 
-// flushFile, in the state directory, records a flush: written before the
-// trunks go down, removed once they are up again. Its first line is
-// "until <unix ns>", the end of the hold; the others name the interfaces.
+// maxSwitchFlush is the longest hold switch_flush_ms accepts, in ms. Any
+// switch sees a link go down within a second (a copper PHY in some hundred
+// ms), so 10 s is ample; and a demote that cannot detach a restorer holds
+// the trunks down itself, which must end well inside its 15 s timeout.
+// The bound also keeps the hold far from overflowing a time.Duration.
+const maxSwitchFlush = 10000
+
+// A flush is recorded in a marker file in the state directory, one per
+// flush: flushFile + "." + a random generation (16 hex digits), written
+// before the trunks go down. Its first line is "until <unix ns>", the end
+// of the hold; the others name the interfaces. Whoever ends flushes reads
+// the markers, brings up the trunks of those it ends and only then
+// removes exactly those files. The actions of one instance never run
+// concurrently (Pacemaker's executor runs one operation of a resource at
+// a time); the detached restorers do, and each ends only the flush of the
+// demote that started it. So, without any lock:
+//   - a trunk goes down only once a marker names it;
+//   - a marker is removed only after the trunks it names were brought up
+//     by the remover, after it read it. A demote that writes its marker
+//     meanwhile writes a new file, which no restorer but its own removes
+//     — the race that left the trunks down with one shared marker (a
+//     restorer brought them up, a demote rewrote the marker and took them
+//     down, the restorer removed the marker). And a restorer never ends
+//     another demote's flush between its marker and its link-down;
+//   - every marker ends: at once on start, promote and stop; once its
+//     hold is over on a monitor and in its restorer. A hold that would
+//     end more than maxSwitchFlush from now (the clock was set back, or
+//     the file is damaged) and a first line that does not parse count as
+//     over: a trunk up on a blocked node is the safe side.
+//
+// The one effect left to timing: a restorer that has read its marker just
+// before a second demote takes the trunks down may bring them up just
+// after, which shortens that flush (never leaves a trunk down). It takes
+// a demote, promote and demote within one hold.
+//
+// flushFile alone (no generation) is the single marker of earlier
+// versions, honoured the same way (its restorer, of the earlier version,
+// removes it as before).
 const flushFile = "ocf-tcguard.flushing"
 
 // RestoreArg is the action argument the agent re-executes itself with, as
@@ -54,40 +91,156 @@ const flushFile = "ocf-tcguard.flushing"
 // not an OCF action (meta-data does not list it).
 const RestoreArg = "flush-restore"
 
-// flush is the content of flushFile.
+// flush is one marker file.
 type flush struct {
-	until  time.Time
+	path   string
+	until  time.Time // zero: due now
 	trunks []string
-	raw    string // the file's content: identifies this flush
 }
 
-func flushPath(dir string) string { return filepath.Join(dir, flushFile) }
+// markerRE matches the marker file names; temporary files of a write in
+// progress never do.
+var markerRE = regexp.MustCompile(`^` + regexp.QuoteMeta(flushFile) + `(\.[0-9a-f]{16})?$`)
 
-// readFlush returns the flush recorded in dir, or nil without one.
-func readFlush(dir string) (*flush, error) {
-	b, err := os.ReadFile(flushPath(dir))
+// stateFiles is how the flush reads and writes its markers: the state
+// directory (osFiles), or an in-memory fake where a test interleaves the
+// actions step by step.
+type stateFiles interface {
+	ReadDir(dir string) ([]string, error)
+	ReadFile(path string) ([]byte, error)
+	WriteFile(path string, data []byte) error
+	RemoveFile(path string) error
+}
+
+// osFiles is the state directory; writes and removals are node's, atomic
+// and durable.
+type osFiles struct{}
+
+func (osFiles) ReadDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names, err
+}
+func (osFiles) ReadFile(path string) ([]byte, error)     { return os.ReadFile(path) }
+func (osFiles) WriteFile(path string, data []byte) error { return node.WriteFile(path, data) }
+func (osFiles) RemoveFile(path string) error             { return node.RemoveFile(path) }
+
+// clock is the time the hold is measured in (a fake in tests).
+type clock interface {
+	Now() time.Time
+	Sleep(d time.Duration)
+}
+
+func (a *guard) stateFiles() stateFiles {
+	if a.files == nil {
+		return osFiles{}
+	}
+	return a.files
+}
+
+func (a *guard) now() time.Time {
+	if a.clock == nil {
+		return time.Now()
+	}
+	return a.clock.Now()
+}
+
+func (a *guard) sleep(d time.Duration) {
+	if a.clock == nil {
+		time.Sleep(d)
+	} else {
+		a.clock.Sleep(d)
+	}
+}
+
+// readFlushes returns the flushes recorded in dir, in ReadDir's order. A
+// marker removed while it reads is left out; one it cannot read is an
+// error, returned with the others.
+func readFlushes(files stateFiles, dir string) ([]flush, error) {
+	names, err := files.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	f := &flush{raw: string(b)}
-	head, rest, _ := strings.Cut(f.raw, "\n")
-	if v, ok := strings.CutPrefix(head, "until "); ok {
-		ns, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: bad first line %q", flushPath(dir), head)
+	var out []flush
+	var errs []error
+	for _, name := range names {
+		if !markerRE.MatchString(name) {
+			continue
 		}
-		f.until, f.trunks = time.Unix(0, ns), strings.Fields(rest)
-	} else {
-		f.trunks = strings.Fields(f.raw) // no hold recorded: due now
+		path := filepath.Join(dir, name)
+		b, err := files.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		f := flush{path: path}
+		head, rest, _ := strings.Cut(string(b), "\n")
+		if v, ok := strings.CutPrefix(head, "until "); ok {
+			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+				f.until = time.Unix(0, ns)
+			}
+			f.trunks = strings.Fields(rest)
+		} else {
+			f.trunks = strings.Fields(string(b)) // no hold recorded
+		}
+		out = append(out, f)
 	}
-	return f, nil
+	return out, errors.Join(errs...)
 }
 
-func writeFlush(dir string, until time.Time, trunks []string) error {
-	return node.WriteFile(flushPath(dir), fmt.Appendf(nil, "until %d\n%s\n", until.UnixNano(), strings.Join(trunks, "\n")))
+// writeFlush records a new flush and returns its marker's path.
+func writeFlush(files stateFiles, dir string, until time.Time, trunks []string) (string, error) {
+	var gen [8]byte
+	if _, err := rand.Read(gen[:]); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s.%x", flushFile, gen))
+	return path, files.WriteFile(path, fmt.Appendf(nil, "until %d\n%s\n", until.UnixNano(), strings.Join(trunks, "\n")))
+}
+
+// holdOver reports whether a flush is due to end at now.
+func holdOver(f flush, now time.Time) bool {
+	return !now.Before(f.until) || f.until.Sub(now) > maxSwitchFlush*time.Millisecond
+}
+
+// endFlushes ends the recorded flushes that are due: brings up their
+// trunks, then removes their markers. It returns the flushes still on
+// and the trunks it brought up. When the trunks cannot be brought up the
+// markers stay, for the next action to try again.
+func (a *guard) endFlushes(r *ocf.Request, dir string, due func(flush) bool) (pending []flush, up []string, err error) {
+	files := a.stateFiles()
+	flushes, err := readFlushes(files, dir)
+	var ending []flush
+	for _, f := range flushes {
+		if due(f) {
+			ending = append(ending, f)
+			up = append(up, f.trunks...)
+		} else {
+			pending = append(pending, f)
+		}
+	}
+	if len(ending) == 0 {
+		return pending, nil, err
+	}
+	slices.Sort(up)
+	up = slices.Compact(up)
+	if uerr := a.bounce.SetUp(r.Param(node.ParamNetNS), up, true); uerr != nil {
+		return pending, nil, errors.Join(err, fmt.Errorf("trunks left down by a switch flush: %w", uerr))
+	}
+	errs := []error{err}
+	for _, f := range ending {
+		errs = append(errs, files.RemoveFile(f.path))
+	}
+	return pending, up, errors.Join(errs...)
 }
 
 // bouncer takes interfaces down and up (netlink; a fake in tests).
@@ -96,14 +249,16 @@ type bouncer interface {
 	// parents: the parent itself, the lower device of a VLAN parent, the
 	// slaves of a bond; only those administratively up.
 	Trunks(netns string, parents []string) ([]string, error)
+	// SetUp sets the interfaces up or down; one that does not exist is
+	// left out.
 	SetUp(netns string, names []string, up bool) error
 }
 
 // restorer ends a flush after the action has returned: the real one starts
-// a detached copy of the agent with RestoreArg, tests run restoreAfterHold
-// themselves.
+// a detached copy of the agent with RestoreArg and the marker's name,
+// tests run restoreAfterHold themselves.
 type restorer interface {
-	Detach(r *ocf.Request) error
+	Detach(r *ocf.Request, marker string) error
 }
 
 // flushTrunks returns the trunks a demote takes down, nil when it
@@ -111,7 +266,12 @@ type restorer interface {
 // traffic starts with the block, and the switchover waits for the demote.
 func (a *guard) flushTrunks(r *ocf.Request, n node.Node) []string {
 	hold, err := r.ParamInt(ParamSwitchFlush)
-	if err != nil || hold <= 0 || a.bounce == nil {
+	if err != nil {
+		// Out of range: start refused it; a demote still blocks.
+		r.Log.Errorf("switches not flushed: %v", err)
+		return nil
+	}
+	if hold == 0 || a.bounce == nil {
 		return nil
 	}
 	applied, err := n.Applied()
@@ -132,83 +292,75 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) []string {
 	return trunks
 }
 
-// flushSwitches takes the trunks down and leaves bringing them up to a
-// detached restorer (or, if it cannot start one, waits for the hold
-// itself).
+// flushSwitches records the flush, takes the trunks down and leaves
+// bringing them up to a detached restorer (or, if it cannot start one,
+// waits for the hold itself).
 func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string) {
 	if len(trunks) == 0 {
 		return
 	}
 	hold, _ := r.ParamInt(ParamSwitchFlush)
-	until := time.Now().Add(time.Duration(hold) * time.Millisecond)
-	if err := writeFlush(n.Dir(), until, trunks); err != nil {
+	marker, err := writeFlush(a.stateFiles(), n.Dir(), a.now().Add(time.Duration(hold)*time.Millisecond), trunks)
+	if err != nil {
 		r.Log.Warningf("switches not flushed: %v", err)
 		return
 	}
 	if err := a.bounce.SetUp(r.Param(node.ParamNetNS), trunks, false); err != nil {
 		r.Log.Warningf("switch flush: %v", err)
 	}
-	var err error
 	if a.later != nil {
-		if err = a.later.Detach(r); err == nil {
+		if err = a.later.Detach(r, filepath.Base(marker)); err == nil {
 			r.Log.Infof("switches flushing: %s down for %d ms", strings.Join(trunks, ", "), hold)
 			return
 		}
 	}
 	r.Log.Warningf("switch flush: no restorer (%v): holding in the demote", err)
-	time.Sleep(time.Until(until))
-	if err := a.restoreTrunks(r, n, true); err != nil {
+	if err := a.restoreAfterHold(r, filepath.Base(marker)); err != nil {
 		r.Log.Errorf("%v", err)
 	}
 }
 
-// restoreAfterHold is the detached restorer: it waits for the end of the
-// hold recorded in the flush file, then brings the trunks up, unless the
-// flush was ended (promote, start, stop, a monitor) or replaced meanwhile.
-func (a *guard) restoreAfterHold(r *ocf.Request) error {
-	dir := node.DirFor(node.Options(r))
-	f, err := readFlush(dir)
-	if f == nil || err != nil {
-		return err
+// restoreAfterHold is the restorer of the flush recorded in marker (a
+// file name in the state directory): it waits for the end of its hold,
+// then ends it — unless it was ended meanwhile (promote, start, stop, a
+// monitor). It ends no other flush: one a demote has recorded may not
+// have its trunks down yet.
+func (a *guard) restoreAfterHold(r *ocf.Request, marker string) error {
+	if !markerRE.MatchString(marker) {
+		return fmt.Errorf("%s: not a switch flush marker", marker)
 	}
-	time.Sleep(time.Until(f.until))
-	if g, err := readFlush(dir); g == nil || err != nil || g.raw != f.raw {
-		return err
+	path := filepath.Join(node.DirFor(node.Options(r)), marker)
+	for {
+		now := a.now()
+		pending, up, err := a.endFlushes(r, filepath.Dir(path), func(f flush) bool { return f.path == path && holdOver(f, now) })
+		if len(up) > 0 {
+			r.Log.Infof("switches flushed: %s up again", strings.Join(up, ", "))
+		}
+		i := slices.IndexFunc(pending, func(f flush) bool { return f.path == path })
+		if err != nil || i < 0 {
+			return err
+		}
+		a.sleep(pending[i].until.Sub(now))
 	}
-	n, err := a.open(node.Options(r))
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	if err := a.restoreTrunks(r, n, false); err != nil {
-		return err
-	}
-	r.Log.Infof("switches flushed: %s up again", strings.Join(f.trunks, ", "))
-	return nil
 }
 
-// restoreTrunks brings up the interfaces a (possibly killed) flush took
-// down: at once when now, else only once its hold is over — a monitor
-// right after the demote leaves them to the restorer.
+// restoreTrunks brings up the interfaces flushes (possibly killed ones)
+// took down: all at once when now, else those whose hold is over — a
+// monitor right after the demote leaves them to the restorer.
 func (a *guard) restoreTrunks(r *ocf.Request, n node.Node, now bool) error {
-	f, err := readFlush(n.Dir())
-	if f == nil || a.bounce == nil {
-		return err
-	}
-	if !now && time.Now().Before(f.until) {
+	if a.bounce == nil {
 		return nil
 	}
-	if err := a.bounce.SetUp(r.Param(node.ParamNetNS), f.trunks, true); err != nil {
-		return fmt.Errorf("trunks left down by a switch flush: %w", err)
-	}
-	return node.RemoveFile(flushPath(n.Dir()))
+	t := a.now()
+	_, _, err := a.endFlushes(r, n.Dir(), func(f flush) bool { return now || holdOver(f, t) })
+	return err
 }
 
 // flushing reports whether a flush has the trunks down: the promotion
 // score must not read that as broken trunks.
 func flushing(n node.Node) bool {
-	f, _ := readFlush(n.Dir())
-	return f != nil
+	f, _ := readFlushes(osFiles{}, n.Dir())
+	return len(f) > 0
 }
 
 // selfRestorer is the real restorer: this executable, re-run with
@@ -218,12 +370,12 @@ func flushing(n node.Node) bool {
 // action's pipes until they close).
 type selfRestorer struct{}
 
-func (selfRestorer) Detach(r *ocf.Request) error {
+func (selfRestorer) Detach(r *ocf.Request, marker string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, RestoreArg)
+	cmd := exec.Command(self, RestoreArg, marker)
 	cmd.Env = r.Environ
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -295,8 +447,11 @@ func (netlinkBounce) SetUp(ns string, names []string, up bool) error {
 	var errs []error
 	for _, name := range names {
 		l, err := h.LinkByName(name)
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			continue // deleted meanwhile: nothing left down
+		}
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
 		if up {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/ocf"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 // fakeBounce records the interfaces set down and up; each parent is its
@@ -27,10 +28,13 @@ func (f *fakeBounce) SetUp(_ string, names []string, up bool) error {
 	return nil
 }
 
-// fakeRestorer records that a demote detached a restorer.
-type fakeRestorer struct{ detached int }
+// fakeRestorer records the markers of the restorers a demote detached.
+type fakeRestorer struct{ markers []string }
 
-func (f *fakeRestorer) Detach(*ocf.Request) error { f.detached++; return nil }
+func (f *fakeRestorer) Detach(_ *ocf.Request, marker string) error {
+	f.markers = append(f.markers, marker)
+	return nil
+}
 
 // flushHarness is a harness whose agent flushes with fake links.
 func flushHarness(t *testing.T, hold string, later restorer) (*harness, *guard, *fakeBounce) {
@@ -50,18 +54,21 @@ func flushHarness(t *testing.T, hold string, later restorer) (*harness, *guard, 
 	return h, g, fb
 }
 
-// restore runs the restorer as the detached process would.
-func (h *harness) restore(g *guard) {
+// restore runs the restorer of marker as the detached process would.
+func (h *harness) restore(g *guard, marker string) {
 	h.t.Helper()
 	env := ocf.ParseEnv(RestoreArg, h.env, h.agent.Params)
-	if err := g.restoreAfterHold(&ocf.Request{Env: env, Log: &ocf.Logger{}}); err != nil {
+	if err := g.restoreAfterHold(&ocf.Request{Env: env, Log: &ocf.Logger{}}, marker); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
 func (h *harness) flushMarker() bool {
-	_, err := os.Stat(filepath.Join(h.k.Dir, flushFile))
-	return err == nil
+	f, err := readFlushes(osFiles{}, h.k.Dir)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return len(f) > 0
 }
 
 func TestSwitchFlush(t *testing.T) {
@@ -81,10 +88,13 @@ func TestSwitchFlush(t *testing.T) {
 			if !slices.Equal(fb.calls, tc.want) {
 				t.Fatalf("demote: %v, want %v", fb.calls, tc.want)
 			}
-			if on := tc.want != nil; fr.detached != map[bool]int{true: 1}[on] || h.flushMarker() != on {
-				t.Fatalf("restorers detached %d, flush marker %v", fr.detached, h.flushMarker())
+			if on := tc.want != nil; len(fr.markers) != map[bool]int{true: 1}[on] || h.flushMarker() != on {
+				t.Fatalf("restorers detached %v, flush marker %v", fr.markers, h.flushMarker())
 			}
-			h.restore(g) // waits out the hold
+			if tc.want == nil {
+				return
+			}
+			h.restore(g, fr.markers[0]) // waits out the hold
 			if tc.want != nil && !slices.Equal(fb.calls, append(tc.want, "up eth0,eth1,eth2")) {
 				t.Fatalf("restorer: %v", fb.calls)
 			}
@@ -110,7 +120,8 @@ func TestSwitchFlushInline(t *testing.T) {
 func TestSwitchFlushHold(t *testing.T) {
 	for _, action := range []string{"promote", "stop", "start"} {
 		t.Run(action, func(t *testing.T) {
-			h, g, fb := flushHarness(t, "60000", &fakeRestorer{})
+			fr := &fakeRestorer{}
+			h, g, fb := flushHarness(t, "10000", fr)
 			h.want("demote", nil, 0)
 			sets := len(h.score.set)
 			h.want("monitor", unpromoted, 0)
@@ -121,13 +132,13 @@ func TestSwitchFlushHold(t *testing.T) {
 			if action == "start" {
 				h.want("stop", nil, 0)
 				fb.calls = fb.calls[:1]
-				writeFlush(h.k.Dir, time.Now().Add(time.Minute), []string{"eth0", "eth1", "eth2"})
+				writeFlush(osFiles{}, h.k.Dir, time.Now().Add(time.Minute), []string{"eth0", "eth1", "eth2"})
 			}
 			h.want(action, nil, 0)
 			if want := []string{"down eth0,eth1,eth2", "up eth0,eth1,eth2"}; !slices.Equal(fb.calls, want) || h.flushMarker() {
 				t.Fatalf("%s: %v (marker %v), want %v", action, fb.calls, h.flushMarker(), want)
 			}
-			h.restore(g)
+			h.restore(g, fr.markers[0])
 			if len(fb.calls) != 2 {
 				t.Fatalf("restorer after %s: %v", action, fb.calls)
 			}
@@ -160,5 +171,107 @@ func TestSwitchFlushKilled(t *testing.T) {
 				t.Fatal("flush marker left")
 			}
 		})
+	}
+}
+
+// switch_flush_ms is 0 (off) to maxSwitchFlush ms. validate-all and start
+// refuse anything else with OCF_ERR_CONFIGURED (fatal: the operator must
+// fix the resource); a demote, which must block whatever its parameters,
+// blocks and flushes nothing.
+func TestSwitchFlushRange(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"0", true},
+		{"1", true},
+		{"300", true},
+		{"10000", true},
+		{" 250 ", true},
+		{"-1", false},
+		{"-300", false},
+		{"10001", false},
+		{"9223372036854775807", false}, // overflowed the hold into the past
+		{"18446744073709551616", false},
+		{"3s", false},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			h, _, fb := flushHarness(t, "0", &fakeRestorer{})
+			env := []string{"OCF_RESKEY_" + ParamSwitchFlush + "=" + tc.value}
+			code, reason := 0, []string{}
+			if !tc.ok {
+				code, reason = 6, []string{ParamSwitchFlush, tc.value}
+			}
+			h.want("validate-all", env, code, reason...)
+			h.want("start", env, code, reason...)
+			h.want("promote", nil, 0)
+			h.want("demote", env, 0)
+			h.wantState(tcguard.Blocked)
+			flushed := len(fb.calls) > 0
+			if want := tc.ok && tc.value != "0"; flushed != want {
+				t.Fatalf("demote with %s=%q flushed %v, want %v", ParamSwitchFlush, tc.value, fb.calls, want)
+			}
+		})
+	}
+}
+
+// Which files are markers, and which holds are over: a hold that cannot
+// be read, or that would end further away than any valid one (clock set
+// back, damaged file), is over — a trunk up on a blocked node is safe.
+func TestFlushMarkers(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	at := func(d time.Duration) string { return fmt.Sprintf("until %d\neth0\n", now.Add(d).UnixNano()) }
+	for _, tc := range []struct {
+		name, content string
+		marker, over  bool
+	}{
+		{flushFile, at(time.Second), true, false},                       // earlier versions' single marker
+		{flushFile + ".0123456789abcdef", at(-time.Second), true, true}, // hold over
+		{flushFile + ".0123456789abcdef", at(0), true, true},
+		{flushFile + ".0123456789abcdef", at(maxSwitchFlush * time.Millisecond), true, false},
+		{flushFile + ".0123456789abcdef", at(time.Hour), true, true}, // implausible
+		{flushFile + ".0123456789abcdef", "until soon\neth0\n", true, true},
+		{flushFile + ".0123456789abcdef", "eth0\n", true, true},                    // no hold recorded
+		{"." + flushFile + ".0123456789abcdef.123", at(time.Second), false, false}, // a write in progress
+		{flushFile + ".0123456789abcdef.tmp", at(time.Second), false, false},
+		{flushFile + ".0123456789ABCDEF", at(time.Second), false, false},
+		{flushFile + ".123", at(time.Second), false, false},
+	} {
+		t.Run(fmt.Sprintf("%s %q", tc.name, tc.content), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, tc.name), []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			flushes, err := readFlushes(osFiles{}, dir)
+			if err != nil || (len(flushes) == 1) != tc.marker {
+				t.Fatalf("read %v, %v; want a marker: %v", flushes, err, tc.marker)
+			}
+			if !tc.marker {
+				return
+			}
+			if f := flushes[0]; !slices.Equal(f.trunks, []string{"eth0"}) || holdOver(f, now) != tc.over {
+				t.Fatalf("trunks %v, hold over %v; want %v", f.trunks, holdOver(f, now), tc.over)
+			}
+		})
+	}
+}
+
+// The restorer ends the flush its argument names: only a marker of the
+// state directory (no path), the single marker of earlier versions too.
+func TestRestorerMarker(t *testing.T) {
+	h, g, fb := flushHarness(t, "0", nil)
+	env := ocf.ParseEnv(RestoreArg, h.env, h.agent.Params)
+	r := &ocf.Request{Env: env, Log: &ocf.Logger{}}
+	for _, bad := range []string{"../default/" + flushFile, startedFile, flushFile + ".0123", ""} {
+		if err := g.restoreAfterHold(r, bad); err == nil {
+			t.Errorf("restorer of %q: no error", bad)
+		}
+	}
+	legacy := fmt.Sprintf("until %d\neth0\neth1\n", time.Now().UnixNano())
+	if err := os.WriteFile(filepath.Join(h.k.Dir, flushFile), []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.restoreAfterHold(r, flushFile); err != nil || !slices.Equal(fb.calls, []string{"up eth0,eth1"}) || h.flushMarker() {
+		t.Fatalf("restorer of the earlier versions' marker: %v, %v, marker left %v", err, fb.calls, h.flushMarker())
 	}
 }

@@ -24,8 +24,10 @@ import (
 type guard struct {
 	open   node.Opener
 	score  scorer
-	bounce bouncer  // nil: never flush the switches
-	later  restorer // nil: a flush holds the demote
+	bounce bouncer    // nil: never flush the switches
+	later  restorer   // nil: a flush holds the demote
+	files  stateFiles // flush markers; nil: the state directory
+	clock  clock      // of the flush hold; nil: the real one
 }
 
 // scorer sets and deletes this instance's promotion score.

@@ -290,10 +290,11 @@ func TestKernelSwitchFlush(t *testing.T) {
 	const hold = 5 * time.Second
 	flushEnv := []string{fmt.Sprintf("OCF_RESKEY_switch_flush_ms=%d", hold.Milliseconds())}
 	res := n.want(t, "demote", flushEnv, 0)
-	f, err := readFlush(filepath.Join(n.stateDir, n.ns.Name))
-	if err != nil || f == nil {
-		t.Fatalf("no flush recorded after the demote (%v): %v\n%s", res.Took, err, res.Stderr)
+	flushes, err := readFlushes(osFiles{}, filepath.Join(n.stateDir, n.ns.Name))
+	if err != nil || len(flushes) != 1 {
+		t.Fatalf("not one flush recorded after the demote (%v): %v %v\n%s", res.Took, flushes, err, res.Stderr)
 	}
+	f := flushes[0]
 	if time.Now().After(f.until) {
 		t.Fatalf("checked after the hold had ended (demote took %v): cannot tell whether it waited", res.Took)
 	}
@@ -313,11 +314,11 @@ func TestKernelSwitchFlush(t *testing.T) {
 
 	deadline := f.until.Add(30 * time.Second)
 	for {
-		g, err := readFlush(filepath.Join(n.stateDir, n.ns.Name))
+		g, err := readFlushes(osFiles{}, filepath.Join(n.stateDir, n.ns.Name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g == nil {
+		if len(g) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -59,7 +59,8 @@ func newAgent(a *guard) *ocf.Agent {
 			"(every link present and up, both trunks with carrier): the node with the most working translations " +
 			"is promoted, and a pulled trunk cable moves the promotion.",
 		Params: append(node.Params(false), ocf.Param{
-			Name: ParamSwitchFlush, ShortDesc: "Flush the switches on demote (ms of link down, 0: off)", Type: ocf.Integer, Default: "0",
+			Name: ParamSwitchFlush, ShortDesc: "Flush the switches on demote (ms of link down, 0-10000, 0: off)",
+			Type: ocf.Integer, Default: "0", Range: &ocf.Range{Min: 0, Max: maxSwitchFlush},
 			LongDesc: "After a demote has blocked the guard, take this node's trunk interfaces (the parents of the " +
 				"translations; a VLAN parent's lower device, a bond's slaves) down for this many milliseconds and up " +
 				"again, so that the switches flush the host addresses they learned behind this node and learn them " +
@@ -68,7 +69,10 @@ func newAgent(a *guard) *ocf.Agent {
 				"Without it, unicast between hosts that switches " +
 				"learned behind this node stops until their entries age out. It must be long enough for the switches " +
 				"to see the link go down (copper PHYs: some hundred ms). 0 turns it off, for trunks that carry other " +
-				"traffic.",
+				"traffic. At most 10000 (10 s, many times what any switch needs to see a link go down): if the " +
+				"detached process cannot be started the demote holds the trunks down itself, and must still end " +
+				"well within its 15 s timeout. validate-all and start refuse a value out of range " +
+				"(OCF_ERR_CONFIGURED); a demote given one blocks the guard and flushes nothing.",
 		}),
 		Actions: []ocf.Action{
 			{Name: ocf.ActionStart, Func: a.start, Timeout: 30 * time.Second},
@@ -87,18 +91,24 @@ func newAgent(a *guard) *ocf.Agent {
 func main() {
 	a := &guard{open: node.Open, score: crmScore{}, bounce: netlinkBounce{}, later: selfRestorer{}}
 	agent := newAgent(a)
-	if len(os.Args) == 2 && os.Args[1] == RestoreArg {
-		os.Exit(restore(a, agent))
+	if len(os.Args) >= 2 && os.Args[1] == RestoreArg {
+		// Without a marker name: started by a demote of an earlier version,
+		// whose single marker it ends.
+		marker := flushFile
+		if len(os.Args) > 2 {
+			marker = os.Args[2]
+		}
+		os.Exit(restore(a, agent, marker))
 	}
 	ocf.Run(agent)
 }
 
 // restore runs the detached restorer of a switch flush (see flush.go) with
-// the environment of the demote that started it.
-func restore(a *guard, agent *ocf.Agent) int {
+// the environment of the demote that started it and its marker's name.
+func restore(a *guard, agent *ocf.Agent, marker string) int {
 	env := ocf.ParseEnv(RestoreArg, os.Environ(), agent.Params)
 	r := &ocf.Request{Env: env, Log: ocf.NewLogger(os.Stderr, agent.Name, env.Instance, RestoreArg, env.Debug)}
-	if err := a.restoreAfterHold(r); err != nil {
+	if err := a.restoreAfterHold(r, marker); err != nil {
 		r.Log.Errorf("%v", err)
 		return int(ocf.ErrGeneric)
 	}
