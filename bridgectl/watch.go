@@ -57,7 +57,7 @@ func (o WatchOptions) withDefaults() WatchOptions {
 }
 
 // Watcher keeps a namespace converged to a configuration: it re-applies
-// when a link event concerns the configuration, re-reads the file on
+// when a link or tc event concerns the configuration, re-reads the file on
 // Reload, and reports through the systemd notify protocol.
 //
 // Only its own goroutine (Run) touches the kernel; Reload may be called
@@ -123,7 +123,7 @@ type watchState struct {
 // everything in place. If the first apply fails (a parent interface is
 // missing, a foreign link is in the way) it keeps retrying, on events and
 // with back-off, and sends READY=1 when one succeeds. It returns an error
-// only if it cannot subscribe to link events at the start.
+// only if it cannot subscribe to events at the start.
 func (w *Watcher) Run(ctx context.Context, cfg *config.Config, raw []byte) error {
 	o := w.Options.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
@@ -135,7 +135,7 @@ func (w *Watcher) Run(ctx context.Context, cfg *config.Config, raw []byte) error
 	// the two goes unseen.
 	lost := make(chan error, 1)
 	if err := w.subscribe(ctx, lost); err != nil {
-		return fmt.Errorf("subscribe to link events: %w", err)
+		return err
 	}
 	sched := &schedule{quiet: o.Debounce, max: o.DebounceMax, minBackoff: o.MinBackoff, maxBackoff: o.MaxBackoff}
 	sched.now()
@@ -174,7 +174,7 @@ func (w *Watcher) Run(ctx context.Context, cfg *config.Config, raw []byte) error
 		case <-w.kick:
 			sched.event(time.Now())
 		case err := <-lost:
-			w.Logf("link events lost (%v): resubscribing, full check", err)
+			w.Logf("events lost (%v): resubscribing, full check", err)
 			sched.now()
 			if err := w.subscribe(ctx, lost); err != nil {
 				w.Logf("resubscribe failed, retrying in %s: %v", o.Resubscribe, err)
@@ -187,7 +187,7 @@ func (w *Watcher) Run(ctx context.Context, cfg *config.Config, raw []byte) error
 				w.Logf("resubscribe failed, retrying in %s: %v", o.Resubscribe, err)
 				resub = time.After(o.Resubscribe)
 			} else {
-				w.Logf("resubscribed to link events")
+				w.Logf("resubscribed to events")
 			}
 		case <-w.reload:
 			if w.reloadConfig(st) {
@@ -231,7 +231,7 @@ func (w *Watcher) subscribe(ctx context.Context, lost chan<- error) error {
 			}
 		}
 		if err == nil {
-			err = fmt.Errorf("link event channel closed")
+			err = fmt.Errorf("event channel closed")
 		}
 		select {
 		case lost <- err:

@@ -3,6 +3,9 @@ package bridgectl
 import (
 	"testing"
 
+	"github.com/florianl/go-tc"
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
@@ -53,13 +56,53 @@ func TestScopeRelevant(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := s.relevant(tt.ev); got != tt.want {
+			if got := s.relevant(Event{Link: &tt.ev}); got != tt.want {
 				t.Errorf("relevant(%+v) = %v, want %v", tt.ev, got, tt.want)
 			}
 		})
 	}
 	// Before the first observation only names and groups are known.
-	if newScope(cfg, nil).relevant(LinkEvent{Index: 3, Name: "v0-renamed"}) {
+	if newScope(cfg, nil).relevant(Event{Link: &LinkEvent{Index: 3, Name: "v0-renamed"}}) {
 		t.Error("an index is relevant before any observation")
+	}
+}
+
+// TestScopeRelevantTC pins down which tc events make the watcher look: all
+// that can bind or unbind a port or change the guard's block, none that
+// belongs to another block.
+func TestScopeRelevantTC(t *testing.T) {
+	cfg := mustParse(t, watchTestConfig) // the default block, config.DefaultBlock
+	s := newScope(cfg, plan.NewState([]*plan.Observed{{Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}}))
+	block := cfg.Guard.Block
+	tests := []struct {
+		name string
+		ev   TCEvent
+		want bool
+	}{
+		{"our port's clsact deleted", TCEvent{Type: unix.RTM_DELQDISC, Ifindex: 7, Parent: tc.HandleIngress}, true},
+		{"our port's clsact replaced", TCEvent{Type: unix.RTM_NEWQDISC, Ifindex: 7, Parent: tc.HandleIngress}, true},
+		{"a qdisc on a device not known yet (a new port)", TCEvent{Type: unix.RTM_DELQDISC, Ifindex: 99, Parent: tc.HandleIngress}, true},
+		{"a root qdisc anywhere", TCEvent{Type: unix.RTM_NEWQDISC, Ifindex: 99, Parent: tc.HandleRoot}, true},
+		{"the guard's filter deleted", TCEvent{Type: unix.RTM_DELTFILTER, Ifindex: tc.MagicBlock, Parent: block}, true},
+		{"a filter added to our block", TCEvent{Type: unix.RTM_NEWTFILTER, Ifindex: tc.MagicBlock, Parent: block}, true},
+		{"the armed chain deleted", TCEvent{Type: unix.RTM_DELCHAIN, Ifindex: tc.MagicBlock, Parent: block}, true},
+		{"a chain created in our block", TCEvent{Type: unix.RTM_NEWCHAIN, Ifindex: tc.MagicBlock, Parent: block}, true},
+		{"a filter on a device", TCEvent{Type: unix.RTM_DELTFILTER, Ifindex: 7, Parent: tc.HandleIngress + 1}, true},
+		{"a message go-tc could not parse", TCEvent{Undecoded: true}, true},
+		{"a filter of another block", TCEvent{Type: unix.RTM_NEWTFILTER, Ifindex: tc.MagicBlock, Parent: block + 1}, false},
+		{"a chain of another block", TCEvent{Type: unix.RTM_DELCHAIN, Ifindex: tc.MagicBlock, Parent: 1}, false},
+		{"a class", TCEvent{Type: unix.RTM_NEWTCLASS, Ifindex: 7, Parent: tc.HandleRoot}, false},
+		{"an action", TCEvent{Type: unix.RTM_DELACTION}, false},
+		{"a link dump answer go-tc decoded", TCEvent{Type: unix.RTM_NEWLINK, Ifindex: 7}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.relevant(Event{TC: &tt.ev}); got != tt.want {
+				t.Errorf("relevant(%+v) = %v, want %v", tt.ev, got, tt.want)
+			}
+		})
+	}
+	if s.relevant(Event{}) {
+		t.Error("an empty event is relevant")
 	}
 }

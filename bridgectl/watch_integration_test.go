@@ -191,6 +191,12 @@ func (s *syncBuffer) String() string {
 // startWatch writes cfg and starts bridgectl watch on it in ns.
 func startWatch(t *testing.T, ns *testbed.NS, cfg string, env ...string) *watchRun {
 	t.Helper()
+	return startWatchArgs(t, ns, cfg, nil, env...)
+}
+
+// startWatchArgs is startWatch with more command-line arguments.
+func startWatchArgs(t *testing.T, ns *testbed.NS, cfg string, args []string, env ...string) *watchRun {
+	t.Helper()
 	bin := os.Getenv("QB_BIN")
 	if bin == "" {
 		t.Fatal("QB_BIN is not set: it names the directory with bridgectl (make ktest sets it)")
@@ -199,7 +205,8 @@ func startWatch(t *testing.T, ns *testbed.NS, cfg string, env ...string) *watchR
 	r := &watchRun{ns: ns, cfg: filepath.Join(dir, "qinqbridge.toml"), state: filepath.Join(dir, "state"),
 		notify: newNotifySocket(t), exited: make(chan struct{})}
 	r.write(t, cfg)
-	r.cmd = exec.Command(filepath.Join(bin, "bridgectl"), "watch", "-c", r.cfg, "--netns", ns.Name, "--state-dir", r.state)
+	argv := append([]string{"watch", "-c", r.cfg, "--netns", ns.Name, "--state-dir", r.state}, args...)
+	r.cmd = exec.Command(filepath.Join(bin, "bridgectl"), argv...)
 	r.cmd.Env = append(os.Environ(), append(env, "NOTIFY_SOCKET="+r.notify.path)...)
 	r.cmd.Stderr = &r.stderr
 	if err := r.cmd.Start(); err != nil {

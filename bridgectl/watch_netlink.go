@@ -3,6 +3,7 @@ package bridgectl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -16,15 +17,18 @@ import (
 // rarer, it does not make it impossible.
 const eventRcvBuf = 8 << 20
 
-// LinkEvents is the namespace's RTNLGRP_LINK multicast group as an
-// EventSource.
-func (m *Manager) LinkEvents() EventSource { return netlinkEvents{ns: m.ns} }
+// Events is what the watcher listens to: the namespace's link and tc
+// notifications (RTNLGRP_LINK and RTNLGRP_TC) as one EventSource.
+func (m *Manager) Events() EventSource {
+	return mergedEvents{linkEvents{ns: m.ns}, tcEvents{ns: m.ns}}
+}
 
-type netlinkEvents struct {
+// linkEvents is the namespace's RTNLGRP_LINK multicast group.
+type linkEvents struct {
 	ns netns.NsHandle // netns.None(): the current namespace
 }
 
-func (n netlinkEvents) Subscribe(ctx context.Context) (<-chan LinkEvent, error) {
+func (n linkEvents) Subscribe(ctx context.Context) (<-chan Event, error) {
 	updates := make(chan netlink.LinkUpdate, 1024)
 	done := make(chan struct{})
 	var once sync.Once
@@ -48,10 +52,10 @@ func (n netlinkEvents) Subscribe(ctx context.Context) (<-chan LinkEvent, error) 
 	}
 	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
 		stop()
-		return nil, err
+		return nil, fmt.Errorf("subscribe to link events: %w", err)
 	}
 
-	out := make(chan LinkEvent, 1024)
+	out := make(chan Event, 1024)
 	go func() {
 		defer close(out)
 		// Closing done makes the library close its socket, which ends its
@@ -62,7 +66,7 @@ func (n netlinkEvents) Subscribe(ctx context.Context) (<-chan LinkEvent, error) 
 		defer stop()
 		for u := range updates {
 			select {
-			case out <- event(u):
+			case out <- Event{Link: linkEvent(u)}:
 			case <-ctx.Done():
 				for range updates {
 				}
@@ -76,19 +80,19 @@ func (n netlinkEvents) Subscribe(ctx context.Context) (<-chan LinkEvent, error) 
 		err := lastErr
 		mu.Unlock()
 		if err == nil {
-			err = errors.New("link subscription closed")
+			err = errors.New("subscription closed")
 		}
 		select {
-		case out <- LinkEvent{Err: err}:
+		case out <- Event{Err: fmt.Errorf("link events: %w", err)}:
 		case <-ctx.Done():
 		}
 	}()
 	return out, nil
 }
 
-func event(u netlink.LinkUpdate) LinkEvent {
+func linkEvent(u netlink.LinkUpdate) *LinkEvent {
 	a := u.Link.Attrs()
-	return LinkEvent{
+	return &LinkEvent{
 		Deleted:     u.Header.Type == unix.RTM_DELLINK,
 		Index:       int(u.Index),
 		Name:        a.Name,

@@ -9,13 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/florianl/go-tc"
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
 
 // kernelSetup is a fakeKernel's starting point in a table.
-type kernelSetup struct{ drift, failApply, ownEvents int }
+type kernelSetup struct {
+	drift, failApply, ownEvents int
+	ownEvent                    Event // what each own event is; default ourLinkNews
+}
 
 // fakeKernel stands for a Manager: drift is how many links the kernel
 // lacks; Apply fixes them (unless sticky) and emits our own link events.
@@ -25,6 +31,7 @@ type fakeKernel struct {
 	sticky    bool // another program undoes every apply
 	failApply int  // so many applies fail first
 	ownEvents int  // events each apply emits, as the kernel does for our links
+	ownEvent  Event
 	src       *fakeSource
 	observes  int
 	applies   int
@@ -63,7 +70,7 @@ func (k *fakeKernel) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result
 	n := k.ownEvents
 	k.mu.Unlock()
 	for range n {
-		k.src.send(LinkEvent{Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup})
+		k.src.send(k.ownEvent)
 	}
 	return v, res, nil
 }
@@ -82,17 +89,17 @@ type fakeSource struct {
 }
 
 type fakeSub struct {
-	ch     chan LinkEvent
+	ch     chan Event
 	closed bool
 }
 
-func (s *fakeSource) Subscribe(ctx context.Context) (<-chan LinkEvent, error) {
+func (s *fakeSource) Subscribe(ctx context.Context) (<-chan Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refuse {
 		return nil, syscall.EPERM
 	}
-	sub := &fakeSub{ch: make(chan LinkEvent, 4096)}
+	sub := &fakeSub{ch: make(chan Event, 4096)}
 	s.subs = append(s.subs, sub)
 	context.AfterFunc(ctx, func() {
 		s.mu.Lock()
@@ -110,7 +117,7 @@ func (sub *fakeSub) close() {
 }
 
 // send delivers ev on the current subscription, if it is open.
-func (s *fakeSource) send(ev LinkEvent) {
+func (s *fakeSource) send(ev Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.subs); n > 0 && !s.subs[n-1].closed {
@@ -123,7 +130,7 @@ func (s *fakeSource) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub := s.subs[len(s.subs)-1]
-	sub.ch <- LinkEvent{Err: err}
+	sub.ch <- Event{Err: err}
 	sub.close()
 }
 
@@ -284,7 +291,14 @@ func (r *watchRig) stop() {
 	}
 }
 
-var ourDeletion = LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}
+var (
+	ourDeletion = Event{Link: &LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}}
+	ourLinkNews = Event{Link: &LinkEvent{Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}}
+	// A port's clsact qdisc deleted: its binding to the guard's block.
+	qdiscDeleted = Event{TC: &TCEvent{Type: unix.RTM_DELQDISC, Ifindex: 7, Parent: tc.HandleIngress}}
+	// Our own apply binding a port.
+	qdiscAdded = Event{TC: &TCEvent{Type: unix.RTM_NEWQDISC, Ifindex: 7, Parent: tc.HandleIngress}}
+)
 
 // TestWatcher drives the loop through its situations with a fake kernel
 // and a fake event source.
@@ -347,6 +361,39 @@ b = { parent = "v0", vlan = 500 }
 			r.until("healed and settled", func() bool { return r.applies() >= 2 && r.settled() })
 			if n := r.applies(); n != 2 {
 				t.Errorf("%d applies, want 2: our own events must not cause applies", n)
+			}
+			if o := r.k.get(func(k *fakeKernel) int { return k.observes }); o < 2 {
+				t.Errorf("%d checks, want at least 2 (the drift, the verification)", o)
+			}
+		}},
+		{"a tc event heals: a port's qdisc deleted", kernelSetup{}, nil, func(t *testing.T, r *watchRig) {
+			r.until("ready", r.ready)
+			r.setDrift(1) // the port is unbound: only the tc event says so
+			r.src.send(qdiscDeleted)
+			r.until("healed and settled", func() bool { return r.applies() == 2 && r.settled() })
+			if !r.noted("STATUS=drift healed #1 at ") {
+				t.Errorf("no healed status: %q", r.notes)
+			}
+		}},
+		{"a burst of tc and link events heals once", kernelSetup{}, nil, func(t *testing.T, r *watchRig) {
+			r.until("ready", r.ready)
+			r.setDrift(1)
+			for range 50 {
+				r.src.send(qdiscDeleted)
+				r.src.send(ourDeletion)
+			}
+			r.until("healed and settled", func() bool { return r.applies() >= 2 && r.settled() })
+			if n := r.applies(); n != 2 {
+				t.Errorf("%d applies, want 2 (start, one heal for the burst)", n)
+			}
+		}},
+		{"our own tc events end with a clean check", kernelSetup{ownEvents: 300, ownEvent: qdiscAdded}, nil, func(t *testing.T, r *watchRig) {
+			r.until("ready", r.ready)
+			r.setDrift(1)
+			r.src.send(qdiscDeleted)
+			r.until("healed and settled", func() bool { return r.applies() >= 2 && r.settled() })
+			if n := r.applies(); n != 2 {
+				t.Errorf("%d applies, want 2: our own tc events must not cause applies", n)
 			}
 			if o := r.k.get(func(k *fakeKernel) int { return k.observes }); o < 2 {
 				t.Errorf("%d checks, want at least 2 (the drift, the verification)", o)
@@ -429,7 +476,10 @@ b = { parent = "v0", vlan = 500 }
 			if tt.opts != nil {
 				tt.opts(&o)
 			}
-			k := &fakeKernel{drift: tt.k.drift, failApply: tt.k.failApply, ownEvents: tt.k.ownEvents}
+			k := &fakeKernel{drift: tt.k.drift, failApply: tt.k.failApply, ownEvents: tt.k.ownEvents, ownEvent: ourLinkNews}
+			if tt.k.ownEvent.Link != nil || tt.k.ownEvent.TC != nil {
+				k.ownEvent = tt.k.ownEvent
+			}
 			r := newRig(t, k, o)
 			r.start(cfg)
 			tt.run(t, r)

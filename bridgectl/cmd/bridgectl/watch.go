@@ -19,19 +19,21 @@ import (
 func watchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "watch",
-		Usage: "keep the configuration converged: re-apply on link events, re-read the file on SIGHUP (systemd Type=notify)",
+		Usage: "keep the configuration converged: re-apply on link and tc events, re-read the file on SIGHUP (systemd Type=notify)",
 		Flags: append(commonFlags(),
-			&cli.DurationFlag{Name: "debounce", Value: bridgectl.DefaultDebounce, Usage: "check once link events have been quiet for `DURATION`"},
+			&cli.DurationFlag{Name: "debounce", Value: bridgectl.DefaultDebounce, Usage: "check once events have been quiet for `DURATION`"},
 			&cli.DurationFlag{Name: "debounce-max", Value: bridgectl.DefaultDebounceMax, Usage: "but no later than `DURATION` after a burst's first event"},
 			&cli.DurationFlag{Name: "check-interval", Value: bridgectl.DefaultCheckInterval, Usage: "also check everything every `DURATION`, events or not (0: never)"},
 		),
 		Action: cmdWatch,
 		Description: "For standalone boxes and labs, without Pacemaker (on a cluster node the bridge resource agent\n" +
 			"does this job; do not run both). Applies the file like `apply`, then listens to the namespace's\n" +
-			"link events and re-applies when a link of the configuration, or a link in its way, changed;\n" +
-			"bursts are coalesced. A check that finds no drift changes nothing.\n\n" +
+			"link and tc events and re-applies when a link of the configuration, or a link in its way,\n" +
+			"changed, or when a qdisc or the guard's block changed (a port whose clsact qdisc was deleted is\n" +
+			"bound to the guard again at once, not at the next periodic check); bursts are coalesced. A\n" +
+			"check that finds no drift changes nothing.\n\n" +
 			"Startup: an invalid file exits 2. If the first apply fails (a parent interface is missing, a\n" +
-			"foreign link is in the way) it logs why and keeps retrying, on link events and with back-off.\n\n" +
+			"foreign link is in the way) it logs why and keeps retrying, on events and with back-off.\n\n" +
 			"SIGHUP re-reads the file; a broken one is logged (FILE:LINE: message) and refused, the last\n" +
 			"good configuration stays. SIGTERM or SIGINT exit 0 and leave every link in place (`down`\n" +
 			"deletes them).\n\n" +
@@ -74,7 +76,7 @@ func cmdWatch(c *cli.Context) error {
 		o.Watchdog = d / 2
 	}
 
-	w := bridgectl.NewWatcher(m, m.LinkEvents(), o)
+	w := bridgectl.NewWatcher(m, m.Events(), o)
 	path := opt(c, "config")
 	w.Load = func() (*config.Config, []byte, error) { return config.Load(path) }
 	w.Notify = notifier(logger)
