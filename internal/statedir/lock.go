@@ -17,14 +17,14 @@ const LockName = "lock"
 // LockTimeoutError is a lock not obtained in time.
 type LockTimeoutError struct {
 	Dir    string
-	Holder int // the pid the lock file names (the last holder: maybe gone), 0 if none
+	Holder int // the holder's pid (/proc/locks), 0 if not known
 	Waited time.Duration
 }
 
 func (e *LockTimeoutError) Error() string {
 	holder := ""
 	if e.Holder > 0 {
-		holder = fmt.Sprintf(" (pid %d?)", e.Holder)
+		holder = fmt.Sprintf(" (pid %d)", e.Holder)
 	}
 	return fmt.Sprintf("another qinqbridge command holds the lock of %s%s: waited %s (%s/%s)",
 		namespace(e.Dir), holder, e.Waited.Round(time.Millisecond), e.Dir, LockName)
@@ -76,32 +76,45 @@ func (d Dir) Lock(wait time.Duration) (unlock func(), err error) {
 		}
 		waited := time.Since(start)
 		if waited >= wait {
+			pid := holder(f)
 			f.Close()
-			return nil, &LockTimeoutError{Dir: d.path, Holder: holder(p), Waited: waited}
+			return nil, &LockTimeoutError{Dir: d.path, Holder: pid, Waited: waited}
 		}
 		time.Sleep(min(poll, wait-waited))
 		poll = min(2*poll, lockPollMax)
 	}
-	// Who holds it, for the message of whoever waits next. Truncating
-	// under the lock is safe: only a holder writes.
-	if f.Truncate(0) == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
 	return func() { f.Close() }, nil // closing the last descriptor releases the flock
 }
 
-// holder is the pid a lock file names, 0 if unreadable.
-func holder(path string) int {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+// holder is the pid holding the flock on f, from /proc/locks; 0 if not
+// found. Nothing is written into the lock file: a command refused before
+// it changed anything leaves the state directory as it was.
+func holder(f *os.File) int {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0
+	}
+	locks, err := os.ReadFile("/proc/locks")
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	b := make([]byte, 32)
-	n, _ := f.Read(b)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
-	if err != nil {
-		return 0
+	return flockHolder(string(locks), unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+}
+
+// flockHolder finds, in the text of /proc/locks, the pid of the granted
+// flock on the file dev major:minor, inode ino. Lines look like
+// "1: FLOCK  ADVISORY  WRITE 2330 00:1f:12345 0 EOF"; a waiter's has
+// "->" after the number.
+func flockHolder(locks string, major, minor uint32, ino uint64) int {
+	want := fmt.Sprintf("%02x:%02x:%d", major, minor, ino)
+	for _, line := range strings.Split(locks, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" || f[5] != want {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[4]); err == nil {
+			return pid
+		}
 	}
-	return pid
+	return 0
 }

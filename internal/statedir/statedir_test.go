@@ -320,7 +320,7 @@ func TestLockTimeout(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("second lock: %v, want a timeout", err)
 	}
-	want := fmt.Sprintf("another qinqbridge command holds the lock of namespace lab (pid %d?): waited ", os.Getpid())
+	want := fmt.Sprintf("another qinqbridge command holds the lock of namespace lab (pid %d): waited ", os.Getpid())
 	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(d.Path(), LockName)) {
 		t.Errorf("message %q, want it to start with %q and name the lock file", err, want)
 	}
@@ -356,7 +356,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 		t.Fatalf("holder: %q %v", buf, err)
 	}
 	_, err := d.Lock(50 * time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d?)", cmd.Process.Pid)) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", cmd.Process.Pid)) {
 		t.Fatalf("lock held by %d: %v", cmd.Process.Pid, err)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
@@ -366,4 +366,26 @@ func TestLockAcrossProcesses(t *testing.T) {
 		t.Fatalf("after the holder was killed: %v", err)
 	}
 	unlock()
+}
+
+func TestFlockHolder(t *testing.T) {
+	const locks = `1: FLOCK  ADVISORY  WRITE 23207 fe:00:5310483 0 EOF
+1: -> FLOCK  ADVISORY  WRITE 24040 fe:00:5310483 0 EOF
+2: POSIX  ADVISORY  WRITE 900 00:1f:77 0 EOF
+3: FLOCK  ADVISORY  WRITE 4242 103:02:77 0 EOF
+`
+	for _, tc := range []struct {
+		major, minor uint32
+		ino          uint64
+		want         int
+	}{
+		{0xfe, 0, 5310483, 23207},
+		{0x103, 2, 77, 4242},
+		{0, 0x1f, 77, 0}, // a POSIX lock is not ours
+		{0xfe, 0, 1, 0},
+	} {
+		if got := flockHolder(locks, tc.major, tc.minor, tc.ino); got != tc.want {
+			t.Errorf("%x:%x:%d: pid %d, want %d", tc.major, tc.minor, tc.ino, got, tc.want)
+		}
+	}
 }

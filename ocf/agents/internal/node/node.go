@@ -169,7 +169,10 @@ func Params(configReloadable bool) []ocf.Param {
 		{Name: ParamStateDir, ShortDesc: "State directory (tests only)", Default: bridgectl.DefaultStateDir,
 			LongDesc: "Directory (on tmpfs, so that a reboot forgets it) of the applied configuration and " +
 				"the guard's markers, one subdirectory per namespace. Must be the same for the bridge and " +
-				"tcguard resources and bridgectl. Leave the default; tests change it."},
+				"tcguard resources and bridgectl. It and its subdirectories must be root's and writable by root only " +
+				"(the agents create them 0700 and refuse them otherwise); a mutating action holds the lock file of " +
+				"its namespace's subdirectory, waiting at most half its timeout for another command. " +
+				"Leave the default; tests change it."},
 	}
 }
 
