@@ -12,12 +12,33 @@ import (
 // deleted), or it is a port of a translation bridge (it forwards through
 // the translation whatever the guard does to bridgectl's ports).
 type Foreign struct {
-	Link    *Observed
-	Reasons []string
+	Link   *Observed
+	Bridge string // the translation bridge it is a port of, if any
 }
 
+// String says what the link is, why it is reported and how to resolve it.
 func (f Foreign) String() string {
-	return fmt.Sprintf("%s: foreign %s, %s", f.Link.Name, kindOf(f.Link), strings.Join(f.Reasons, "; "))
+	o := f.Link
+	var why []string
+	if o.InGroup() {
+		why = append(why, fmt.Sprintf("in group qinqbridge (%d) but not marked as bridgectl's (alias %q): never changed or deleted by bridgectl; take it out with: ip link set %s group default", o.Group, o.Alias, o.Name))
+	}
+	if f.Bridge != "" {
+		why = append(why, fmt.Sprintf("port of translation bridge %s: it forwards through the translation; bridgectl never releases it: ip link set %s nomaster", f.Bridge, o.Name))
+	}
+	return fmt.Sprintf("%s: foreign %s, %s", o.Name, kindOf(o), strings.Join(why, "; "))
+}
+
+// Short names the link and why it is reported, for space-bound reasons.
+func (f Foreign) Short() string {
+	var why []string
+	if f.Link.InGroup() {
+		why = append(why, "in group qinqbridge")
+	}
+	if f.Bridge != "" {
+		why = append(why, "port of "+f.Bridge)
+	}
+	return f.Link.Name + " (" + strings.Join(why, ", ") + ")"
 }
 
 // ForeignInGroups lists the links in bridgectl's device groups that are
@@ -37,15 +58,12 @@ func foreignLinks(st *State, wanted map[string]bool) []Foreign {
 		if ours(o) {
 			continue
 		}
-		var why []string
-		if o.InGroup() {
-			why = append(why, fmt.Sprintf("in group qinqbridge (%d) but not marked as bridgectl's (alias %q): never changed or deleted by bridgectl; take it out with: ip link set %s group default", o.Group, o.Alias, o.Name))
-		}
+		f := Foreign{Link: o}
 		if m := st.ByIndex[o.MasterIndex]; o.MasterIndex != 0 && m != nil && m.Kind == string(Bridge) && ours(m) {
-			why = append(why, fmt.Sprintf("port of translation bridge %s: it forwards through the translation; bridgectl never releases it: ip link set %s nomaster", m.Name, o.Name))
+			f.Bridge = m.Name
 		}
-		if len(why) > 0 {
-			out = append(out, Foreign{Link: o, Reasons: why})
+		if o.InGroup() || f.Bridge != "" {
+			out = append(out, f)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Link.Index < out[j].Link.Index })
