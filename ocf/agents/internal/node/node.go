@@ -43,7 +43,9 @@ type Node interface {
 	Applied() (*config.Config, error)
 	Observe(cfg *config.Config, guard bool) (*bridgectl.View, error)
 	Apply(cfg *config.Config, raw []byte) (*bridgectl.View, kernel.Result, error)
-	Down() error
+	// Down deletes every link of ours and returns the foreign links it
+	// left alone in bridgectl's device groups.
+	Down() ([]plan.Foreign, error)
 	Guard(block uint32) (Guard, error)
 	Close()
 }
