@@ -26,7 +26,7 @@ func TestManagerLock(t *testing.T) {
 	if _, err := other.Lock(); !errors.As(err, &te) {
 		t.Fatalf("lock held by another Manager: %v, want a timeout", err)
 	}
-	if err := other.Down(); !errors.As(err, &te) {
+	if _, err := other.Down(); !errors.As(err, &te) {
 		t.Fatalf("Down while another holds the lock: %v, want a timeout", err)
 	}
 	if _, _, err := other.Apply(nil, nil); !errors.As(err, &te) {

@@ -272,15 +272,31 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, e
 func (m *Manager) SetDown(ifindexes []int) error { return m.conn.SetDown(ifindexes) }
 
 // Down deletes every link bridgectl owns in the namespace and forgets what
-// was applied.
-func (m *Manager) Down() error {
+// was applied. Foreign links in bridgectl's device groups are left alone
+// and returned, for the caller to report: they never make Down fail, so
+// an admin's link in the group cannot make a stop fail (and fence the
+// node). A link moved into a group between the read and the delete can
+// make the fast group delete fail: one more round, on a fresh read, then
+// deletes around it.
+func (m *Manager) Down() ([]plan.Foreign, error) {
 	unlock, err := m.Lock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
-	if err := m.conn.Down(); err != nil {
-		return err
+	var st *plan.State
+	for attempt := 0; attempt < 2; attempt++ {
+		var links []*plan.Observed
+		if links, err = m.conn.Links(false); err != nil {
+			return nil, err
+		}
+		st = plan.NewState(links)
+		if err = m.conn.Down(st); err == nil {
+			break
+		}
 	}
-	return m.dir.Remove(appliedFile)
+	if err != nil {
+		return nil, err
+	}
+	return plan.ForeignInGroups(st), m.dir.Remove(appliedFile)
 }

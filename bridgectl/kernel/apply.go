@@ -55,13 +55,14 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 	for i := range st.ByIndex {
 		next = max(next, i+1)
 	}
-	var rescue, doom, creates, modifies, ups []Request
+	var rescue, creates, modifies, ups []Request
+	var doomed []*plan.Observed
 	var bind, upIdx []int // upIdx[i]: the link ups[i] sets up
 	for _, s := range p.Steps {
 		switch s.Op {
 		case plan.Delete, plan.Recreate:
 			gone[s.Name()] = true
-			doom = append(doom, set(s.Have.Index, attrs(nil).u32(ifGroup, plan.DoomedGroup), "mark "+s.Have.Name+" for deletion"))
+			doomed = append(doomed, s.Have)
 		case plan.Modify:
 			if s.Has("group") && s.Have.Group == plan.DoomedGroup {
 				// Wanted but left marked for deletion by an interrupted
@@ -90,8 +91,10 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			case plan.Bridge:
 				a = bridgeInfo(l.Ageing, plan.GroupFwdMask)
 			}
+			// The alias is the second ownership mark (plan.Mark): joined
+			// to the create so that no kill leaves the link without it.
 			creates = append(creates,
-				create(idx, l.Name, plan.OwnerGroup, l.MTU, a, what),
+				create(idx, l.Name, plan.OwnerGroup, l.MTU, a, what).joined(),
 				set(idx, noAddresses().str(ifAlias, l.Alias), "configure "+l.Name))
 			if l.Port {
 				bind = append(bind, idx)
@@ -144,11 +147,10 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 	if err := run("keep wanted links", rescue); err != nil {
 		return res, err
 	}
-	if len(doom) > 0 {
-		doom = append(doom, deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"))
-		if err := run("delete", doom); err != nil {
-			return res, err
-		}
+	// A foreign link in DoomedGroup (the plan reports it) must survive
+	// the delete: deleteLinks then deletes ours one by one.
+	if err := run("delete", deleteLinks(doomed, foreignIn(p, plan.DoomedGroup))); err != nil {
+		return res, err
 	}
 	res.Deleted = p.Count(plan.Delete)
 	if err := run("create", creates); err != nil {
@@ -245,13 +247,11 @@ func (c *Conn) SetDown(ifindexes []int) error {
 	return err
 }
 
-// Down deletes every link bridgectl owns, in one kernel batch per group, and
-// nothing else.
-func (c *Conn) Down() error {
-	_, err := c.Exec([]Request{
-		deleteGroup(plan.OwnerGroup, "delete the links of group qinqbridge"),
-		deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"),
-	})
+// Down deletes every link bridgectl owns in st (a fresh read of the
+// kernel), and nothing else: foreign links in bridgectl's groups are left
+// where they are (see downRequests).
+func (c *Conn) Down(st *plan.State) error {
+	_, err := c.Exec(downRequests(st))
 	return err
 }
 

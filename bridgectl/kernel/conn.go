@@ -87,6 +87,27 @@ type Request struct {
 	Body  []byte        // family header and attributes
 	What  string        // for error reports
 	Done  syscall.Errno // an error that means the work is already done, if any
+	// Joined: Exec sends the next request in the same sendmsg. The kernel
+	// carries out every message of one sendmsg in the sender's system call
+	// (netlink_rcv_skb, under rtnl_mutex, with no point where a signal is
+	// taken), so a kill -9 of bridgectl cannot fall between the two.
+	Joined bool
+}
+
+// joined returns r with Joined set.
+func (r Request) joined() Request {
+	r.Joined = true
+	return r
+}
+
+// windowEnd is where the window starting at reqs[start] ends: Window
+// requests, stretched so that it never ends on a Joined request.
+func windowEnd(reqs []Request, start int) int {
+	end := min(start+Window, len(reqs))
+	for end < len(reqs) && reqs[end-1].Joined {
+		end++
+	}
+	return end
 }
 
 // KernelError is a request the kernel refused.
@@ -112,8 +133,8 @@ func (e *KernelError) Unwrap() error { return e.Errno }
 // kernel instead of trusting a count.
 func (c *Conn) Exec(reqs []Request) (int, error) {
 	var out []byte
-	for start := 0; start < len(reqs); start += Window {
-		end := min(start+Window, len(reqs))
+	for start, end := 0, 0; start < len(reqs); start = end {
+		end = windowEnd(reqs, start)
 		out = out[:0]
 		first := c.seq + 1
 		for _, r := range reqs[start:end] {

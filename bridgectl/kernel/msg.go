@@ -120,6 +120,12 @@ func deleteGroup(group uint32, what string) Request {
 	return Request{Type: unix.RTM_DELLINK, Body: ifinfo(0, 0, 0, attrs(nil).u32(unix.IFLA_GROUP, group)), What: what, Done: unix.ENODEV}
 }
 
+// deleteLink deletes link index alone. The kernel answers ENODEV if it is
+// gone already, e.g. with the parent it was stacked on: done.
+func deleteLink(index int, what string) Request {
+	return Request{Type: unix.RTM_DELLINK, Body: ifinfo(index, 0, 0, nil), What: what, Done: unix.ENODEV}
+}
+
 func dumpLinks(stats bool) []byte {
 	if stats {
 		return ifinfo(0, 0, 0, nil)

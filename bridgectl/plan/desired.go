@@ -73,7 +73,7 @@ func Desired(cfg *config.Config, st *State) ([]Link, error) {
 		if !ok {
 			continue
 		}
-		bridges = append(bridges, Link{Name: t.Bridge, Kind: Bridge, MTU: mtu, Ageing: cfg.Bridge.Ageing, Alias: "qinqbridge " + t.Name})
+		bridges = append(bridges, Link{Name: t.Bridge, Kind: Bridge, MTU: mtu, Ageing: cfg.Bridge.Ageing, Alias: Mark + " " + t.Name})
 		for _, se := range [2]struct {
 			side string
 			end  config.End
@@ -85,12 +85,12 @@ func Desired(cfg *config.Config, st *State) ([]Link, error) {
 				l := Link{Name: names[i], Kind: VLAN, Parent: parent, Proto: tag.Proto, ID: tag.ID}
 				if i == len(e.Tags)-1 {
 					l.Master, l.MTU, l.Port = t.Bridge, mtu, true
-					l.Alias = "qinqbridge " + t.Name + " " + side
+					l.Alias = Mark + " " + t.Name + " " + side
 					ports = append(ports, l)
 				} else if !seen[l.Name] {
 					seen[l.Name] = true
 					pm, _ := parentMTU(e.Parent)
-					l.MTU, l.Alias = pm, "qinqbridge s-tag"
+					l.MTU, l.Alias = pm, Mark+" s-tag"
 					stags = append(stags, l)
 				}
 				parent = names[i]

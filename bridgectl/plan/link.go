@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"strings"
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
@@ -18,15 +19,28 @@ const (
 	Bridge Kind = "bridge"
 )
 
-// Ownership marks. A link bridgectl creates carries OwnerGroup in its device
-// group (IFLA_GROUP), set in the very message that creates it, so no crash
-// can leave an unmarked link of ours behind. Links on their way out are moved
-// to DoomedGroup and deleted with one group delete (one kernel batch instead
-// of one RCU grace period per link); a crash in between leaves them still
-// recognisably ours.
+// Ownership marks. A link is bridgectl's only with both of them:
+//
+//   - OwnerGroup in its device group (IFLA_GROUP), set in the very message
+//     that creates it. Links on their way out are moved to DoomedGroup and
+//     deleted with one group delete (one kernel batch instead of one RCU
+//     grace period per link); a crash in between leaves them still ours.
+//   - An alias (IFLA_IFALIAS) starting with Mark, the link's purpose
+//     ("qinqbridge vps-bm a"). A device group is a number any admin or
+//     program may pick, so the group alone would make `down` delete an
+//     admin's link, or fail on one it cannot delete (lo, a NIC). The kernel
+//     ignores an alias in a create request, so it is set by a second
+//     request in the same sendmsg (kernel.Request.Joined): the kernel runs
+//     one sendmsg's requests in the sender's system call, so a kill -9
+//     cannot fall between the two. Should a link still end up in the group
+//     with an empty alias, apply adopts it if the configuration wants a
+//     link of that name, kind and VLAN identity (see adoptable); any other
+//     link in the group without the mark is foreign: reported, never
+//     changed or deleted.
 const (
 	OwnerGroup  uint32 = 29026 // 0x7162, "qb"
 	DoomedGroup uint32 = 29027
+	Mark               = "qinqbridge"
 )
 
 // GroupFwdMask is the bridges' group_fwd_mask: forward every link-local
@@ -73,8 +87,16 @@ type Observed struct {
 	RxPackets, TxPackets, RxBytes, TxBytes uint64
 }
 
-// Owned reports whether bridgectl made the link.
-func (o *Observed) Owned() bool { return o.Group == OwnerGroup || o.Group == DoomedGroup }
+// InGroup reports whether the link is in one of bridgectl's device groups.
+func (o *Observed) InGroup() bool { return o.Group == OwnerGroup || o.Group == DoomedGroup }
+
+// Marked reports whether the link's alias carries bridgectl's mark.
+func (o *Observed) Marked() bool {
+	return o.Alias == Mark || strings.HasPrefix(o.Alias, Mark+" ")
+}
+
+// Owned reports whether bridgectl made the link: both marks.
+func (o *Observed) Owned() bool { return o.InGroup() && o.Marked() }
 
 // State is the kernel's links in one network namespace.
 type State struct {

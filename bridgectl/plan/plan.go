@@ -63,10 +63,17 @@ func (s Step) Has(attr string) bool {
 // in the wanted links' order (parents before children, bridges before ports).
 type Plan struct {
 	Steps []Step
+	// Foreign links apply leaves alone; plan, check and the bridge agent's
+	// monitor report them.
+	Foreign []Foreign
 }
 
-// Empty reports whether the kernel is already converged.
+// Empty reports whether apply has nothing to change.
 func (p *Plan) Empty() bool { return len(p.Steps) == 0 }
+
+// Clean reports whether the kernel is converged and nothing foreign is in
+// the way: what check exits 0 for.
+func (p *Plan) Clean() bool { return p.Empty() && len(p.Foreign) == 0 }
 
 // Count returns how many steps do op.
 func (p *Plan) Count(op Op) int {
@@ -82,8 +89,10 @@ func (p *Plan) Count(op Op) int {
 // Compute compares the wanted links with the kernel's and returns the plan.
 // It refuses — with an error naming each one, and no plan — when a foreign
 // link is in the way: a wanted name taken by a link bridgectl did not
-// create, or a VLAN slot (parent, protocol, id) held by one. The kernel
-// would reject a second VLAN in the same slot whatever its name.
+// create (and cannot adopt, see adoptable), or a VLAN slot (parent,
+// protocol, id) held by one. The kernel would reject a second VLAN in the
+// same slot whatever its name. Foreign links not in the way are listed in
+// the plan's Foreign when they need an operator (see foreignLinks).
 func Compute(want []Link, st *State) (*Plan, error) {
 	var errs []error
 	wanted := make(map[string]bool, len(want))
@@ -108,7 +117,11 @@ func Compute(want []Link, st *State) (*Plan, error) {
 	gone := map[string]bool{} // links this plan deletes or recreates
 	for _, w := range want {
 		have := st.ByName[w.Name]
-		if have != nil && !have.Owned() {
+		if have != nil && !have.Owned() && !adoptable(w, have, st, gone) {
+			if have.InGroup() {
+				errs = append(errs, fmt.Errorf("%s: a link of that name is in group qinqbridge but not marked as bridgectl's (foreign, kind %q, alias %q); rename or remove it", w.Name, kindOf(have), have.Alias))
+				continue
+			}
 			errs = append(errs, fmt.Errorf("%s: a link of that name exists and was not created by bridgectl (foreign, kind %q); rename or remove it", w.Name, kindOf(have)))
 			continue
 		}
@@ -156,6 +169,7 @@ func Compute(want []Link, st *State) (*Plan, error) {
 		deletes = append(deletes, Step{Op: Delete, Have: o, Reason: "not in the configuration"})
 	}
 	p.Steps = append(deletes, rest...)
+	p.Foreign = foreignLinks(st, wanted)
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -205,8 +206,60 @@ func TestCompute(t *testing.T) {
 			return l
 		}, plan: "~ br-vps-bm: stp on -> off; mcast_snooping on -> off; ageing 1m0s -> 5m0s"},
 		{name: "orphan deleted first", mutate: func(l []*Observed) []*Observed {
-			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: OwnerGroup})
+			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: OwnerGroup, Alias: "qinqbridge old b"})
 		}, plan: "- eth1.301: delete vlan, not in the configuration"},
+		{name: "orphan marked for deletion by an interrupted run deleted", mutate: func(l []*Observed) []*Observed {
+			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: DoomedGroup, Alias: "qinqbridge s-tag"})
+		}, plan: "- eth1.301: delete vlan, not in the configuration"},
+		// Ownership needs the group and the mark (issue 12, item 7).
+		{name: "unmarked link in the group is foreign, not deleted", mutate: func(l []*Observed) []*Observed {
+			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: OwnerGroup})
+		}, plan: "! eth1.301: foreign vlan, " + inGroup(OwnerGroup, "", "eth1.301")},
+		{name: "lo in the group is foreign", mutate: func(l []*Observed) []*Observed {
+			byName(l, "lo").Group = OwnerGroup
+			return l
+		}, plan: "! lo: foreign device, " + inGroup(OwnerGroup, "", "lo")},
+		{name: "admin's link with an alias of its own in the doomed group is foreign", mutate: func(l []*Observed) []*Observed {
+			return append(l, &Observed{Index: 51, Name: "mine", Kind: "veth", Group: DoomedGroup, Alias: "qinqbridgeish"})
+		}, plan: "! mine: foreign veth, " + inGroup(DoomedGroup, "qinqbridgeish", "mine")},
+		{name: "wanted link left unmarked by a killed run is adopted", mutate: func(l []*Observed) []*Observed {
+			byName(l, "eth1.300").Alias = ""
+			return l
+		}, plan: `~ eth1.300: alias "" -> "qinqbridge vps-bm b"`},
+		{name: "wanted link left unmarked in the doomed group is adopted", mutate: func(l []*Observed) []*Observed {
+			o := byName(l, "br-vps-bm")
+			o.Alias, o.Group = "", DoomedGroup
+			return l
+		}, plan: `~ br-vps-bm: group 29027 -> 29026; alias "" -> "qinqbridge vps-bm"`},
+		{name: "unmarked link of a wanted name with another id is refused", mutate: func(l []*Observed) []*Observed {
+			o := byName(l, "eth1.300")
+			o.Alias, o.ID = "", 301
+			return l
+		}, err: `eth1.300: a link of that name is in group qinqbridge but not marked as bridgectl's (foreign, kind "vlan", alias "")`},
+		{name: "unmarked link of a wanted name and another kind is refused", mutate: func(l []*Observed) []*Observed {
+			o := byName(l, "eth1.300")
+			o.Alias, o.Kind = "", "veth"
+			return l
+		}, err: `eth1.300: a link of that name is in group qinqbridge but not marked as bridgectl's (foreign, kind "veth", alias "")`},
+		{name: "link of a wanted name in the group with an admin's alias is refused", mutate: func(l []*Observed) []*Observed {
+			byName(l, "eth0.s100").Alias = "uplink to rack 4"
+			return l
+		}, err: `eth0.s100: a link of that name is in group qinqbridge but not marked as bridgectl's (foreign, kind "vlan", alias "uplink to rack 4")`},
+		{name: "marked link out of the group is foreign", mutate: func(l []*Observed) []*Observed {
+			byName(l, "eth1.300").Group = 0
+			return l
+		}, err: "eth1.300: a link of that name exists and was not created by bridgectl"},
+		// A foreign port of a translation bridge (issue 12, item 6).
+		{name: "foreign port of a translation bridge is reported, not released", mutate: func(l []*Observed) []*Observed {
+			return append(l, &Observed{Index: 52, Name: "fx0", Kind: "veth", MasterIndex: byName(l, "br-vps-bm").Index, Up: true})
+		}, plan: "! fx0: foreign veth, port of translation bridge br-vps-bm: it forwards through the translation; bridgectl never releases it: ip link set fx0 nomaster"},
+		{name: "foreign port of a translation bridge, in the group", mutate: func(l []*Observed) []*Observed {
+			return append(l, &Observed{Index: 52, Name: "fx0", Kind: "veth", MasterIndex: byName(l, "br-vps-bm").Index, Group: OwnerGroup})
+		}, plan: "! fx0: foreign veth, " + inGroup(OwnerGroup, "", "fx0") +
+			"; port of translation bridge br-vps-bm: it forwards through the translation; bridgectl never releases it: ip link set fx0 nomaster"},
+		{name: "port of a foreign bridge is none of bridgectl's business", mutate: func(l []*Observed) []*Observed {
+			return append(l, &Observed{Index: 53, Name: "br-hand", Kind: "bridge"}, &Observed{Index: 54, Name: "fx0", Kind: "veth", MasterIndex: 53})
+		}},
 		{name: "interrupted delete kept", mutate: func(l []*Observed) []*Observed {
 			byName(l, "eth1.300").Group = DoomedGroup
 			return l
@@ -246,6 +299,12 @@ func TestCompute(t *testing.T) {
 	}
 }
 
+// inGroup is the reason a foreign link in one of bridgectl's groups is
+// reported.
+func inGroup(group uint32, alias, name string) string {
+	return fmt.Sprintf("in group qinqbridge (%d) but not marked as bridgectl's (alias %q): never changed or deleted by bridgectl; take it out with: ip link set %s group default", group, alias, name)
+}
+
 func TestWriteDrift(t *testing.T) {
 	cfg := parse(t, basic)
 	want, _ := Desired(cfg, NewState(nics()))
@@ -262,6 +321,26 @@ func TestWriteDrift(t *testing.T) {
 	var b strings.Builder
 	p.WriteDrift(&b)
 	if got := b.String(); got != "eth1.300: up: have down, want up\n" {
+		t.Fatalf("drift %q", got)
+	}
+}
+
+// A foreign port of a translation bridge changes nothing apply would do,
+// but check must not call the node clean.
+func TestWriteDriftForeign(t *testing.T) {
+	want, _ := Desired(parse(t, basic), NewState(nics()))
+	links := converged(want, nics())
+	links = append(links, &Observed{Index: 60, Name: "fx0", Kind: "veth", MasterIndex: 101})
+	p, err := Compute(want, NewState(links))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || p.Clean() {
+		t.Fatalf("Empty %v, Clean %v: want nothing to apply and not clean", p.Empty(), p.Clean())
+	}
+	var b strings.Builder
+	p.WriteDrift(&b)
+	if got := b.String(); !strings.HasPrefix(got, "fx0: foreign veth, port of translation bridge br-vps-bm: ") {
 		t.Fatalf("drift %q", got)
 	}
 }

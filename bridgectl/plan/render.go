@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Write prints the plan as a readable diff, one line per step, then a
-// summary line.
+// Write prints the plan as a readable diff, one line per step, one line
+// per foreign link left alone ("!"), then a summary line.
 func (p *Plan) Write(w io.Writer) error {
 	var b strings.Builder
 	for _, s := range p.Steps {
@@ -28,14 +28,22 @@ func (p *Plan) Write(w io.Writer) error {
 			b.Reset()
 		}
 	}
-	fmt.Fprintf(&b, "%d to create, %d to recreate, %d to modify, %d to delete\n",
+	for _, f := range p.Foreign {
+		fmt.Fprintf(&b, "! %s\n", f)
+	}
+	fmt.Fprintf(&b, "%d to create, %d to recreate, %d to modify, %d to delete",
 		p.Count(Create), p.Count(Recreate), p.Count(Modify), p.Count(Delete))
+	if n := len(p.Foreign); n > 0 {
+		fmt.Fprintf(&b, "; %d foreign left alone", n)
+	}
+	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 // WriteDrift prints one line per drifted attribute — name, attribute, have,
-// want — the way `bridgectl check` reports it.
+// want — and one per foreign link in the way of a guarantee ("NAME:
+// foreign ..."), the way `bridgectl check` reports them.
 func (p *Plan) WriteDrift(w io.Writer) error {
 	var b strings.Builder
 	for _, s := range p.Steps {
@@ -55,6 +63,9 @@ func (p *Plan) WriteDrift(w io.Writer) error {
 			}
 			b.Reset()
 		}
+	}
+	for _, f := range p.Foreign {
+		fmt.Fprintf(&b, "%s\n", f)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -67,9 +67,12 @@ func TestBridgectlDriftHealed(t *testing.T) {
 			[]string{"v0.300: master: have br-zones, want br-vps-bm"}},
 		{"port-recreated-with-another-id", func() {
 			hand("delete", h.LinkDel(e.link(t, "v0.300")))
-			// In bridgectl's device group: a link of its own whose id
-			// changed (the kernel cannot change it in place).
+			// In bridgectl's device group and with its alias: a link of
+			// its own whose id changed (the kernel cannot change it in
+			// place). Without the alias it would be foreign (see
+			// bridgectl_owner_test.go).
 			hand("create", h.LinkAdd(vlan("v0.300", "v0", 301, 29026)))
+			hand("alias", h.LinkSetAlias(e.link(t, "v0.300"), "qinqbridge vps-bm b"))
 		}, []string{"v0.300: id: have 301, want 300"}},
 		{"port-mtu", func() { hand("set mtu", h.LinkSetMTU(e.link(t, "v0.300"), 1400)) },
 			[]string{"v0.300: mtu: have 1400, want 1496"}}, // QinQ's second tag costs the other end 4 bytes

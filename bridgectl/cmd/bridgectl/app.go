@@ -12,6 +12,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/clidoc"
 	"github.com/qinqbridge/qinqbridge/internal/cliflags"
 )
@@ -26,7 +27,8 @@ func newApp() *cli.App {
 		Usage: "declarative QinQ/VLAN translation bridges",
 		Description: "bridgectl builds, from one TOML file, the 802.1ad/802.1Q subinterfaces and the bridge of every\n" +
 			"translation, and keeps exactly those. It only ever changes or deletes links it created (device\n" +
-			"group 29026). New bridge ports are bound to the standby guard (tcguard) before they come up.\n\n" +
+			"group 29026 and an alias starting with \"qinqbridge\"). New bridge ports are bound to the standby\n" +
+			"guard (tcguard) before they come up.\n\n" +
 			"Exit codes: 0 ok (in sync); 1 drift (check); 2 error or invalid input.\n\n" +
 			"Examples:\n" +
 			"   bridgectl validate                     # the file /etc/qinqbridge/qinqbridge.toml\n" +
@@ -43,13 +45,15 @@ func newApp() *cli.App {
 					"before anything is expanded; every command and agent reads the file the same way.\n\n" +
 					"Example: bridgectl validate -c /etc/qinqbridge/qinqbridge.toml"},
 			{Name: "plan", Usage: "show what apply would change, touching nothing", Flags: commonFlags(), Action: cmdPlan,
-				Description: "Lines: '+' create, '±' recreate (an attribute the kernel cannot change drifted), '~' fix in place,\n'-' delete (a link of ours the file no longer has).\n\nExample: bridgectl plan --netns lab"},
+				Description: "Lines: '+' create, '±' recreate (an attribute the kernel cannot change drifted), '~' fix in place,\n'-' delete (a link of ours the file no longer has), '!' a foreign link apply leaves alone but reports.\n\nExample: bridgectl plan --netns lab"},
 			{Name: "apply", Usage: "converge the kernel to the configuration", Flags: append(commonFlags(), &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every step"}), Action: cmdApply,
 				Description: "Creates what is missing, recreates what drifted in id, protocol or parent, fixes the rest in place,\n" +
 					"deletes links of ours that are no longer in the file, and brings everything up. A second apply changes\n" +
 					"nothing. If a step fails, apply stops and says what was done; running it again converges.\n\nExample: bridgectl apply -c /etc/qinqbridge/qinqbridge.toml"},
 			{Name: "check", Usage: "exit 0 if the kernel matches the configuration, 1 on drift (one line per attribute), 2 on error", Flags: commonFlags(), Action: cmdCheck,
-				Description: "Compares the kernel with the file, as plan does, and prints one line per attribute that drifted.\n" +
+				Description: "Compares the kernel with the file, as plan does, and prints one line per attribute that drifted,\n" +
+					"and one per foreign link bridgectl leaves alone but reports (NAME: foreign ...): a port of a\n" +
+					"translation bridge bridgectl did not create, or a link in its device group without its mark.\n" +
 					"For monitoring scripts; changes nothing.\n\nExamples:\n" +
 					"   bridgectl check\n" +
 					"   bridgectl check --netns lab || bridgectl apply --netns lab     # converge if it drifted"},
@@ -61,8 +65,10 @@ func newApp() *cli.App {
 					"   bridgectl status\n" +
 					"   bridgectl status --json --netns lab"},
 			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown,
-				Description: "Deletes every link of device group qinqbridge (29026) in the namespace, whatever the file says;\n" +
-					"interfaces bridgectl did not create are never touched. Reads no configuration.\n\nExamples:\n" +
+				Description: "Deletes every link bridgectl created in the namespace, whatever the file says: those of device\n" +
+					"group qinqbridge (29026) whose alias starts with \"qinqbridge\". Interfaces bridgectl did not create are\n" +
+					"never touched; one put in the group by hand is left alone and named in a warning (exit 0).\n" +
+					"Reads no configuration.\n\nExamples:\n" +
 					"   bridgectl down\n" +
 					"   bridgectl down --netns lab"},
 			watchCommand(),
@@ -146,6 +152,7 @@ func cmdApply(c *cli.Context) error {
 			if v == nil {
 				return fail(exitError, "nothing changed: %v", err)
 			}
+			reportForeign(v.Plan.Foreign)
 			return fail(exitError, "apply stopped: %v\ndone before it: %s\nrun apply again to converge", err, res)
 		}
 		if v.Plan.Empty() {
@@ -153,6 +160,9 @@ func cmdApply(c *cli.Context) error {
 		} else {
 			fmt.Printf("applied: %s\n", res)
 		}
+		// Left alone, and the exit stays 0: apply did everything it
+		// may do. check exits 1 on them.
+		reportForeign(v.Plan.Foreign)
 		return nil
 	})
 }
@@ -163,7 +173,7 @@ func cmdCheck(c *cli.Context) error {
 		if err != nil {
 			return fail(exitError, "%v", err)
 		}
-		if v.Plan.Empty() {
+		if v.Plan.Clean() {
 			fmt.Printf("in sync: %d translations\n", len(cfg.Translations))
 			return nil
 		}
@@ -237,9 +247,24 @@ func cmdDown(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	if err := m.Down(); err != nil {
+	foreign, err := m.Down()
+	if err != nil {
 		return fail(exitError, "%v", err)
 	}
-	fmt.Println("down: every link of group qinqbridge deleted")
+	if len(foreign) == 0 {
+		fmt.Println("down: every link of group qinqbridge deleted")
+		return nil
+	}
+	// Not an error: down did all it may do, and a stop must not fail
+	// over a link that is not bridgectl's.
+	fmt.Printf("down: every link of bridgectl's deleted; %d foreign left alone\n", len(foreign))
+	reportForeign(foreign)
 	return nil
+}
+
+// reportForeign prints foreign links left alone on stderr.
+func reportForeign(fs []plan.Foreign) {
+	for _, f := range fs {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", f)
+	}
 }

@@ -87,6 +87,9 @@ func (b *bridge) apply(r *ocf.Request, reload bool) (ocf.Status, error) {
 	} else {
 		r.Log.Infof("%s: applied %s (digest %s), %d translations: %s", what, path, digest, len(cfg.Translations), res)
 	}
+	for _, f := range v.Plan.Foreign {
+		r.Log.Warningf("left alone: %s", f)
+	}
 	return ocf.Success, nil
 }
 
@@ -173,8 +176,9 @@ func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		before = node.Owned(st)
 	}
 	var derr error
+	var foreign []plan.Foreign
 	for attempt := 0; attempt < 2; attempt++ {
-		derr = n.Down()
+		foreign, derr = n.Down()
 		st, err := node.Links(n)
 		if err != nil {
 			if derr != nil {
@@ -201,6 +205,11 @@ func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	if before != 0 {
 		r.Log.Infof("stopped: %d links deleted", before)
 	}
+	// Not ours: left where they are, and no reason to fail the stop
+	// (a failed stop fences the node).
+	for _, f := range foreign {
+		r.Log.Warningf("left alone: %s", f)
+	}
 	return ocf.Success, nil
 }
 
@@ -213,6 +222,7 @@ func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 //	a parent interface gone: probe 7, recurring            1
 //	a link missing or down (depth 0), any drift (10)       1
 //	in place, file edited / broken / reload refused        190
+//	in place, a foreign link in our group or in a bridge   190 (foreignDegraded)
 //	in place, file as applied                              0
 func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	n, err := b.open(node.Options(r))
@@ -264,7 +274,38 @@ func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error
 		}
 		return 0, ocf.Fail(ocf.ErrGeneric, "%s %s: %s", links(len(bad)), what, node.SummarizeList(bad, reasonParts))
 	}
-	return compareFile(r, n, applied)
+	status, err := compareFile(r, n, applied)
+	if len(v.Plan.Foreign) == 0 {
+		return status, err
+	}
+	return foreignDegraded(r, v.Plan.Foreign, err)
+}
+
+// foreignDegraded reports foreign links in the way of a guarantee — a
+// port of a translation bridge that bridgectl did not create, a link in
+// its device group without its mark — as degraded, with their names, and
+// with the file's own degraded reason, if any, after them.
+//
+// Degraded, not a failure: a failed monitor makes Pacemaker stop and
+// start the clone, and stop deletes every translation of the node, cutting
+// all of them for one interface that is not ours; and the restart cannot
+// help, since bridgectl never touches a foreign link, so every monitor
+// after it fails again until the failcount bans the node. Safety does not
+// need the failure: on an unpromoted node the guard drops what a foreign
+// port sends, on the promoted node it forwards as whoever enslaved it
+// wanted. Degraded keeps the traffic and shows the operator the name in
+// crm_mon; the log has the whole story and the fix.
+func foreignDegraded(r *ocf.Request, fs []plan.Foreign, fileErr error) (ocf.Status, error) {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.Short()
+		r.Log.Warningf("%s", f)
+	}
+	reason := "foreign links left alone: " + node.SummarizeList(names, reasonParts)
+	if fileErr != nil {
+		reason += "; " + fileErr.Error()
+	}
+	return 0, ocf.Fail(ocf.Degraded, "%s", reason)
 }
 
 // monitorUnrecorded: nothing applied since boot (or since the last stop).

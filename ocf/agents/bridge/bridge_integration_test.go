@@ -269,3 +269,33 @@ func TestKernelCrmResource(t *testing.T) {
 		t.Errorf("broken file: exit %d, the error is not reported", code)
 	}
 }
+
+// Links that are not ours where a careless admin puts them: lo in
+// bridgectl's device group (the kernel cannot delete it, so a group delete
+// fails as a whole) and a veth enslaved to a translation bridge. start
+// builds around them, monitor says degraded naming both, stop succeeds and
+// leaves both where they were.
+func TestKernelForeignLinks(t *testing.T) {
+	e := newITEnv(t, itConfig)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"-n", e.ns.Name}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("link", "set", "lo", "group", "29026")
+	e.want(t, "start", nil, 0)
+	ip("link", "add", "fx0", "type", "veth", "peer", "name", "fx1")
+	ip("link", "set", "fx0", "master", "br-acme")
+	e.want(t, "monitor", agenttest.Recurring, 190, "lo (in group qinqbridge)", "fx0 (port of br-acme)")
+	e.want(t, "monitor", agenttest.Depth10, 190, "lo (in group qinqbridge)", "fx0 (port of br-acme)")
+	e.want(t, "stop", nil, 0)
+	if g := e.link(t, "lo").Attrs().Group; g != 29026 {
+		t.Errorf("lo moved to group %d", g)
+	}
+	e.link(t, "fx0")
+	if _, err := e.ns.Link.LinkByName("br-acme"); err == nil {
+		t.Error("stop left br-acme")
+	}
+	e.want(t, "monitor", agenttest.Probe, 7)
+}

@@ -476,3 +476,74 @@ func TestSummarizedReasons(t *testing.T) {
 		t.Fatalf("reason of %d characters", len(res.reason))
 	}
 }
+
+// A link an admin put in bridgectl's device group without its mark is not
+// ours: start and monitor leave it alone and report it (degraded, named),
+// stop succeeds and leaves it, whatever its kind (lo and NICs cannot be
+// deleted at all, and a group delete would fail on them).
+func TestForeignLinkInOurGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		add   func(k *fakenode.Kernel) string
+		short string
+	}{
+		{"lo", func(k *fakenode.Kernel) string { k.Link("lo").Group = plan.OwnerGroup; return "lo" }, "lo (in group qinqbridge)"},
+		{"an admin's veth", func(k *fakenode.Kernel) string {
+			k.Add(&plan.Observed{Name: "veth-admin", Kind: "veth", Group: plan.OwnerGroup, Up: true})
+			return "veth-admin"
+		}, "veth-admin (in group qinqbridge)"},
+		{"a NIC in the doomed group", func(k *fakenode.Kernel) string {
+			k.AddNIC("eth2", 1500).Group = plan.DoomedGroup
+			return "eth2"
+		}, "eth2 (in group qinqbridge)"},
+		{"an admin's vlan with an alias of its own", func(k *fakenode.Kernel) string {
+			k.Add(&plan.Observed{Name: "eth1.77", Kind: "vlan", ParentIndex: k.Link("eth1").Index, Proto: config.Dot1Q, ID: 77, Group: plan.OwnerGroup, Alias: "backup uplink"})
+			return "eth1.77"
+		}, "eth1.77 (in group qinqbridge)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, cfgAcme)
+			name := tc.add(h.k)
+			h.want("start", nil, 0)
+			h.want("monitor", recurring, int(ocf.Degraded), "foreign links left alone: "+tc.short)
+			h.want("monitor", depth10, int(ocf.Degraded), tc.short)
+			res := h.want("stop", nil, 0)
+			if !strings.Contains(res.log, "left alone: "+name+": foreign") {
+				t.Errorf("stop does not log the foreign link:\n%s", res.log)
+			}
+			if h.k.Link(name) == nil {
+				t.Fatalf("%s deleted", name)
+			}
+			if n := h.k.Owned(); n != 0 {
+				t.Fatalf("%d links of ours left after stop", n)
+			}
+			h.want("monitor", probe, 7)
+		})
+	}
+}
+
+// A foreign interface enslaved to a translation bridge: monitor reports it
+// degraded with its name at both depths (not a failure: see
+// foreignDegraded), start does not release it, and the file's own
+// degraded reason still shows after it.
+func TestForeignPortOfTranslationBridge(t *testing.T) {
+	h := newHarness(t, cfgAcme)
+	h.started()
+	_, _, _, br := acmeLinks(t)
+	fx := h.k.Add(&plan.Observed{Name: "fx0", Kind: "veth", MasterIndex: h.k.Link(br).Index, Up: true})
+	h.want("monitor", recurring, int(ocf.Degraded), "fx0 (port of "+br+")")
+	h.want("monitor", depth10, int(ocf.Degraded), "fx0 (port of "+br+")")
+	res := h.want("start", nil, 0)
+	if !strings.Contains(res.log, "left alone: fx0: foreign veth, port of translation bridge "+br) {
+		t.Errorf("start does not log the foreign port:\n%s", res.log)
+	}
+	if fx.MasterIndex != h.k.Link(br).Index {
+		t.Fatal("start released the foreign port")
+	}
+	h.write(cfgAcmeGlobex)
+	h.want("monitor", recurring, int(ocf.Degraded), "fx0 (port of "+br+")", "config edited")
+	h.want("stop", nil, 0)
+	if h.k.Link("fx0") == nil {
+		t.Fatal("stop deleted the foreign port")
+	}
+}

@@ -319,12 +319,14 @@ func (k *Kernel) bind(block uint32, ports []int) error {
 	return errors.Join(errs...)
 }
 
-func (n *fakeNode) Down() error {
+// Down deletes our links (both marks, plan.Observed.Owned) and leaves
+// foreign links in our groups alone, returning them, as bridgectl does.
+func (n *fakeNode) Down() ([]plan.Foreign, error) {
 	k := n.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := n.call("down"); err != nil {
-		return err
+		return nil, err
 	}
 	for _, o := range k.sorted() {
 		if o.Owned() {
@@ -332,7 +334,7 @@ func (n *fakeNode) Down() error {
 		}
 	}
 	k.applied = nil
-	return nil
+	return plan.ForeignInGroups(plan.NewState(k.sorted())), nil
 }
 
 // SetDown sets links down by ifindex.

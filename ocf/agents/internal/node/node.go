@@ -47,7 +47,10 @@ type Node interface {
 	Applied() (*config.Config, error)
 	Observe(cfg *config.Config, guard bool) (*bridgectl.View, error)
 	Apply(cfg *config.Config, raw []byte) (*bridgectl.View, kernel.Result, error)
-	Down() error
+	// Down deletes every link of ours and returns the foreign links it
+	// left alone in bridgectl's device groups.
+	Down() ([]plan.Foreign, error)
+	// SetDown sets links down by ifindex (ports that cannot be guarded).
 	SetDown(ifindexes []int) error
 	Guard(block uint32) (Guard, error)
 	Close()
