@@ -124,7 +124,7 @@ func (osFiles) ReadDir(dir string) ([]string, error) {
 	}
 	return names, err
 }
-func (osFiles) ReadFile(path string) ([]byte, error)     { return os.ReadFile(path) }
+func (osFiles) ReadFile(path string) ([]byte, error)     { return node.ReadFile(path) }
 func (osFiles) WriteFile(path string, data []byte) error { return node.WriteFile(path, data) }
 func (osFiles) RemoveFile(path string) error             { return node.RemoveFile(path) }
 

@@ -238,7 +238,10 @@ func TestFlushMarkers(t *testing.T) {
 		{flushFile + ".123", at(time.Second), false, false},
 	} {
 		t.Run(fmt.Sprintf("%s %q", tc.name, tc.content), func(t *testing.T) {
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(filepath.Join(dir, tc.name), []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
