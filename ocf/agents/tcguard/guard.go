@@ -140,14 +140,15 @@ func (a *guard) start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	if err := a.block(n, block); err != nil {
 		return 0, err
 	}
-	if err := a.hold(r, n, block); err != nil {
+	snap, err := a.hold(r, n, block)
+	if err != nil {
 		return 0, err
 	}
 	if err := writeStarted(n.Dir(), block); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
 	}
 	r.Log.Infof("started: guard of block %d blocked (block of %s)", block, from)
-	a.setScore(ctx, r, n, true)
+	a.setScore(ctx, r, n, snap, true)
 	return ocf.Success, nil
 }
 
@@ -165,35 +166,40 @@ func (a *guard) block(n node.Node, block uint32) error {
 }
 
 // hold makes every expected port bound (or down) and fails when the guard
-// still cannot hold the node.
-func (a *guard) hold(r *ocf.Request, n node.Node, block uint32) error {
+// still cannot hold the node. It returns what it read of the node.
+func (a *guard) hold(r *ocf.Request, n node.Node, block uint32) (snapshot, error) {
+	snap, err := readSnapshot(n)
+	if err != nil {
+		return snapshot{}, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
 	g, err := n.Guard(block)
 	if err != nil {
-		return ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+		return snap, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
 	defer g.Close()
-	h, err := a.holdPorts(r, n, g, block)
+	h, err := a.holdPorts(r, n, g, block, snap)
 	if err == nil {
 		err = h.problem(block)
 	}
 	if err != nil {
-		return ocf.Fail(ocf.ErrGeneric, "guard of block %d cannot hold this node: %s", block, node.Summarize(err, 2))
+		return snap, ocf.Fail(ocf.ErrGeneric, "guard of block %d cannot hold this node: %s", block, node.Summarize(err, 2))
 	}
-	return nil
+	return snap, nil
 }
 
 // isolate sets every expected port down: the fail-closed way out when the
 // guard's block cannot be used (somebody else's filter in it), without
 // touching anything that is not ours.
 func (a *guard) isolate(r *ocf.Request, n node.Node, why error) error {
-	ports, st, err := expectedPorts(n)
+	snap, err := readSnapshot(n)
 	if err != nil {
 		return err
 	}
+	ports := snap.expectedPorts()
 	if err := n.SetDown(ports); err != nil {
 		return err
 	}
-	r.Log.Errorf("%v: set the %d bridge ports down instead (%s)", why, len(ports), portList(st, ports))
+	r.Log.Errorf("%v: set the %d bridge ports down instead (%s)", why, len(ports), portList(snap.links, ports))
 	return nil
 }
 
@@ -239,7 +245,7 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 			return 0, err
 		}
 	}
-	if err := a.hold(r, n, block); err != nil {
+	if _, err := a.hold(r, n, block); err != nil {
 		// Whatever could not be bound is down; a foreign device on the
 		// block is not ours to stop.
 		r.Log.Warningf("%v", err)
@@ -336,14 +342,14 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
 	defer g.Close()
+	snap, err := readSnapshot(n)
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
 	if !started {
 		// A stopped instance changes nothing: a leak fails the probe, and
 		// Pacemaker's stop closes it.
-		ports, _, err := expectedPorts(n)
-		if err != nil {
-			return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
-		}
-		s, err := g.Status(ports)
+		s, err := g.Status(snap.expectedPorts())
 		if err != nil {
 			return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 		}
@@ -352,7 +358,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		}
 		return r.NotRunning("not started")
 	}
-	h, err := a.holdPorts(r, n, g, block)
+	h, err := a.holdPorts(r, n, g, block, snap)
 	if err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
@@ -363,9 +369,9 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	s := h.status
 	s.State = tcguard.StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, false)
 
-	a.setScore(ctx, r, n, false)
-	if applied, err := n.Applied(); err == nil && applied.Guard.Block != block {
-		return 0, ocf.Fail(ocf.ErrGeneric, "guards block %d but the bridge here binds its ports to block %d: restart the guard", block, applied.Guard.Block)
+	a.setScore(ctx, r, n, snap, false)
+	if snap.applied != nil && snap.applied.Guard.Block != block {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guards block %d but the bridge here binds its ports to block %d: restart the guard", block, snap.applied.Guard.Block)
 	}
 	switch s.State {
 	case tcguard.Blocked:
@@ -411,24 +417,20 @@ const (
 // node that forwards the most translations is promoted, a pulled trunk
 // cable moves the promotion to a node whose trunks are fine, and some
 // node is always promoted even when both are impaired. An empty
-// configuration scores the maximum. It is O(links): monitors and start
-// compute it, promote never does.
-func promotionScore(n node.Node) (int, string) {
-	applied, err := n.Applied()
-	if err != nil {
+// configuration scores the maximum. It reads the links monitors and start
+// read anyway (snapshot); promote never computes it.
+func promotionScore(snap snapshot) (int, string) {
+	applied := snap.applied
+	if applied == nil {
 		return scoreNoneOK, "no bridge applied here"
 	}
 	total := len(applied.Translations)
 	if total == 0 {
 		return scoreMax, "no translations"
 	}
-	st, err := node.Links(n)
-	if err != nil {
-		return scoreNoneOK, err.Error()
-	}
 	ok := 0
 	for i := range applied.Translations {
-		if forwards(st, &applied.Translations[i]) {
+		if forwards(snap.links, &applied.Translations[i]) {
 			ok++
 		}
 	}
@@ -489,12 +491,12 @@ func lastScore(dir string) (int, bool) {
 // them). A failure (no cluster: ocf-tester, crm_resource --force-*) never
 // fails the action; start warns about it, monitors only say it in debug
 // logs.
-func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, start bool) {
+func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, snap snapshot, start bool) {
 	if !start && flushing(n) {
 		r.Log.Debugf("promotion score kept: trunks down for a switch flush")
 		return
 	}
-	score, why := promotionScore(n)
+	score, why := promotionScore(snap)
 	if last, ok := lastScore(n.Dir()); ok && last == score && !start && !r.IsProbe() {
 		r.Log.Debugf("promotion score %d unchanged: %s", score, why)
 		return

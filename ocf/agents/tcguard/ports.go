@@ -5,38 +5,53 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
-// held is the guard's state after holdPorts, and the links it was read
-// against.
+// held is the guard's state after holdPorts, and what it was read against.
 type held struct {
 	status tcguard.Status
-	ports  []int       // the expected ports: bridge ports of the applied configuration present here
-	links  *plan.State // nil when nothing is applied
+	snapshot
 }
 
-// expectedPorts are the ifindexes of the bridge ports of the configuration
-// the bridge applied here that exist (and are ours). Nothing applied: none.
-func expectedPorts(n node.Node) ([]int, *plan.State, error) {
+// snapshot is what an action reads of the node once, for the guard's ports
+// and the promotion score alike: the configuration the bridge applied here
+// (nil: none, or unreadable — the bridge agent reports that) and, with it,
+// the links (one dump of every link: O(links)).
+type snapshot struct {
+	applied *config.Config
+	links   *plan.State
+}
+
+func readSnapshot(n node.Node) (snapshot, error) {
 	applied, err := n.Applied()
 	if err != nil {
-		return nil, nil, nil // nothing applied, or unreadable: the bridge agent reports it
+		return snapshot{}, nil
 	}
 	st, err := node.Links(n)
 	if err != nil {
-		return nil, nil, err
+		return snapshot{}, err
+	}
+	return snapshot{applied, st}, nil
+}
+
+// expectedPorts are the ifindexes of the bridge ports of the applied
+// configuration that exist here (and are ours). Nothing applied: none.
+func (s snapshot) expectedPorts() []int {
+	if s.applied == nil {
+		return nil
 	}
 	ports := []int{}
-	for _, name := range applied.PortNames() {
-		if o := st.ByName[name]; o != nil && o.Owned() {
+	for _, name := range s.applied.PortNames() {
+		if o := s.links.ByName[name]; o != nil && o.Owned() {
 			ports = append(ports, o.Index)
 		}
 	}
-	return ports, st, nil
+	return ports
 }
 
 // holdPorts reads the guard against every expected port and binds again
@@ -44,18 +59,15 @@ func expectedPorts(n node.Node) ([]int, *plan.State, error) {
 // with the last of them). A port it cannot bind (somebody else's qdisc on
 // it) is set down: down, it forwards nothing. So within one monitor an
 // unpromoted node forwards nothing again, whatever was deleted.
-func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint32) (held, error) {
-	ports, st, err := expectedPorts(n)
-	if err != nil {
-		return held{}, err
-	}
+func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint32, snap snapshot) (held, error) {
+	ports, st := snap.expectedPorts(), snap.links
 	s, err := g.Status(ports)
 	if err != nil {
 		return held{}, err
 	}
 	loose := append(slices.Clone(s.Unbound), s.Foreign...)
 	if len(loose) == 0 {
-		return held{s, ports, st}, nil
+		return held{s, snap}, nil
 	}
 	r.Log.Warningf("%d bridge port(s) lost their binding to tc block %d (%s): binding them again", len(loose), block, portList(st, loose))
 	if err := g.Bind(loose); err != nil {
@@ -84,7 +96,7 @@ func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint3
 	if err != nil {
 		return held{}, err
 	}
-	return held{s, ports, st}, nil
+	return held{s, snap}, nil
 }
 
 // portErr is the *tcguard.PortError of port in Bind's joined error, if any.
