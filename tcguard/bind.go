@@ -3,6 +3,7 @@ package tcguard
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mdlayher/netlink"
@@ -25,6 +26,26 @@ func (e *PortError) Error() string {
 }
 
 func (e *PortError) Unwrap() error { return e.Err }
+
+// FailedPorts sorts an error of Bind into the ports that failed one by one
+// (a *PortError each), sorted, and whether something also failed for all of
+// them (a socket error, a missing module, a foreign block): then no port is
+// known to be bound.
+func FailedPorts(err error) (ports []int, whole bool) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if pe, ok := errors.AsType[*PortError](e); ok {
+			ports = append(ports, pe.Ifindex)
+		} else {
+			whole = true
+		}
+	}
+	slices.Sort(ports)
+	return ports, whole
+}
 
 // Bind makes sure each port has a clsact qdisc whose ingress and egress are
 // bound to the block. A block holding anything but the guard's own objects is

@@ -95,3 +95,23 @@ func TestEveryQdiscDeletedIsUnguarded(t *testing.T) {
 		t.Fatalf("after re-bind: %+v", s)
 	}
 }
+
+func TestFailedPorts(t *testing.T) {
+	other := errors.New("netlink: socket closed")
+	for _, tc := range []struct {
+		name  string
+		err   error
+		ports []int
+		whole bool
+	}{
+		{"ports", errors.Join(&PortError{9, ErrForeign}, &PortError{3, ErrForeign}), []int{3, 9}, false},
+		{"one", &PortError{4, ErrForeign}, []int{4}, false},
+		{"whole", other, nil, true},
+		{"both", errors.Join(&PortError{5, ErrForeign}, other), []int{5}, true},
+	} {
+		ports, whole := FailedPorts(tc.err)
+		if !slices.Equal(ports, tc.ports) || whole != tc.whole {
+			t.Errorf("%s: %v %v, want %v %v", tc.name, ports, whole, tc.ports, tc.whole)
+		}
+	}
+}

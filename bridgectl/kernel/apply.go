@@ -3,8 +3,6 @@ package kernel
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -55,9 +53,9 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 	for i := range st.ByIndex {
 		next = max(next, i+1)
 	}
-	var rescue, creates, modifies, ups []Request
+	var rescue, creates, modifies []Request
 	var doomed []*plan.Observed
-	var bind, upIdx []int // upIdx[i]: the link ups[i] sets up
+	var bind, ups []int // ports to bind, links to set up
 	for _, s := range p.Steps {
 		switch s.Op {
 		case plan.Delete, plan.Recreate:
@@ -99,7 +97,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			if l.Port {
 				bind = append(bind, idx)
 			}
-			ups, upIdx = append(ups, up(idx, "set "+l.Name+" up")), append(upIdx, idx)
+			ups = append(ups, idx)
 			continue
 		}
 		// Modify.
@@ -126,7 +124,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			case "guard":
 				bind = append(bind, idx)
 			case "up":
-				ups, upIdx = append(ups, up(idx, "set "+l.Name+" up")), append(upIdx, idx)
+				ups = append(ups, idx)
 			}
 		}
 		if len(a) > 0 {
@@ -161,89 +159,67 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 		return res, err
 	}
 	res.Modified = p.Count(plan.Modify)
+	names := make(map[int]string, len(index))
+	for name, i := range index {
+		names[i] = name
+	}
 	var unguarded error
+	failed := map[int]bool{}
 	if len(bind) > 0 {
 		if g == nil {
 			return res, &PhaseError{Phase: "guard", Err: fmt.Errorf("%d ports to bind and no guard: refusing to set them up unguarded", len(bind))}
 		}
 		if err := g.Bind(bind); err != nil {
-			failed, whole := portFailures(err)
+			ports, whole := tcguard.FailedPorts(err)
 			if whole {
 				return res, &PhaseError{Phase: "guard", Err: err}
 			}
 			// A port that cannot be bound (a foreign qdisc on its
 			// ingress) must not forward: it is set down, and stays out
 			// of the up phase; the other ports go on.
-			names := make(map[int]string, len(index))
-			for name, i := range index {
-				names[i] = name
-			}
-			if derr := run("guard: set unbindable ports down", secure(failed, names)); derr != nil {
+			if derr := run("guard: set unbindable ports down", setDown(ports, names)); derr != nil {
 				return res, errors.Join(&PhaseError{Phase: "guard", Err: err}, derr)
 			}
-			var keep []Request
-			for i, r := range ups {
-				if !failed[upIdx[i]] {
-					keep = append(keep, r)
-				}
+			var left []string
+			for _, p := range ports {
+				failed[p] = true
+				left = append(left, names[p])
 			}
-			ups = keep
-			unguarded = &PhaseError{Phase: "guard", Err: fmt.Errorf("%w\n(left down: %s)", err, portNames(failed, names))}
+			unguarded = &PhaseError{Phase: "guard", Err: fmt.Errorf("%w\n(left down: %s)", err, strings.Join(left, ", "))}
 		}
 	}
-	if err := run("up", ups); err != nil {
+	var upReqs []Request
+	for _, i := range ups {
+		if !failed[i] {
+			upReqs = append(upReqs, up(i, "set "+names[i]+" up"))
+		}
+	}
+	if err := run("up", upReqs); err != nil {
 		return res, err
 	}
 	return res, unguarded
 }
 
-// portFailures sorts Bind's error into the ports that failed one by one and
-// whether something failed for all of them (then nothing may come up).
-func portFailures(err error) (map[int]bool, bool) {
-	failed := map[int]bool{}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		var pe *tcguard.PortError
-		if !errors.As(e, &pe) {
-			return nil, true
-		}
-		failed[pe.Ifindex] = true
-	}
-	return failed, false
-}
-
-// secure sets the given ports down.
-func secure(ports map[int]bool, names map[int]string) []Request {
+// setDown sets bridge ports down: a port that cannot be bound to the guard
+// must not forward. A link that is gone (ENODEV) is down enough. names may
+// lack a port (then its ifindex stands in).
+func setDown(ifindexes []int, names map[int]string) []Request {
 	var reqs []Request
-	for _, i := range slices.Sorted(maps.Keys(ports)) {
-		reqs = append(reqs, down(i, "set "+names[i]+" down: not bound to the guard"))
+	for _, i := range ifindexes {
+		name := names[i]
+		if name == "" {
+			name = fmt.Sprintf("ifindex %d", i)
+		}
+		r := down(i, "set "+name+" down: not bound to the guard")
+		r.Done = unix.ENODEV
+		reqs = append(reqs, r)
 	}
 	return reqs
 }
 
-func portNames(ports map[int]bool, names map[int]string) string {
-	var out []string
-	for _, i := range slices.Sorted(maps.Keys(ports)) {
-		out = append(out, names[i])
-	}
-	return strings.Join(out, ", ")
-}
-
-// SetDown sets links down, by ifindex: a bridge port that cannot be bound to
-// the guard must not forward. A link that is gone (ENODEV) is down enough.
+// SetDown sets bridge ports down, by ifindex (see setDown).
 func (c *Conn) SetDown(ifindexes []int) error {
-	var reqs []Request
-	for _, i := range ifindexes {
-		r := down(i, fmt.Sprintf("set ifindex %d down: not bound to the guard", i))
-		r.Done = unix.ENODEV
-		reqs = append(reqs, r)
-	}
-	_, err := c.Exec(reqs)
+	_, err := c.Exec(setDown(ifindexes, nil))
 	return err
 }
 

@@ -71,14 +71,7 @@ func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint3
 	}
 	r.Log.Warningf("%d bridge port(s) lost their binding to tc block %d (%s): binding them again", len(loose), block, portList(st, loose))
 	if err := g.Bind(loose); err != nil {
-		var failed []int
-		for _, p := range loose {
-			var pe *tcguard.PortError
-			if errors.As(portErr(err, p), &pe) {
-				failed = append(failed, p)
-			}
-		}
-		if len(failed) > 0 {
+		if failed, _ := tcguard.FailedPorts(err); len(failed) > 0 {
 			if derr := n.SetDown(failed); derr != nil {
 				return held{}, fmt.Errorf("ports %s cannot be bound (%v) nor set down: %w", portList(st, failed), err, derr)
 			}
@@ -97,21 +90,6 @@ func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint3
 		return held{}, err
 	}
 	return held{s, snap}, nil
-}
-
-// portErr is the *tcguard.PortError of port in Bind's joined error, if any.
-func portErr(err error, port int) error {
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
-		var pe *tcguard.PortError
-		if errors.As(e, &pe) && pe.Ifindex == port {
-			return pe
-		}
-	}
-	return nil
 }
 
 // problem is why this guard cannot be trusted to hold the node, or nil: an
