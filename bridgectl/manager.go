@@ -172,7 +172,7 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 			}
 		}
 		if err == nil {
-			err = sharedBlock(cfg.Guard.Block, b.status, st)
+			err = SharedBlock(cfg.Guard.Block, b.status, st)
 		}
 	} else {
 		for _, o := range st.ByName {
@@ -196,11 +196,12 @@ type boundPorts struct {
 	err    error
 }
 
-// sharedBlock refuses a guard block that somebody else uses too: a device
+// SharedBlock refuses a guard block that somebody else uses too: a device
 // bridgectl did not create bound to it, or a filter or chain tcguard did not
 // put in it. Binding our ports to it, or dropping in it, would cut that
-// software's traffic, and its filters could open our ports.
-func sharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
+// software's traffic, and its filters could open our ports. bridgectl's
+// planner and the tcguard agent's monitor both ask it.
+func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 	var strangers []string
 	for _, i := range s.Users {
 		if o := st.ByIndex[i]; o == nil {

@@ -1,7 +1,6 @@
 package tcguard
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 )
@@ -134,26 +133,6 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	}
 	s.State = StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
-}
-
-// Err is why the guard cannot be trusted to block this node, or nil: a port
-// it should hold that it does not, a device of somebody else's on its block,
-// or somebody else's filter in it.
-func (s Status) Err(block uint32) error {
-	var errs []error
-	if len(s.Unbound) > 0 {
-		errs = append(errs, fmt.Errorf("ports %v have no ingress qdisc: not bound to block %d", s.Unbound, block))
-	}
-	if len(s.Foreign) > 0 {
-		errs = append(errs, fmt.Errorf("ports %v: %w", s.Foreign, ErrForeign))
-	}
-	if len(s.Strangers) > 0 {
-		errs = append(errs, fmt.Errorf("block %d: %w: devices %v that are not translation ports are bound to it", block, ErrForeignBlock, s.Strangers))
-	}
-	if len(s.Intruders) > 0 {
-		errs = append(errs, fmt.Errorf("block %d: %w (%s)", block, ErrForeignBlock, summarize(s.Intruders)))
-	}
-	return errors.Join(errs...)
 }
 
 // strangers lists the devices whose qdisc uses block but that are not ports.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/ocf"
@@ -93,10 +94,10 @@ func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint3
 }
 
 // problem is why this guard cannot be trusted to hold the node, or nil: an
-// expected port still not bound and up, a device that is not ours bound to
-// the block, a filter that is not ours in it. Ports set down by holdPorts
-// forward nothing and are not a problem; devices of ours that the applied
-// record does not list yet (an apply in progress) are not strangers.
+// expected port still not bound and up, or a block somebody else uses too
+// (bridgectl.SharedBlock). Ports set down by holdPorts forward nothing and
+// are not a problem; devices of ours that the applied record does not list
+// yet (an apply in progress) are not somebody else's.
 func (h held) problem(block uint32) error {
 	var errs []error
 	var loose []int
@@ -108,16 +109,9 @@ func (h held) problem(block uint32) error {
 	if len(loose) > 0 {
 		errs = append(errs, fmt.Errorf("ports %s are up and not bound to tc block %d: they forward", portList(h.links, loose), block))
 	}
-	var strangers []int
-	for _, p := range h.status.Strangers {
-		if o := h.links.ByIndex[p]; o == nil || !o.Owned() {
-			strangers = append(strangers, p)
-		}
-	}
-	if len(strangers) > 0 {
-		errs = append(errs, fmt.Errorf("tc block %d: %w: devices %s that qinqbridge did not create are bound to it", block, tcguard.ErrForeignBlock, portList(h.links, strangers)))
-	}
-	if len(h.status.Intruders) > 0 {
+	if h.links != nil {
+		errs = append(errs, bridgectl.SharedBlock(block, h.status, h.links))
+	} else if len(h.status.Intruders) > 0 {
 		errs = append(errs, fmt.Errorf("tc block %d: %w (%v)", block, tcguard.ErrForeignBlock, h.status.Intruders))
 	}
 	return errors.Join(errs...)
