@@ -62,12 +62,9 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 	}
 	st := plan.NewState(links)
 	var ports []int
-	for _, t := range cfg.Translations {
-		for _, e := range []config.End{t.A, t.B} {
-			names := e.Links()
-			if o := st.ByName[names[len(names)-1]]; o != nil {
-				ports = append(ports, o.Index)
-			}
+	for _, name := range cfg.PortNames() {
+		if o := st.ByName[name]; o != nil {
+			ports = append(ports, o.Index)
 		}
 	}
 	g, err := m.Guard(cfg.Guard.Block)

@@ -207,20 +207,11 @@ func cmdStatus(c *cli.Context) error {
 		names[i] = n
 	}
 	var ports []int
-	seen := map[string]bool{}
-	configured := 0
-	for _, t := range cfg.Translations {
-		for _, e := range []config.End{t.A, t.B} {
-			links := e.Links()
-			p := links[len(links)-1]
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			configured++
-			if i, ok := index[p]; ok {
-				ports = append(ports, i)
-			}
+	portNames := cfg.PortNames()
+	configured := len(portNames)
+	for _, p := range portNames {
+		if i, ok := index[p]; ok {
+			ports = append(ports, i)
 		}
 	}
 	s, err := g.Status(ports)
