@@ -198,8 +198,8 @@ func Options(r *ocf.Request) bridgectl.Options {
 // not locked either, although it may repair (bind again a port that lost
 // its guard binding, set down one that cannot be bound, bring up the trunks
 // a dead flush restorer left down once the hold is over): each repair is
-// idempotent and only ever closes a port, and a monitor must not fail because an operator's apply of
-// 4094 translations holds the lock.
+// idempotent, none opens the guard, and a monitor must not fail because an
+// operator's apply of 4094 translations holds the lock.
 var readOnly = map[string]bool{
 	ocf.ActionMonitor: true, ocf.ActionNotify: true, ocf.ActionValidateAll: true, ocf.ActionMetaData: true,
 }
