@@ -79,7 +79,11 @@ func TestKernelFrames(t *testing.T) {
 		dropped := func() uint64 { return e.status(t, nil).DroppedPackets - base }
 		send(t, tx, phase, dropped)
 		waitUntil(t, phase+": drop counter", func() bool { return dropped() >= frames })
-		if d := dropped(); d != frames {
+		// The ports' egress is bound too, so the counter also counts what
+		// the kernel itself sends out of a port while blocked (seen: 2
+		// frames once, in "blocked again"): every frame sent must be
+		// counted, and none may arrive.
+		if d := dropped(); d < frames {
 			t.Errorf("%s: guard dropped %d frames, sent %d", phase, d, frames)
 		}
 		if n := c.count(phase); n != 0 {

@@ -36,7 +36,10 @@ func TestGuardFramesBlockUnblock(t *testing.T) {
 		dropped := func() int { return int(e.status(t, cfg).DroppedPackets - base) }
 		p.sendWindowed(t, phase, n, frames, dropped)
 		guardWait(t, phase+": guard drop counter", func() bool { return dropped() >= 2*frames })
-		if d := dropped(); d != 2*frames {
+		// The ports' egress is bound too, so the counter also counts what
+		// the kernel itself sends out of a port while blocked: every frame
+		// sent must be counted, and none may arrive.
+		if d := dropped(); d < 2*frames {
 			t.Errorf("%s: the guard dropped %d frames, %d were sent", phase, d, 2*frames)
 		}
 		q, v, problems := p.rx.count(phase)
