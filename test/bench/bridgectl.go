@@ -113,7 +113,11 @@ func benchBridgectl() []row {
 	if *quick {
 		// Leave the reference's links where they are (deleting them takes
 		// longer than everything else) and apply in a namespace of its own.
-		return quickRows(ref, cfg, state)
+		rows := quickRows(*bin, "", "qbbench2", ref, cfg, state)
+		if *before != "" {
+			rows = append(rows, quickRows(*before, "before: ", "qbbench3", ref, cfg, filepath.Join(*work, "state-before"))...)
+		}
+		return rows
 	}
 	refDel := measure("ip", "-n", ns, "-batch", writeFile("delete.ip", ipBatchDelete(*n)))
 
@@ -127,7 +131,7 @@ func benchBridgectl() []row {
 	smallApply := measure(bctl, "apply", "-c", small, "--netns", ns, "--state-dir", state)
 	measure(bctl, "down", "--netns", ns, "--state-dir", state)
 
-	return append(applyRows(ref, full, noop, check),
+	return append(applyRows("", ref, full, noop, check),
 		row{fmt.Sprintf("down, %d", *n), secs(down.wall), "ip -batch link del " + secs(refDel.wall), ratio(down.wall, refDel.wall), "≤ 1.0"},
 		row{fmt.Sprintf("anchor: apply, %d", *anchor), secs(smallApply.wall), fmt.Sprintf("one ip process per operation %s", secs(perOp.wall)), ratio(smallApply.wall, perOp.wall), ""},
 	)
@@ -147,24 +151,29 @@ func applyRuns(bctl string, args func(string) []string) (full, noop, check run) 
 	return full, run{wall: median(noops)}, run{wall: median(checks)}
 }
 
-func applyRows(ref, full, noop, check run) []row {
-	return []row{
+func applyRows(label string, ref, full, noop, check run) []row {
+	rows := []row{
 		{fmt.Sprintf("apply, %d translations (full)", *n), secs(full.wall), "ip -batch + tc -batch, same operations " + secs(ref.wall), ratio(full.wall, ref.wall), "≤ 1.0"},
 		{fmt.Sprintf("apply, %d, no changes (median of 3)", *n), secs(noop.wall), "full apply " + secs(full.wall), ratio(noop.wall, full.wall), "≤ 0.03"},
 		{fmt.Sprintf("check, %d (median of 3)", *n), secs(check.wall), "full apply " + secs(full.wall), ratio(check.wall, full.wall), "≤ 0.03"},
 		{fmt.Sprintf("apply peak RSS, %d", *n), fmt.Sprintf("%.1f MB", float64(full.maxKB)/1024), "50 MB", float64(full.maxKB) / 1024 / 50, "≤ 1.0"},
 	}
+	for i := range rows {
+		rows[i].what = label + rows[i].what
+	}
+	return rows
 }
 
-// quickRows applies in a second namespace with the same trunks.
-func quickRows(ref run, cfg, state string) []row {
-	const ns2 = "qbbench2"
+// quickRows applies with the binaries in dir in a namespace of its own
+// (ns2) with the same trunks, then measures tcguard unblock there against
+// one translation (unblockRows). label prefixes the rows.
+func quickRows(dir, label, ns2 string, ref run, cfg, state string) []row {
 	setupGuardNS(ns2)
-	bctl := filepath.Join(*bin, "bridgectl")
+	bctl := filepath.Join(dir, "bridgectl")
 	full, noop, check := applyRuns(bctl, func(sub string) []string {
 		return []string{sub, "-c", cfg, "--netns", ns2, "--state-dir", state}
 	})
-	return applyRows(ref, full, noop, check)
+	return append(applyRows(label, ref, full, noop, check), unblockRows(dir, label, ns2, ns2+"-one", cfg, state)...)
 }
 
 // anchorPerProcess runs every operation of the reference as its own ip/tc

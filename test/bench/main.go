@@ -26,7 +26,8 @@ var (
 	bin    = flag.String("bin", os.Getenv("QB_BIN"), "directory with bridgectl and tcguard")
 	out    = flag.String("out", "", "also write the table to this file")
 	work   = flag.String("work", "/tmp/qbbench", "scratch directory")
-	quick  = flag.Bool("quick", false, "only apply, no-op apply, check and RSS (no down, anchor or guard)")
+	quick  = flag.Bool("quick", false, "only apply, no-op apply, check, RSS and tcguard unblock (no down, anchor or promote)")
+	before = flag.String("before", "", "quick mode: also measure the binaries in this directory (an older build), in the same boot")
 )
 
 // run is one measured command.
