@@ -56,7 +56,7 @@ type Report struct {
 
 // Status reports every translation of cfg with counters, and the guard.
 func (m *Manager) Status(cfg *config.Config) (*Report, error) {
-	links, err := m.conn.Links(true)
+	links, err := m.links.Dump(true)
 	if err != nil {
 		return nil, err
 	}
