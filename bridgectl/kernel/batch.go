@@ -74,7 +74,10 @@ func parseAck(m syscall.NetlinkMessage) (syscall.Errno, string) {
 	if echoed > len(d)-4 {
 		return errno, ""
 	}
-	attrs, _ := nl.ParseRouteAttr(d[4+echoed:])
+	tlvs := d[4+echoed:]
+	// The kernel pads every attribute; nl.ParseRouteAttr slices past the
+	// end of an unpadded last one.
+	attrs, _ := nl.ParseRouteAttr(tlvs[:len(tlvs)&^3])
 	for _, a := range attrs {
 		if a.Attr.Type == unix.NLMSGERR_ATTR_MSG {
 			return errno, unix.ByteSliceToString(a.Value)
