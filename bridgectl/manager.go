@@ -49,7 +49,18 @@ type Manager struct {
 	// OpenGuard opens the standby guard of the namespace for a block:
 	// tcguard.Open in the namespace, unless New's caller sets another.
 	OpenGuard func(block uint32) (*tcguard.Guard, error)
-	unlock    func() // set while the namespace's lock is held
+	// guard opens what Observe and Apply use of the guard: OpenGuard's,
+	// unless a test of this package puts a stand-in there.
+	guard  func(block uint32) (guardConn, error)
+	unlock func() // set while the namespace's lock is held
+}
+
+// guardConn is what Observe and Apply use of the standby guard
+// (*tcguard.Guard).
+type guardConn interface {
+	kernel.Guard
+	Status(ports []int) (tcguard.Status, error)
+	Close() error
 }
 
 // Open connects to the namespace. A name that cannot be a namespace is
@@ -80,6 +91,13 @@ func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	}
 	m := &Manager{opts: o, ns: ns, links: links}
 	m.OpenGuard = m.openGuard
+	m.guard = func(block uint32) (guardConn, error) {
+		g, err := m.OpenGuard(block)
+		if err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
 		m.Close()
@@ -231,7 +249,7 @@ func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 	ch := make(chan boundPorts, 1)
 	go func() {
-		g, err := m.Guard(block)
+		g, err := m.guard(block)
 		if err != nil {
 			ch <- boundPorts{err: err}
 			return
@@ -257,7 +275,7 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 	}
 	var res plan.Result
 	if !v.Plan.Empty() {
-		g, err := m.Guard(cfg.Guard.Block)
+		g, err := m.guard(cfg.Guard.Block)
 		if err != nil {
 			return v, res, err
 		}
