@@ -39,8 +39,13 @@ const (
 	OpDeleteGroup           // delete every link of device group Group
 )
 
+var opNames = [...]string{"create", "set", "up", "down", "delete", "delete group"}
+
 func (o Op) String() string {
-	return [...]string{"create", "set", "up", "down", "delete", "delete group"}[o]
+	if o < 0 || int(o) >= len(opNames) {
+		return fmt.Sprintf("op(%d)", int(o))
+	}
+	return opNames[o]
 }
 
 // Request is one kernel operation on the link table.
