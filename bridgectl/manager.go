@@ -9,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -43,40 +42,68 @@ type Options struct {
 // Manager is an open connection to one namespace's kernel state. It is not
 // safe for concurrent use.
 type Manager struct {
-	opts   Options
-	dir    statedir.Dir
-	ns     netns.NsHandle
-	conn   *kernel.Conn
+	opts  Options
+	dir   statedir.Dir
+	ns    *namespace.NetNS
+	links kernel.Links
+	// OpenGuard opens the standby guard of the namespace for a block:
+	// tcguard.Open in the namespace, unless New's caller sets another.
+	OpenGuard func(block uint32) (*tcguard.Guard, error)
+	// guard opens what Observe and Apply use of the guard: OpenGuard's,
+	// unless a test of this package puts a stand-in there.
+	guard  func(block uint32) (guardConn, error)
 	unlock func() // set while the namespace's lock is held
+}
+
+// guardConn is what Observe and Apply use of the standby guard
+// (*tcguard.Guard).
+type guardConn interface {
+	kernel.Guard
+	Status(ports []int) (tcguard.Status, error)
+	Close() error
 }
 
 // Open connects to the namespace. A name that cannot be a namespace is
 // statedir.ErrBadNetNS.
 func Open(o Options) (*Manager, error) {
+	ns, err := namespace.Open(o.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	links, err := kernel.Dial(ns)
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return New(o, ns, links)
+}
+
+// New is a Manager of namespace ns whose link table is links; Open is New
+// over the kernel's. Tests hand it an in-memory link table
+// (internal/kerneltest) and set OpenGuard. The Manager owns ns and links
+// from then on, also when New fails: Close closes them.
+func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	if o.StateDir == "" {
 		o.StateDir = DefaultStateDir
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = DefaultLockWait
 	}
-	dir, err := statedir.New(o.StateDir, o.NetNS)
-	if err != nil {
-		return nil, err
-	}
-	m := &Manager{opts: o, dir: dir, ns: netns.None()}
-	if o.NetNS != "" {
-		h, err := netns.GetFromName(o.NetNS)
+	m := &Manager{opts: o, ns: ns, links: links}
+	m.OpenGuard = m.openGuard
+	m.guard = func(block uint32) (guardConn, error) {
+		g, err := m.OpenGuard(block)
 		if err != nil {
-			return nil, fmt.Errorf("netns %s: %w", o.NetNS, err)
+			return nil, err
 		}
-		m.ns = h
+		return g, nil
 	}
-	c, err := kernel.Dial(m.ns)
+	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
 		m.Close()
 		return nil, err
 	}
-	m.conn = c
+	m.dir = dir
 	if o.Lock {
 		if _, err := m.Lock(); err != nil {
 			m.Close()
@@ -92,12 +119,10 @@ func (m *Manager) Close() {
 		m.unlock()
 		m.unlock = nil
 	}
-	if m.conn != nil {
-		m.conn.Close()
+	if m.links != nil {
+		m.links.Close()
 	}
-	if m.ns.IsOpen() {
-		m.ns.Close()
-	}
+	m.ns.Close()
 }
 
 // Dir is this namespace's state directory.
@@ -128,12 +153,10 @@ func (m *Manager) Lock() (unlock func(), err error) {
 }
 
 // Guard opens the standby guard of this namespace for block.
-func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
-	fd := -1
-	if m.ns.IsOpen() {
-		fd = int(m.ns)
-	}
-	return tcguard.Open(tcguard.Options{Block: block, NetNS: fd, StateDir: m.Dir()})
+func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) { return m.OpenGuard(block) }
+
+func (m *Manager) openGuard(block uint32) (*tcguard.Guard, error) {
+	return tcguard.Open(tcguard.Options{Block: block, NetNS: m.ns.Fd(), StateDir: m.Dir()})
 }
 
 // View is the kernel as seen against a configuration.
@@ -152,7 +175,7 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	if guard {
 		bound = m.boundPorts(cfg.Guard.Block)
 	}
-	links, err := m.conn.Links(false)
+	links, err := m.links.Dump(false)
 	if err != nil {
 		if bound != nil {
 			<-bound
@@ -226,7 +249,7 @@ func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 	ch := make(chan boundPorts, 1)
 	go func() {
-		g, err := m.Guard(block)
+		g, err := m.guard(block)
 		if err != nil {
 			ch <- boundPorts{err: err}
 			return
@@ -240,24 +263,24 @@ func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 
 // Apply converges the kernel to cfg and records it as applied. On error the
 // phases done are kept; running Apply again converges.
-func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, error) {
+func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	unlock, err := m.Lock()
 	if err != nil {
-		return nil, kernel.Result{}, err
+		return nil, plan.Result{}, err
 	}
 	defer unlock()
 	v, err := m.Observe(cfg, true)
 	if err != nil {
-		return nil, kernel.Result{}, err
+		return nil, plan.Result{}, err
 	}
-	var res kernel.Result
+	var res plan.Result
 	if !v.Plan.Empty() {
-		g, err := m.Guard(cfg.Guard.Block)
+		g, err := m.guard(cfg.Guard.Block)
 		if err != nil {
 			return v, res, err
 		}
 		defer g.Close()
-		res, err = m.conn.Apply(v.Plan, v.State, g)
+		res, err = kernel.Apply(m.links, v.Plan, v.State, g)
 		if err != nil {
 			return v, res, err
 		}
@@ -270,7 +293,7 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, e
 
 // SetDown sets the links with these ifindexes down (bridge ports that cannot
 // be bound to the guard: down, they forward nothing).
-func (m *Manager) SetDown(ifindexes []int) error { return m.conn.SetDown(ifindexes) }
+func (m *Manager) SetDown(ifindexes []int) error { return kernel.SetDown(m.links, ifindexes) }
 
 // Down deletes every link bridgectl owns in the namespace and forgets what
 // was applied. Foreign links in bridgectl's device groups are left alone
@@ -288,11 +311,11 @@ func (m *Manager) Down() ([]plan.Foreign, error) {
 	var st *plan.State
 	for attempt := 0; attempt < 2; attempt++ {
 		var links []*plan.Observed
-		if links, err = m.conn.Links(false); err != nil {
+		if links, err = m.links.Dump(false); err != nil {
 			return nil, err
 		}
 		st = plan.NewState(links)
-		if err = m.conn.Down(st); err == nil {
+		if err = kernel.Down(m.links, st); err == nil {
 			break
 		}
 	}

@@ -56,7 +56,7 @@ type Report struct {
 
 // Status reports every translation of cfg with counters, and the guard.
 func (m *Manager) Status(cfg *config.Config) (*Report, error) {
-	links, err := m.conn.Links(true)
+	links, err := m.links.Dump(true)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 			ports = append(ports, o.Index)
 		}
 	}
-	g, err := m.Guard(cfg.Guard.Block)
+	g, err := m.guard(cfg.Guard.Block)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
-	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
 
 // Converger is what the watcher needs of the kernel; *Manager implements
@@ -16,7 +16,7 @@ import (
 // decides when to call it.
 type Converger interface {
 	Observe(cfg *config.Config, guard bool) (*View, error)
-	Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, error)
+	Apply(cfg *config.Config, raw []byte) (*View, plan.Result, error)
 }
 
 // WatchOptions tune the watcher. Zero values take the defaults.
@@ -264,7 +264,7 @@ func (w *Watcher) attempt(st *watchState) outcome {
 		w.scope.Store(newScope(st.cfg, v.State))
 	}
 	if err != nil {
-		if v != nil && res != (kernel.Result{}) {
+		if v != nil && res != (plan.Result{}) {
 			err = fmt.Errorf("%w (done before it: %s)", err, res)
 		}
 		w.failure(st, "apply failed", err)

@@ -7,8 +7,9 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 )
 
 // eventRcvBuf is the subscription socket's receive buffer. One apply of
@@ -25,7 +26,7 @@ func (m *Manager) Events() EventSource {
 
 // linkEvents is the namespace's RTNLGRP_LINK multicast group.
 type linkEvents struct {
-	ns netns.NsHandle // netns.None(): the current namespace
+	ns *namespace.NetNS
 }
 
 func (n linkEvents) Subscribe(ctx context.Context) (<-chan Event, error) {
@@ -47,8 +48,8 @@ func (n linkEvents) Subscribe(ctx context.Context) (<-chan Event, error) {
 		ReceiveBufferSize:      eventRcvBuf,
 		ReceiveBufferForceSize: true, // past rmem_max; needs CAP_NET_ADMIN, as everything here
 	}
-	if n.ns.IsOpen() {
-		opts.Namespace = &n.ns
+	if h := n.ns.Handle(); h.IsOpen() {
+		opts.Namespace = &h
 	}
 	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
 		stop()

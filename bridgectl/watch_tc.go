@@ -6,7 +6,8 @@ import (
 	"log"
 
 	"github.com/florianl/go-tc"
-	"github.com/vishvananda/netns"
+
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 )
 
 // tcEvents is the namespace's RTNLGRP_TC multicast group, through go-tc's
@@ -21,7 +22,7 @@ import (
 // overruns it ends the subscription with ENOBUFS, and the watcher
 // resubscribes and re-reads everything.
 type tcEvents struct {
-	ns netns.NsHandle // netns.None(): the current namespace
+	ns *namespace.NetNS
 }
 
 func (n tcEvents) Subscribe(ctx context.Context) (<-chan Event, error) {
@@ -36,11 +37,7 @@ func (n tcEvents) Subscribe(ctx context.Context) (<-chan Event, error) {
 	}
 	undecoded := log.New(undecodedWriter(func() { emit(Event{TC: &TCEvent{Undecoded: true}}) }), "", 0)
 
-	fd := 0 // go-tc (mdlayher/netlink): 0 is the current namespace
-	if n.ns.IsOpen() {
-		fd = int(n.ns)
-	}
-	conn, err := tc.Open(&tc.Config{NetNS: fd, Logger: undecoded})
+	conn, err := tc.Open(&tc.Config{NetNS: n.ns.Fd(), Logger: undecoded})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe to tc events: %w", err)

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
-	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
 
@@ -53,17 +52,17 @@ func (k *fakeKernel) Observe(cfg *config.Config, guard bool) (*View, error) {
 	return k.view(), nil
 }
 
-func (k *fakeKernel) Apply(cfg *config.Config, raw []byte) (*View, kernel.Result, error) {
+func (k *fakeKernel) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	k.mu.Lock()
 	k.applies++
 	k.files = append(k.files, cfg.File)
 	if k.failApply > 0 {
 		k.failApply--
 		k.mu.Unlock()
-		return nil, kernel.Result{}, &plan.MissingParentError{Parent: "q0", Pos: cfg.File + ":4"}
+		return nil, plan.Result{}, &plan.MissingParentError{Parent: "q0", Pos: cfg.File + ":4"}
 	}
 	v := k.view()
-	res := kernel.Result{Created: k.drift}
+	res := plan.Result{Created: k.drift}
 	if !k.sticky {
 		k.drift = 0
 	}

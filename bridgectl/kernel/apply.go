@@ -18,15 +18,6 @@ type Guard interface {
 	Bind(ifindexes []int) error
 }
 
-// Result counts what Apply did.
-type Result struct {
-	Created, Recreated, Modified, Deleted int
-}
-
-func (r Result) String() string {
-	return fmt.Sprintf("%d created, %d recreated, %d modified, %d deleted", r.Created, r.Recreated, r.Modified, r.Deleted)
-}
-
 // PhaseError says which phase of Apply failed; the phases before it are done.
 type PhaseError struct {
 	Phase string
@@ -42,8 +33,8 @@ func (e *PhaseError) Unwrap() error { return e.Err }
 // guard before anything is set up; deletions go first so that names and
 // VLAN slots are free. Every phase is idempotent given a fresh plan, so a
 // run killed at any point converges when re-run.
-func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
-	var res Result
+func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) {
+	var res plan.Result
 	index := map[string]int{} // links by name after this apply
 	gone := map[string]bool{}
 	for name, o := range st.ByName {
@@ -62,10 +53,10 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			gone[s.Name()] = true
 			doomed = append(doomed, s.Have)
 		case plan.Modify:
-			if s.Has("group") && s.Have.Group == plan.DoomedGroup {
+			if s.Has(plan.AttrGroup) && s.Have.Group == plan.DoomedGroup {
 				// Wanted but left marked for deletion by an interrupted
 				// run: take it back before the group delete.
-				rescue = append(rescue, set(s.Have.Index, attrs(nil).u32(ifGroup, plan.OwnerGroup), "keep "+s.Link.Name))
+				rescue = append(rescue, set(s.Have.Index, Attrs{Group: plan.OwnerGroup}, "keep "+s.Link.Name))
 			}
 		}
 	}
@@ -78,22 +69,21 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 			idx := next
 			next++
 			index[l.Name] = idx
-			var a attrs
-			what := "create " + l.Name
+			c := Request{Op: OpCreate, Index: idx, Name: l.Name, Kind: l.Kind, What: "create " + l.Name,
+				Attrs: Attrs{Group: plan.OwnerGroup, MTU: l.MTU}}
 			switch l.Kind {
 			case plan.VLAN:
-				a = vlanInfo(index[l.Parent], uint16(l.Proto), l.ID)
+				c.VLAN = VLAN{Parent: index[l.Parent], Proto: l.Proto, ID: l.ID}
 				if l.Master != "" {
-					a = a.u32(ifMaster, uint32(index[l.Master]))
+					c.Attrs.Master = ptr(index[l.Master])
 				}
 			case plan.Bridge:
-				a = bridgeInfo(l.Ageing, plan.GroupFwdMask)
+				c.Attrs.Bridge = bridgeSettings(l)
 			}
 			// The alias is the second ownership mark (plan.Mark): joined
 			// to the create so that no kill leaves the link without it.
-			creates = append(creates,
-				create(idx, l.Name, plan.OwnerGroup, l.MTU, a, what).joined(),
-				set(idx, noAddresses().str(ifAlias, l.Alias), "configure "+l.Name))
+			creates = append(creates, c.joined(),
+				set(idx, Attrs{NoAddresses: true, Alias: l.Alias}, "configure "+l.Name))
 			if l.Port {
 				bind = append(bind, idx)
 			}
@@ -102,32 +92,30 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 		}
 		// Modify.
 		idx := s.Have.Index
-		var a attrs
-		bridgeSet := false
+		var a Attrs
 		for _, ch := range s.Changes {
 			switch ch.Attr {
-			case "group":
-				a = a.u32(ifGroup, plan.OwnerGroup)
-			case "mtu":
-				a = a.u32(ifMTU, uint32(l.MTU))
-			case "master":
-				a = a.u32(ifMaster, uint32(index[l.Master])) // 0 releases
-			case "alias":
-				a = a.str(ifAlias, l.Alias)
-			case "addrgenmode":
-				a = append(a, noAddresses()...)
-			case "stp", "mcast_snooping", "ageing", "group_fwd_mask":
-				if !bridgeSet {
-					bridgeSet = true
-					a = append(a, bridgeInfo(l.Ageing, plan.GroupFwdMask)...)
-				}
-			case "guard":
+			case plan.AttrGroup:
+				a.Group = plan.OwnerGroup
+			case plan.AttrMTU:
+				a.MTU = l.MTU
+			case plan.AttrMaster:
+				a.Master = ptr(index[l.Master]) // 0 releases
+			case plan.AttrAlias:
+				a.Alias = l.Alias
+			case plan.AttrAddrGenMode:
+				a.NoAddresses = true
+			case plan.AttrSTP, plan.AttrMcastSnooping, plan.AttrAgeing, plan.AttrGroupFwdMask:
+				a.Bridge = bridgeSettings(l)
+			case plan.AttrGuard:
 				bind = append(bind, idx)
-			case "up":
+			case plan.AttrUp:
 				ups = append(ups, idx)
+			default:
+				return res, fmt.Errorf("modify %s: cannot change %s in place", l.Name, ch.Attr)
 			}
 		}
-		if len(a) > 0 {
+		if a != (Attrs{}) {
 			modifies = append(modifies, set(idx, a, "modify "+l.Name+" ("+changeNames(s.Changes)+")"))
 		}
 	}
@@ -136,7 +124,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 		if len(reqs) == 0 {
 			return nil
 		}
-		n, err := c.Exec(reqs)
+		n, err := l.Exec(reqs)
 		if err != nil {
 			return &PhaseError{Phase: fmt.Sprintf("%s (%d of %d requests done)", phase, n, len(reqs)), Err: err}
 		}
@@ -191,7 +179,7 @@ func (c *Conn) Apply(p *plan.Plan, st *plan.State, g Guard) (Result, error) {
 	var upReqs []Request
 	for _, i := range ups {
 		if !failed[i] {
-			upReqs = append(upReqs, up(i, "set "+names[i]+" up"))
+			upReqs = append(upReqs, Request{Op: OpUp, Index: i, What: "set " + names[i] + " up"})
 		}
 	}
 	if err := run("up", upReqs); err != nil {
@@ -210,31 +198,40 @@ func setDown(ifindexes []int, names map[int]string) []Request {
 		if name == "" {
 			name = fmt.Sprintf("ifindex %d", i)
 		}
-		r := down(i, "set "+name+" down: not bound to the guard")
-		r.Done = unix.ENODEV
-		reqs = append(reqs, r)
+		reqs = append(reqs, Request{Op: OpDown, Index: i, What: "set " + name + " down: not bound to the guard", Done: unix.ENODEV})
 	}
 	return reqs
 }
 
 // SetDown sets bridge ports down, by ifindex (see setDown).
-func (c *Conn) SetDown(ifindexes []int) error {
-	_, err := c.Exec(setDown(ifindexes, nil))
+func SetDown(l Links, ifindexes []int) error {
+	_, err := l.Exec(setDown(ifindexes, nil))
 	return err
 }
 
 // Down deletes every link bridgectl owns in st (a fresh read of the
 // kernel), and nothing else: foreign links in bridgectl's groups are left
 // where they are (see downRequests).
-func (c *Conn) Down(st *plan.State) error {
-	_, err := c.Exec(downRequests(st))
+func Down(l Links, st *plan.State) error {
+	_, err := l.Exec(downRequests(st))
 	return err
 }
 
 func changeNames(cs []plan.Change) string {
 	n := make([]string, len(cs))
 	for i, c := range cs {
-		n[i] = c.Attr
+		n[i] = c.Attr.String()
 	}
 	return strings.Join(n, ", ")
 }
+
+// set is a request changing attributes of link index.
+func set(index int, a Attrs, what string) Request {
+	return Request{Op: OpSet, Index: index, Attrs: a, What: what}
+}
+
+func bridgeSettings(l plan.Link) *BridgeSettings {
+	return &BridgeSettings{Ageing: l.Ageing, GroupFwdMask: plan.GroupFwdMask}
+}
+
+func ptr[T any](v T) *T { return &v }

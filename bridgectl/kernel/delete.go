@@ -3,6 +3,8 @@ package kernel
 import (
 	"sort"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
 
@@ -31,13 +33,15 @@ func deleteLinks(links []*plan.Observed, foreignDoomed bool) []Request {
 	var reqs []Request
 	if foreignDoomed {
 		for _, o := range links {
-			reqs = append(reqs, deleteLink(o.Index, "delete "+o.Name))
+			// ENODEV: gone already, e.g. with the parent it was
+			// stacked on.
+			reqs = append(reqs, Request{Op: OpDelete, Index: o.Index, What: "delete " + o.Name, Done: unix.ENODEV})
 		}
 		return reqs
 	}
 	for _, o := range links {
 		if o.Group != plan.DoomedGroup {
-			reqs = append(reqs, set(o.Index, attrs(nil).u32(ifGroup, plan.DoomedGroup), "mark "+o.Name+" for deletion"))
+			reqs = append(reqs, set(o.Index, Attrs{Group: plan.DoomedGroup}, "mark "+o.Name+" for deletion"))
 		}
 	}
 	return append(reqs, deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"))
@@ -75,4 +79,10 @@ func foreignIn(p *plan.Plan, group uint32) bool {
 		}
 	}
 	return false
+}
+
+// deleteGroup deletes every link in a device group in one kernel batch. The
+// kernel answers ENODEV for an empty group: nothing left to delete.
+func deleteGroup(group uint32, what string) Request {
+	return Request{Op: OpDeleteGroup, Group: group, What: what, Done: unix.ENODEV}
 }

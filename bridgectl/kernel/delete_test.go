@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,23 +15,19 @@ import (
 // delete of one link, or a move to a group.
 func describe(t *testing.T, r Request) string {
 	t.Helper()
-	index := int32(binary.NativeEndian.Uint32(r.Body[4:]))
-	var group uint32
-	forEachAttr(r.Body[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
-		if typ == unix.IFLA_GROUP {
-			group = u32(v)
-		}
-	})
 	switch {
-	case r.Type == unix.RTM_DELLINK && index == 0:
-		return fmt.Sprintf("delete group %d", group)
-	case r.Type == unix.RTM_DELLINK:
+	case r.Op == OpDeleteGroup:
 		if r.Done != unix.ENODEV {
-			t.Errorf("delete of #%d: gone already must count as done", index)
+			t.Errorf("delete of group %d: an empty group must count as done", r.Group)
 		}
-		return fmt.Sprintf("delete #%d", index)
-	case r.Type == unix.RTM_NEWLINK && r.Flags&unix.NLM_F_CREATE == 0 && group != 0:
-		return fmt.Sprintf("#%d to group %d", index, group)
+		return fmt.Sprintf("delete group %d", r.Group)
+	case r.Op == OpDelete:
+		if r.Done != unix.ENODEV {
+			t.Errorf("delete of #%d: gone already must count as done", r.Index)
+		}
+		return fmt.Sprintf("delete #%d", r.Index)
+	case r.Op == OpSet && r.Attrs.Group != 0 && r.Attrs == (Attrs{Group: r.Attrs.Group}):
+		return fmt.Sprintf("#%d to group %d", r.Index, r.Attrs.Group)
 	}
 	t.Fatalf("unexpected request %+v", r)
 	return ""

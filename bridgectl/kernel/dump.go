@@ -1,165 +1,169 @@
 package kernel
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
 
-// Links reads every link of the namespace with one dump. Statistics are
-// skipped unless asked for: they are most of a link message and only status
-// shows them.
-func (c *Conn) Links(stats bool) ([]*plan.Observed, error) {
+// dumpAttempts bounds the retries of a dump the kernel interrupted (its
+// link table changed meanwhile).
+const dumpAttempts = 5
+
+const rtextFilterSkipStats = 1 << 3 // RTEXT_FILTER_SKIP_STATS; neither x/sys/unix nor nl has it
+
+// Dump reads every link of the namespace with one RTM_GETLINK dump.
+// Statistics are skipped unless asked for: they are most of a link message
+// and only status shows them.
+func (c *Conn) Dump(stats bool) ([]*plan.Observed, error) {
 	var out []*plan.Observed
-	err := c.Dump(unix.RTM_GETLINK, dumpLinks(stats), func(m syscall.NetlinkMessage) error {
-		if m.Header.Type != unix.RTM_NEWLINK {
-			return nil
+	var err error
+	for attempt := 0; attempt < dumpAttempts; attempt++ {
+		out, err = c.dumpOnce(stats)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
 		}
-		o, err := parseLink(m.Data)
-		if err != nil {
-			return err
-		}
-		out = append(out, o)
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read links: %w", err)
 	}
 	return out, nil
 }
 
-// forEachAttr calls f for each attribute in b.
-func forEachAttr(b []byte, f func(typ uint16, v []byte)) {
-	for len(b) >= 4 {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < 4 || l > len(b) {
-			return
+func (c *Conn) dumpOnce(stats bool) ([]*plan.Observed, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.sh}
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	if !stats {
+		req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
+	}
+	var out []*plan.Observed
+	var perr error
+	err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
+		o, err := observe(m, stats)
+		if err != nil {
+			perr = err
+			return false
 		}
-		f(binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[4:l])
-		b = b[min((l+3)&^3, len(b)):]
-	}
-}
-
-func u32(v []byte) uint32 {
-	if len(v) < 4 {
-		return 0
-	}
-	return binary.NativeEndian.Uint32(v)
-}
-
-func u16(v []byte) uint16 {
-	if len(v) < 2 {
-		return 0
-	}
-	return binary.NativeEndian.Uint16(v)
-}
-
-func u8(v []byte) uint8 {
-	if len(v) < 1 {
-		return 0
-	}
-	return v[0]
-}
-
-func str(v []byte) string {
-	for len(v) > 0 && v[len(v)-1] == 0 {
-		v = v[:len(v)-1]
-	}
-	return string(v)
-}
-
-// parseLink decodes one RTM_NEWLINK message body.
-func parseLink(b []byte) (*plan.Observed, error) {
-	if len(b) < unix.SizeofIfInfomsg {
-		return nil, fmt.Errorf("short link message (%d bytes)", len(b))
-	}
-	o := &plan.Observed{
-		Index: int(int32(binary.NativeEndian.Uint32(b[4:]))),
-		Up:    binary.NativeEndian.Uint32(b[8:])&unix.IFF_UP != 0,
-	}
-	var link int
-	var info, data []byte
-	forEachAttr(b[unix.SizeofIfInfomsg:], func(t uint16, v []byte) {
-		switch t {
-		case unix.IFLA_IFNAME:
-			o.Name = str(v)
-		case unix.IFLA_MTU:
-			o.MTU = int(u32(v))
-		case unix.IFLA_LINK:
-			link = int(u32(v))
-		case unix.IFLA_MASTER:
-			o.MasterIndex = int(u32(v))
-		case unix.IFLA_OPERSTATE:
-			o.OperUp = u8(v) == operUp
-		case unix.IFLA_IFALIAS:
-			o.Alias = str(v)
-		case unix.IFLA_GROUP:
-			o.Group = u32(v)
-		case unix.IFLA_LINKINFO:
-			info = v
-		case unix.IFLA_STATS64:
-			// struct rtnl_link_stats64 starts rx_packets, tx_packets, rx_bytes, tx_bytes.
-			if len(v) >= 32 {
-				o.RxPackets = binary.NativeEndian.Uint64(v)
-				o.TxPackets = binary.NativeEndian.Uint64(v[8:])
-				o.RxBytes = binary.NativeEndian.Uint64(v[16:])
-				o.TxBytes = binary.NativeEndian.Uint64(v[24:])
-			}
-		case unix.IFLA_AF_SPEC:
-			forEachAttr(v, func(af uint16, v []byte) {
-				if af == unix.AF_INET6 {
-					forEachAttr(v, func(t uint16, v []byte) {
-						if t == unix.IFLA_INET6_ADDR_GEN_MODE {
-							o.AddrGenNone = u8(v) == addrGenModeNone
-						}
-					})
-				}
-			})
-		}
+		out = append(out, o)
+		return true
 	})
-	forEachAttr(info, func(t uint16, v []byte) {
-		switch t {
-		case unix.IFLA_INFO_KIND:
-			o.Kind = str(v)
-		case unix.IFLA_INFO_DATA:
-			data = v
+	if err == nil {
+		err = perr
+	}
+	return out, err
+}
+
+// observe decodes one RTM_NEWLINK message body: what netlink.LinkDeserialize
+// decodes, plus what it leaves out (the rtnetlink kind of every link, a
+// bridge's STP state, IPv6 addrgenmode), read with nl.ParseRouteAttr.
+func observe(m []byte, stats bool) (o *plan.Observed, err error) {
+	// The library's decoders index attributes without checking their
+	// lengths: a message the kernel would never send must be an error,
+	// not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			o, err = nil, fmt.Errorf("malformed link message: %v", r)
 		}
-	})
-	switch o.Kind {
-	case "vlan":
-		o.ParentIndex = link
-		forEachAttr(data, func(t uint16, v []byte) {
-			switch t {
-			case unix.IFLA_VLAN_ID:
-				o.ID = u16(v)
-			case unix.IFLA_VLAN_PROTOCOL:
-				if len(v) >= 2 {
-					o.Proto = config.Proto(binary.BigEndian.Uint16(v))
-				}
-			}
-		})
-	case "bridge":
-		forEachAttr(data, func(t uint16, v []byte) {
-			switch t {
-			case unix.IFLA_BR_STP_STATE:
-				o.STP = u32(v) != 0
-			case unix.IFLA_BR_MCAST_SNOOPING:
-				o.McastSnoop = u8(v) != 0
-			case unix.IFLA_BR_AGEING_TIME:
-				o.Ageing = time.Duration(u32(v)) * 10 * time.Millisecond
-			case unix.IFLA_BR_GROUP_FWD_MASK:
-				o.GroupFwdMask = u16(v)
-			}
-		})
+	}()
+	if len(m) < unix.SizeofIfInfomsg {
+		return nil, fmt.Errorf("short link message (%d bytes)", len(m))
+	}
+	l, err := netlink.LinkDeserialize(nil, m)
+	if err != nil {
+		return nil, fmt.Errorf("link message: %w", err)
+	}
+	a := l.Attrs()
+	o = &plan.Observed{
+		Index:       a.Index,
+		Name:        a.Name,
+		MasterIndex: a.MasterIndex,
+		MTU:         a.MTU,
+		Up:          a.RawFlags&unix.IFF_UP != 0,
+		OperUp:      a.OperState == operUp,
+		Group:       a.Group,
+		Alias:       a.Alias,
+	}
+	if stats && a.Statistics != nil {
+		o.RxPackets, o.TxPackets = a.Statistics.RxPackets, a.Statistics.TxPackets
+		o.RxBytes, o.TxBytes = a.Statistics.RxBytes, a.Statistics.TxBytes
+	}
+	switch l := l.(type) {
+	case *netlink.Vlan:
+		o.ParentIndex, o.ID, o.Proto = a.ParentIndex, uint16(l.VlanId), config.Proto(l.VlanProtocol)
+	case *netlink.Bridge:
+		o.McastSnoop = l.MulticastSnooping != nil && *l.MulticastSnooping
+		if l.AgeingTime != nil {
+			o.Ageing = time.Duration(*l.AgeingTime) * 10 * time.Millisecond
+		}
+		if l.GroupFwdMask != nil {
+			o.GroupFwdMask = *l.GroupFwdMask
+		}
+	}
+	if err := observeRest(o, m[unix.SizeofIfInfomsg:]); err != nil {
+		return nil, fmt.Errorf("link %s: %w", o.Name, err)
 	}
 	if o.Name == "" {
 		return nil, fmt.Errorf("link %d without a name", o.Index)
 	}
 	return o, nil
+}
+
+// observeRest fills in the attributes netlink.LinkDeserialize leaves out.
+func observeRest(o *plan.Observed, b []byte) error {
+	top, err := nl.ParseRouteAttr(b)
+	if err != nil {
+		return err
+	}
+	for _, t := range top {
+		switch t.Attr.Type &^ unix.NLA_F_NESTED {
+		case unix.IFLA_LINKINFO:
+			info, err := nl.ParseRouteAttr(t.Value)
+			if err != nil {
+				return err
+			}
+			for _, i := range info {
+				switch i.Attr.Type &^ unix.NLA_F_NESTED {
+				case unix.IFLA_INFO_KIND:
+					o.Kind = unix.ByteSliceToString(i.Value)
+				case unix.IFLA_INFO_DATA:
+					if o.Kind == string(plan.Bridge) {
+						o.STP = nested(i.Value, unix.IFLA_BR_STP_STATE, func(v []byte) bool {
+							return len(v) >= 4 && nl.NativeEndian().Uint32(v) != 0
+						})
+					}
+				}
+			}
+		case unix.IFLA_AF_SPEC:
+			nested(t.Value, unix.AF_INET6, func(v []byte) bool {
+				o.AddrGenNone = nested(v, unix.IFLA_INET6_ADDR_GEN_MODE, func(v []byte) bool {
+					return len(v) >= 1 && v[0] == addrGenModeNone
+				})
+				return true
+			})
+		}
+	}
+	return nil
+}
+
+// nested applies f to the value of attribute typ in b; false if it is absent
+// or b does not parse.
+func nested(b []byte, typ uint16, f func(v []byte) bool) bool {
+	attrs, err := nl.ParseRouteAttr(b)
+	if err != nil {
+		return false
+	}
+	for _, a := range attrs {
+		if a.Attr.Type&^unix.NLA_F_NESTED == typ {
+			return f(a.Value)
+		}
+	}
+	return false
 }

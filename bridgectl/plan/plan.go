@@ -24,7 +24,7 @@ func (o Op) String() string {
 
 // Change is one attribute that differs.
 type Change struct {
-	Attr string // "mtu", "master", "up", "id", ...
+	Attr Attr
 	Have string
 	Want string
 }
@@ -49,7 +49,7 @@ func (s Step) Name() string {
 }
 
 // Has reports whether the step changes attribute attr.
-func (s Step) Has(attr string) bool {
+func (s Step) Has(attr Attr) bool {
 	for _, c := range s.Changes {
 		if c.Attr == attr {
 			return true
@@ -144,7 +144,7 @@ func Compute(want []Link, st *State) (*Plan, error) {
 			gone[w.Name] = true
 			reason := "the kernel cannot change " + attrs(imm)
 			for _, c := range imm {
-				if c.Attr == "parent" && c.Have == c.Want {
+				if c.Attr == AttrParent && c.Have == c.Want {
 					reason = "its parent " + c.Want + " is recreated"
 				}
 			}
@@ -177,22 +177,22 @@ func Compute(want []Link, st *State) (*Plan, error) {
 func immutable(w Link, have *Observed, st *State, gone map[string]bool) []Change {
 	var c []Change
 	if have.Kind != string(w.Kind) {
-		c = append(c, Change{"kind", kindOf(have), string(w.Kind)})
+		c = append(c, Change{AttrKind, kindOf(have), string(w.Kind)})
 		return c
 	}
 	if w.Kind != VLAN {
 		return nil
 	}
 	if p := st.Name(have.ParentIndex); p != w.Parent {
-		c = append(c, Change{"parent", orNone(p), w.Parent})
+		c = append(c, Change{AttrParent, orNone(p), w.Parent})
 	} else if gone[p] {
-		c = append(c, Change{"parent", p, p})
+		c = append(c, Change{AttrParent, p, p})
 	}
 	if have.Proto != w.Proto {
-		c = append(c, Change{"protocol", have.Proto.String(), w.Proto.String()})
+		c = append(c, Change{AttrProtocol, have.Proto.String(), w.Proto.String()})
 	}
 	if have.ID != w.ID {
-		c = append(c, Change{"id", strconv.Itoa(int(have.ID)), strconv.Itoa(int(w.ID))})
+		c = append(c, Change{AttrID, strconv.Itoa(int(have.ID)), strconv.Itoa(int(w.ID))})
 	}
 	return c
 }
@@ -200,45 +200,45 @@ func immutable(w Link, have *Observed, st *State, gone map[string]bool) []Change
 // mutable lists the drift fixed in place.
 func mutable(w Link, have *Observed, st *State, gone map[string]bool) []Change {
 	var c []Change
-	add := func(attr string, h, x any) { c = append(c, Change{attr, fmt.Sprint(h), fmt.Sprint(x)}) }
+	add := func(attr Attr, h, x any) { c = append(c, Change{attr, fmt.Sprint(h), fmt.Sprint(x)}) }
 	if have.Group != OwnerGroup {
-		add("group", have.Group, OwnerGroup)
+		add(AttrGroup, have.Group, OwnerGroup)
 	}
 	if w.MTU != 0 && have.MTU != w.MTU {
-		add("mtu", have.MTU, w.MTU)
+		add(AttrMTU, have.MTU, w.MTU)
 	}
 	if w.Master != "" {
 		if m := st.Name(have.MasterIndex); m != w.Master || gone[m] {
-			add("master", orNone(m), w.Master)
+			add(AttrMaster, orNone(m), w.Master)
 		}
 	} else if have.MasterIndex != 0 {
-		add("master", st.Name(have.MasterIndex), "none")
+		add(AttrMaster, st.Name(have.MasterIndex), "none")
 	}
 	if w.Kind == Bridge {
 		if have.STP {
-			add("stp", "on", "off")
+			add(AttrSTP, "on", "off")
 		}
 		if have.McastSnoop {
-			add("mcast_snooping", "on", "off")
+			add(AttrMcastSnooping, "on", "off")
 		}
 		if have.Ageing != w.Ageing {
-			add("ageing", have.Ageing, w.Ageing)
+			add(AttrAgeing, have.Ageing, w.Ageing)
 		}
 		if have.GroupFwdMask != GroupFwdMask {
-			add("group_fwd_mask", fmt.Sprintf("%#x", have.GroupFwdMask), fmt.Sprintf("%#x", GroupFwdMask))
+			add(AttrGroupFwdMask, fmt.Sprintf("%#x", have.GroupFwdMask), fmt.Sprintf("%#x", GroupFwdMask))
 		}
 	}
 	if have.Alias != w.Alias {
-		add("alias", strconv.Quote(have.Alias), strconv.Quote(w.Alias))
+		add(AttrAlias, strconv.Quote(have.Alias), strconv.Quote(w.Alias))
 	}
 	if !have.AddrGenNone {
-		add("addrgenmode", "eui64", "none")
+		add(AttrAddrGenMode, "eui64", "none")
 	}
 	if w.Port && !have.Bound {
-		add("guard", "unbound", "bound")
+		add(AttrGuard, "unbound", "bound")
 	}
 	if !have.Up {
-		add("up", "down", "up")
+		add(AttrUp, "down", "up")
 	}
 	return c
 }
@@ -260,7 +260,7 @@ func orNone(s string) string {
 func attrs(cs []Change) string {
 	names := make([]string, len(cs))
 	for i, c := range cs {
-		names[i] = c.Attr
+		names[i] = c.Attr.String()
 	}
 	return strings.Join(names, ", ")
 }

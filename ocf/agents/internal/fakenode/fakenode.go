@@ -237,18 +237,18 @@ func (k *Kernel) observe(cfg *config.Config, guard bool) (*bridgectl.View, error
 // wanted ones (kept indexes where the plan keeps the link), new and unbound
 // ports are bound to the guard's block (arming it blocked if it is fresh),
 // and raw is recorded.
-func (n *fakeNode) Apply(cfg *config.Config, raw []byte) (*bridgectl.View, kernel.Result, error) {
+func (n *fakeNode) Apply(cfg *config.Config, raw []byte) (*bridgectl.View, plan.Result, error) {
 	k := n.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := n.call("apply"); err != nil {
-		return nil, kernel.Result{}, err
+		return nil, plan.Result{}, err
 	}
 	v, err := k.observe(cfg, true)
 	if err != nil {
-		return nil, kernel.Result{}, err
+		return nil, plan.Result{}, err
 	}
-	var res kernel.Result
+	var res plan.Result
 	for _, s := range v.Plan.Steps {
 		switch s.Op {
 		case plan.Delete, plan.Recreate:

@@ -22,7 +22,6 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
-	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/ocf"
@@ -46,7 +45,7 @@ type Node interface {
 	Dir() string
 	Applied() (*config.Config, error)
 	Observe(cfg *config.Config, guard bool) (*bridgectl.View, error)
-	Apply(cfg *config.Config, raw []byte) (*bridgectl.View, kernel.Result, error)
+	Apply(cfg *config.Config, raw []byte) (*bridgectl.View, plan.Result, error)
 	// Down deletes every link of ours and returns the foreign links it
 	// left alone in bridgectl's device groups.
 	Down() ([]plan.Foreign, error)
