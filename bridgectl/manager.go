@@ -12,30 +12,23 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
-// DefaultStateDir holds what was applied and the guard's marker. It is on
-// tmpfs: after a reboot nothing is applied and the guard is closed.
-const DefaultStateDir = "/run/qinqbridge"
-
-// DefaultLockWait is how long a command waits for the namespace's lock:
-// longer than an apply of the largest configuration takes.
-const DefaultLockWait = time.Minute
-
 // Options select the namespace and the state directory, and how the
 // namespace's lock is taken.
 type Options struct {
 	NetNS    string // a name under /run/netns; "" for the current namespace
-	StateDir string // DefaultStateDir if ""
+	StateDir string // defaults.StateDir if ""
 	// Lock makes Open take the namespace's lock and hold it until Close:
 	// for a caller whose every step must not interleave with another
 	// command's (an OCF agent's mutating action). Without it, Apply and
 	// Down take the lock for their own duration.
 	Lock bool
-	// LockWait bounds the wait for the lock; DefaultLockWait if 0.
+	// LockWait bounds the wait for the lock; defaults.LockWait if 0.
 	LockWait time.Duration
 }
 
@@ -84,10 +77,10 @@ func Open(o Options) (*Manager, error) {
 // from then on, also when New fails: Close closes them.
 func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	if o.StateDir == "" {
-		o.StateDir = DefaultStateDir
+		o.StateDir = defaults.StateDir
 	}
 	if o.LockWait <= 0 {
-		o.LockWait = DefaultLockWait
+		o.LockWait = defaults.LockWait
 	}
 	m := &Manager{opts: o, ns: ns, links: links}
 	m.OpenGuard = m.openGuard

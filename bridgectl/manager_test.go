@@ -11,6 +11,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -210,8 +211,8 @@ func TestForeignLinksUntouched(t *testing.T) {
 		foreign plan.Observed
 	}{
 		{"an admin's vlan", plan.Observed{Name: "eth0.999", Kind: "vlan", ID: 999, Proto: config.Dot1Q, MTU: 1500}},
-		{"in our group, no mark", plan.Observed{Name: "veth-admin", Kind: "veth", Group: plan.OwnerGroup, Alias: "uplink", MTU: 1500}},
-		{"in the doomed group", plan.Observed{Name: "dummy0", Kind: "dummy", Group: plan.DoomedGroup, MTU: 1500}},
+		{"in our group, no mark", plan.Observed{Name: "veth-admin", Kind: "veth", Group: defaults.OwnerGroup, Alias: "uplink", MTU: 1500}},
+		{"in the doomed group", plan.Observed{Name: "dummy0", Kind: "dummy", Group: defaults.DoomedGroup, MTU: 1500}},
 		{"marked, outside our groups", plan.Observed{Name: "br-old", Kind: "bridge", Alias: "qinqbridge old", MTU: 1500}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // Event is one rtnetlink notification the watcher may care about: a link's
@@ -27,7 +28,7 @@ type LinkEvent struct {
 	Deleted     bool
 	Index       int
 	Name        string
-	Group       uint32 // IFLA_GROUP: ours is plan.OwnerGroup or plan.DoomedGroup
+	Group       uint32 // IFLA_GROUP: ours is defaults.OwnerGroup or defaults.DoomedGroup
 	ParentIndex int    // IFLA_LINK: a VLAN's parent
 	MasterIndex int
 }
@@ -108,7 +109,7 @@ func (s *scope) relevant(ev Event) bool {
 //
 // Everything else (other interfaces, carrier changes elsewhere) is ignored.
 func (s *scope) relevantLink(ev LinkEvent) bool {
-	if ev.Group == plan.OwnerGroup || ev.Group == plan.DoomedGroup {
+	if ev.Group == defaults.OwnerGroup || ev.Group == defaults.DoomedGroup {
 		return true
 	}
 	return s.names[ev.Name] || s.indexes[ev.Index] || (ev.ParentIndex != 0 && s.indexes[ev.ParentIndex])

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 const watchTestConfig = `
@@ -32,7 +33,7 @@ func TestScopeRelevant(t *testing.T) {
 	st := plan.NewState([]*plan.Observed{
 		{Index: 2, Name: "q0"},
 		{Index: 3, Name: "v0"},
-		{Index: 4, Name: "q0.s100", Group: plan.OwnerGroup},
+		{Index: 4, Name: "q0.s100", Group: defaults.OwnerGroup},
 		{Index: 9, Name: "eth9"},
 	})
 	s := newScope(cfg, st)
@@ -41,10 +42,10 @@ func TestScopeRelevant(t *testing.T) {
 		ev   LinkEvent
 		want bool
 	}{
-		{"our port deleted", LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}, true},
-		{"our bridge changed", LinkEvent{Index: 8, Name: "br-vps", Group: plan.OwnerGroup}, true},
-		{"a link of ours renamed by hand", LinkEvent{Index: 7, Name: "renamed", Group: plan.OwnerGroup}, true},
-		{"an orphan marked for deletion", LinkEvent{Index: 20, Name: "old.5", Group: plan.DoomedGroup}, true},
+		{"our port deleted", LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: defaults.OwnerGroup}, true},
+		{"our bridge changed", LinkEvent{Index: 8, Name: "br-vps", Group: defaults.OwnerGroup}, true},
+		{"a link of ours renamed by hand", LinkEvent{Index: 7, Name: "renamed", Group: defaults.OwnerGroup}, true},
+		{"an orphan marked for deletion", LinkEvent{Index: 20, Name: "old.5", Group: defaults.DoomedGroup}, true},
 		{"a foreign link takes a wanted name", LinkEvent{Index: 21, Name: "v0.300"}, true},
 		{"a parent appears", LinkEvent{Index: 22, Name: "q0"}, true},
 		{"a parent changes (by index)", LinkEvent{Index: 3, Name: "v0-renamed"}, true},
@@ -71,8 +72,8 @@ func TestScopeRelevant(t *testing.T) {
 // that can bind or unbind a port or change the guard's block, none that
 // belongs to another block.
 func TestScopeRelevantTC(t *testing.T) {
-	cfg := mustParse(t, watchTestConfig) // the default block, config.DefaultBlock
-	s := newScope(cfg, plan.NewState([]*plan.Observed{{Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}}))
+	cfg := mustParse(t, watchTestConfig) // the default block, defaults.Block
+	s := newScope(cfg, plan.NewState([]*plan.Observed{{Index: 7, Name: "q0.s100.200", Group: defaults.OwnerGroup}}))
 	block := cfg.Guard.Block
 	tests := []struct {
 		name string

@@ -16,7 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
-	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
@@ -185,7 +185,7 @@ func (r *watchRun) guard(t *testing.T) *tcguard.Guard {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	g, err := m.Guard(config.DefaultBlock)
+	g, err := m.Guard(defaults.Block)
 	if err != nil {
 		t.Fatal(err)
 	}

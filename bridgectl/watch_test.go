@@ -14,6 +14,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // kernelSetup is a fakeKernel's starting point in a table.
@@ -291,8 +292,8 @@ func (r *watchRig) stop() {
 }
 
 var (
-	ourDeletion = Event{Link: &LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}}
-	ourLinkNews = Event{Link: &LinkEvent{Index: 7, Name: "q0.s100.200", Group: plan.OwnerGroup}}
+	ourDeletion = Event{Link: &LinkEvent{Deleted: true, Index: 7, Name: "q0.s100.200", Group: defaults.OwnerGroup}}
+	ourLinkNews = Event{Link: &LinkEvent{Index: 7, Name: "q0.s100.200", Group: defaults.OwnerGroup}}
 	// A port's clsact qdisc deleted: its binding to the guard's block.
 	qdiscDeleted = Event{TC: &TCEvent{Type: unix.RTM_DELQDISC, Ifindex: 7, Parent: tc.HandleIngress}}
 	// Our own apply binding a port.

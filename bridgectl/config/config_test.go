@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // hash32 is the naming rule's hash, computed independently of names.go.
@@ -113,7 +115,7 @@ b = { parent = "eth1", vlan = 300 }
 		want: []tr{{"vps-bm", "br-vps-bm", 0, "eth0 802.1ad:100 802.1Q:200", "eth1 802.1Q:300",
 			[]string{"eth0.s100", "eth0.s100.200"}, []string{"eth1.300"}}},
 		check: func(t *testing.T, cfg *Config) {
-			if cfg.Guard.Block != DefaultBlock || cfg.Bridge.Ageing != 300*time.Second {
+			if cfg.Guard.Block != defaults.Block || cfg.Bridge.Ageing != 300*time.Second {
 				t.Errorf("defaults: block %d ageing %v", cfg.Guard.Block, cfg.Bridge.Ageing)
 			}
 			tr := cfg.Translations[0]

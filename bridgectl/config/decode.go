@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // Parse decodes, validates and expands a configuration; file names it in
@@ -99,7 +101,7 @@ var (
 // set, and the translations as written.
 func (p *parser) document(doc map[string]any) (*Config, []spec) {
 	cfg := &Config{File: p.file}
-	cfg.Guard.Block = DefaultBlock
+	cfg.Guard.Block = defaults.Block
 	cfg.Bridge.Ageing = defaultAgeing
 	p.unknownKeys(doc, "", "", topKeys)
 

@@ -68,14 +68,6 @@ func (p Pos) String() string {
 	return p.File + ":" + strconv.Itoa(p.Line)
 }
 
-// DefaultBlock is the tc shared block index of the standby guard unless
-// [guard] block says otherwise. Any fixed number works as long as every node
-// agrees; this one is unlikely to collide with blocks of other tools.
-const DefaultBlock uint32 = 29026
-
-// DefaultPath is where the tools look for the configuration.
-const DefaultPath = "/etc/qinqbridge/qinqbridge.toml"
-
 // defaultAgeing is the kernel's own bridge default, kept unless [bridge]
 // ageing says otherwise.
 const defaultAgeing = 300 * time.Second

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -53,10 +54,10 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 			gone[s.Name()] = true
 			doomed = append(doomed, s.Have)
 		case plan.Modify:
-			if s.Has(plan.AttrGroup) && s.Have.Group == plan.DoomedGroup {
+			if s.Has(plan.AttrGroup) && s.Have.Group == defaults.DoomedGroup {
 				// Wanted but left marked for deletion by an interrupted
 				// run: take it back before the group delete.
-				rescue = append(rescue, set(s.Have.Index, Attrs{Group: plan.OwnerGroup}, "keep "+s.Link.Name))
+				rescue = append(rescue, set(s.Have.Index, Attrs{Group: defaults.OwnerGroup}, "keep "+s.Link.Name))
 			}
 		}
 	}
@@ -70,7 +71,7 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 			next++
 			index[l.Name] = idx
 			c := Request{Op: OpCreate, Index: idx, Name: l.Name, Kind: l.Kind, What: "create " + l.Name,
-				Attrs: Attrs{Group: plan.OwnerGroup, MTU: l.MTU}}
+				Attrs: Attrs{Group: defaults.OwnerGroup, MTU: l.MTU}}
 			switch l.Kind {
 			case plan.VLAN:
 				c.VLAN = VLAN{Parent: index[l.Parent], Proto: l.Proto, ID: l.ID}
@@ -96,7 +97,7 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 		for _, ch := range s.Changes {
 			switch ch.Attr {
 			case plan.AttrGroup:
-				a.Group = plan.OwnerGroup
+				a.Group = defaults.OwnerGroup
 			case plan.AttrMTU:
 				a.MTU = l.MTU
 			case plan.AttrMaster:
@@ -135,7 +136,7 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 	}
 	// A foreign link in DoomedGroup (the plan reports it) must survive
 	// the delete: deleteLinks then deletes ours one by one.
-	if err := run("delete", deleteLinks(doomed, foreignIn(p, plan.DoomedGroup))); err != nil {
+	if err := run("delete", deleteLinks(doomed, foreignIn(p, defaults.DoomedGroup))); err != nil {
 		return res, err
 	}
 	res.Deleted = p.Count(plan.Delete)

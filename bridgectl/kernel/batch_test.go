@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // ackMsg builds an NLMSG_ERROR the way the kernel's netlink_ack does: the
@@ -73,8 +74,8 @@ func FuzzParseAck(f *testing.F) {
 func FuzzObserve(f *testing.F) {
 	v := 300
 	for _, r := range []Request{
-		create(9, "eth1.300", plan.OwnerGroup, 1496, VLAN{2, 0x8100, 300}, &v, "x"),
-		createBridge(12, "br-x", plan.OwnerGroup, 1496, BridgeSettings{GroupFwdMask: plan.GroupFwdMask}, "x"),
+		create(9, "eth1.300", defaults.OwnerGroup, 1496, VLAN{2, 0x8100, 300}, &v, "x"),
+		createBridge(12, "br-x", defaults.OwnerGroup, 1496, BridgeSettings{GroupFwdMask: plan.GroupFwdMask}, "x"),
 		set(9, Attrs{NoAddresses: true, Alias: "qinqbridge x"}, "x"),
 	} {
 		m, err := r.netlink()

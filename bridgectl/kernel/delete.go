@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // Deleting links of ours without touching anyone else's. The fast way is a
@@ -40,11 +41,11 @@ func deleteLinks(links []*plan.Observed, foreignDoomed bool) []Request {
 		return reqs
 	}
 	for _, o := range links {
-		if o.Group != plan.DoomedGroup {
-			reqs = append(reqs, set(o.Index, Attrs{Group: plan.DoomedGroup}, "mark "+o.Name+" for deletion"))
+		if o.Group != defaults.DoomedGroup {
+			reqs = append(reqs, set(o.Index, Attrs{Group: defaults.DoomedGroup}, "mark "+o.Name+" for deletion"))
 		}
 	}
-	return append(reqs, deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"))
+	return append(reqs, deleteGroup(defaults.DoomedGroup, "delete the links marked for deletion"))
 }
 
 // downRequests returns the requests that delete every link of ours in st,
@@ -63,12 +64,12 @@ func downRequests(st *plan.State) []Request {
 	}
 	if len(foreign) == 0 {
 		return []Request{
-			deleteGroup(plan.OwnerGroup, "delete the links of group qinqbridge"),
-			deleteGroup(plan.DoomedGroup, "delete the links marked for deletion"),
+			deleteGroup(defaults.OwnerGroup, "delete the links of group qinqbridge"),
+			deleteGroup(defaults.DoomedGroup, "delete the links marked for deletion"),
 		}
 	}
 	sort.Slice(ours, func(i, j int) bool { return ours[i].Index < ours[j].Index })
-	return deleteLinks(ours, foreign[plan.DoomedGroup])
+	return deleteLinks(ours, foreign[defaults.DoomedGroup])
 }
 
 // foreignIn reports whether a foreign link the plan reports is in group.

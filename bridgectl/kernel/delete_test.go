@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // describe renders a request as the kernel reads it: a group delete, a
@@ -34,7 +35,7 @@ func describe(t *testing.T, r Request) string {
 }
 
 func TestDownRequests(t *testing.T) {
-	const owner, doomed = plan.OwnerGroup, plan.DoomedGroup
+	const owner, doomed = defaults.OwnerGroup, defaults.DoomedGroup
 	ours := func(i int, g uint32) *plan.Observed {
 		return &plan.Observed{Index: i, Name: fmt.Sprint("ours", i), Group: g, Alias: "qinqbridge s-tag"}
 	}
@@ -82,8 +83,8 @@ func TestDownRequests(t *testing.T) {
 // foreign link in the doomed group.
 func TestDeleteLinks(t *testing.T) {
 	doomed := []*plan.Observed{
-		{Index: 7, Name: "a", Group: plan.OwnerGroup, Alias: "qinqbridge x"},
-		{Index: 8, Name: "b", Group: plan.DoomedGroup, Alias: "qinqbridge x"},
+		{Index: 7, Name: "a", Group: defaults.OwnerGroup, Alias: "qinqbridge x"},
+		{Index: 8, Name: "b", Group: defaults.DoomedGroup, Alias: "qinqbridge x"},
 	}
 	for _, tc := range []struct {
 		foreign bool
@@ -106,8 +107,8 @@ func TestDeleteLinks(t *testing.T) {
 }
 
 func TestForeignIn(t *testing.T) {
-	p := &plan.Plan{Foreign: []plan.Foreign{{Link: &plan.Observed{Name: "lo", Group: plan.OwnerGroup}}}}
-	if foreignIn(p, plan.DoomedGroup) || !foreignIn(p, plan.OwnerGroup) {
+	p := &plan.Plan{Foreign: []plan.Foreign{{Link: &plan.Observed{Name: "lo", Group: defaults.OwnerGroup}}}}
+	if foreignIn(p, defaults.DoomedGroup) || !foreignIn(p, defaults.OwnerGroup) {
 		t.Fatal("foreignIn")
 	}
 }

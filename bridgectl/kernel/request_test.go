@@ -15,6 +15,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // The requests bridgectl sends are checked by decoding them with an
@@ -173,7 +174,7 @@ func createBridge(index int, name string, group uint32, mtu int, b BridgeSetting
 }
 
 func TestRequests(t *testing.T) {
-	const owner, doomed = plan.OwnerGroup, plan.DoomedGroup
+	const owner, doomed = defaults.OwnerGroup, defaults.DoomedGroup
 	for _, tc := range []struct {
 		name   string
 		req    Request
@@ -352,12 +353,12 @@ func TestCreateReadsBack(t *testing.T) {
 		req  Request
 		want plan.Observed
 	}{
-		{"vlan 802.1ad", create(7, "eth0.s100", plan.OwnerGroup, 1500, VLAN{3, config.Dot1AD, 100}, nil, "x"),
-			plan.Observed{Index: 7, Name: "eth0.s100", Kind: "vlan", ParentIndex: 3, Proto: config.Dot1AD, ID: 100, MTU: 1500, Group: plan.OwnerGroup}},
-		{"vlan 802.1Q port", create(9, "eth1.300", plan.OwnerGroup, 1496, VLAN{2, config.Dot1Q, 300}, ptr(12), "x"),
-			plan.Observed{Index: 9, Name: "eth1.300", Kind: "vlan", ParentIndex: 2, Proto: config.Dot1Q, ID: 300, MasterIndex: 12, MTU: 1496, Group: plan.OwnerGroup}},
-		{"bridge", createBridge(12, "br-x", plan.OwnerGroup, 1496, BridgeSettings{42 * time.Second, plan.GroupFwdMask}, "x"),
-			plan.Observed{Index: 12, Name: "br-x", Kind: "bridge", MTU: 1496, Group: plan.OwnerGroup, Ageing: 42 * time.Second, GroupFwdMask: plan.GroupFwdMask}},
+		{"vlan 802.1ad", create(7, "eth0.s100", defaults.OwnerGroup, 1500, VLAN{3, config.Dot1AD, 100}, nil, "x"),
+			plan.Observed{Index: 7, Name: "eth0.s100", Kind: "vlan", ParentIndex: 3, Proto: config.Dot1AD, ID: 100, MTU: 1500, Group: defaults.OwnerGroup}},
+		{"vlan 802.1Q port", create(9, "eth1.300", defaults.OwnerGroup, 1496, VLAN{2, config.Dot1Q, 300}, ptr(12), "x"),
+			plan.Observed{Index: 9, Name: "eth1.300", Kind: "vlan", ParentIndex: 2, Proto: config.Dot1Q, ID: 300, MasterIndex: 12, MTU: 1496, Group: defaults.OwnerGroup}},
+		{"bridge", createBridge(12, "br-x", defaults.OwnerGroup, 1496, BridgeSettings{42 * time.Second, plan.GroupFwdMask}, "x"),
+			plan.Observed{Index: 12, Name: "br-x", Kind: "bridge", MTU: 1496, Group: defaults.OwnerGroup, Ageing: 42 * time.Second, GroupFwdMask: plan.GroupFwdMask}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, body := wire(t, tc.req)

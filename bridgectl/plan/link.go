@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // Kind is a link's rtnetlink kind.
@@ -21,8 +22,8 @@ const (
 
 // Ownership marks. A link is bridgectl's only with both of them:
 //
-//   - OwnerGroup in its device group (IFLA_GROUP), set in the very message
-//     that creates it. Links on their way out are moved to DoomedGroup and
+//   - defaults.OwnerGroup in its device group (IFLA_GROUP), set in the very message
+//     that creates it. Links on their way out are moved to defaults.DoomedGroup and
 //     deleted with one group delete (one kernel batch instead of one RCU
 //     grace period per link); a crash in between leaves them still ours.
 //   - An alias (IFLA_IFALIAS) starting with Mark, the link's purpose
@@ -38,9 +39,7 @@ const (
 //     link in the group without the mark is foreign: reported, never
 //     changed or deleted.
 const (
-	OwnerGroup  uint32 = 29026 // 0x7162, "qb"
-	DoomedGroup uint32 = 29027
-	Mark               = "qinqbridge"
+	Mark = "qinqbridge"
 )
 
 // GroupFwdMask is the bridges' group_fwd_mask: forward every link-local
@@ -88,7 +87,9 @@ type Observed struct {
 }
 
 // InGroup reports whether the link is in one of bridgectl's device groups.
-func (o *Observed) InGroup() bool { return o.Group == OwnerGroup || o.Group == DoomedGroup }
+func (o *Observed) InGroup() bool {
+	return o.Group == defaults.OwnerGroup || o.Group == defaults.DoomedGroup
+}
 
 // Marked reports whether the link's alias carries bridgectl's mark.
 func (o *Observed) Marked() bool {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // Op is what a step does to a link.
@@ -201,8 +203,8 @@ func immutable(w Link, have *Observed, st *State, gone map[string]bool) []Change
 func mutable(w Link, have *Observed, st *State, gone map[string]bool) []Change {
 	var c []Change
 	add := func(attr Attr, h, x any) { c = append(c, Change{attr, fmt.Sprint(h), fmt.Sprint(x)}) }
-	if have.Group != OwnerGroup {
-		add(AttrGroup, have.Group, OwnerGroup)
+	if have.Group != defaults.OwnerGroup {
+		add(AttrGroup, have.Group, defaults.OwnerGroup)
 	}
 	if w.MTU != 0 && have.MTU != w.MTU {
 		add(AttrMTU, have.MTU, w.MTU)

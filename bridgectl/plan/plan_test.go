@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 const basic = `
@@ -49,7 +50,7 @@ func converged(want []Link, base []*Observed) []*Observed {
 	}
 	for _, w := range want {
 		o := &Observed{Index: idx[w.Name], Name: w.Name, Kind: string(w.Kind), MTU: w.MTU, Up: true, OperUp: true,
-			Group: OwnerGroup, Alias: w.Alias, AddrGenNone: true, Bound: w.Port}
+			Group: defaults.OwnerGroup, Alias: w.Alias, AddrGenNone: true, Bound: w.Port}
 		if w.Kind == VLAN {
 			o.ParentIndex, o.Proto, o.ID = idx[w.Parent], w.Proto, w.ID
 		}
@@ -206,29 +207,29 @@ func TestCompute(t *testing.T) {
 			return l
 		}, plan: "~ br-vps-bm: stp on -> off; mcast_snooping on -> off; ageing 1m0s -> 5m0s"},
 		{name: "orphan deleted first", mutate: func(l []*Observed) []*Observed {
-			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: OwnerGroup, Alias: "qinqbridge old b"})
+			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: defaults.OwnerGroup, Alias: "qinqbridge old b"})
 		}, plan: "- eth1.301: delete vlan, not in the configuration"},
 		{name: "orphan marked for deletion by an interrupted run deleted", mutate: func(l []*Observed) []*Observed {
-			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: DoomedGroup, Alias: "qinqbridge s-tag"})
+			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: defaults.DoomedGroup, Alias: "qinqbridge s-tag"})
 		}, plan: "- eth1.301: delete vlan, not in the configuration"},
 		// Ownership needs the group and the mark (issue 12, item 7).
 		{name: "unmarked link in the group is foreign, not deleted", mutate: func(l []*Observed) []*Observed {
-			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: OwnerGroup})
-		}, plan: "! eth1.301: foreign vlan, " + inGroup(OwnerGroup, "", "eth1.301")},
+			return append(l, &Observed{Index: 50, Name: "eth1.301", Kind: "vlan", ParentIndex: 3, ID: 301, Proto: config.Dot1Q, Group: defaults.OwnerGroup})
+		}, plan: "! eth1.301: foreign vlan, " + inGroup(defaults.OwnerGroup, "", "eth1.301")},
 		{name: "lo in the group is foreign", mutate: func(l []*Observed) []*Observed {
-			byName(l, "lo").Group = OwnerGroup
+			byName(l, "lo").Group = defaults.OwnerGroup
 			return l
-		}, plan: "! lo: foreign device, " + inGroup(OwnerGroup, "", "lo")},
+		}, plan: "! lo: foreign device, " + inGroup(defaults.OwnerGroup, "", "lo")},
 		{name: "admin's link with an alias of its own in the doomed group is foreign", mutate: func(l []*Observed) []*Observed {
-			return append(l, &Observed{Index: 51, Name: "mine", Kind: "veth", Group: DoomedGroup, Alias: "qinqbridgeish"})
-		}, plan: "! mine: foreign veth, " + inGroup(DoomedGroup, "qinqbridgeish", "mine")},
+			return append(l, &Observed{Index: 51, Name: "mine", Kind: "veth", Group: defaults.DoomedGroup, Alias: "qinqbridgeish"})
+		}, plan: "! mine: foreign veth, " + inGroup(defaults.DoomedGroup, "qinqbridgeish", "mine")},
 		{name: "wanted link left unmarked by a killed run is adopted", mutate: func(l []*Observed) []*Observed {
 			byName(l, "eth1.300").Alias = ""
 			return l
 		}, plan: `~ eth1.300: alias "" -> "qinqbridge vps-bm b"`},
 		{name: "wanted link left unmarked in the doomed group is adopted", mutate: func(l []*Observed) []*Observed {
 			o := byName(l, "br-vps-bm")
-			o.Alias, o.Group = "", DoomedGroup
+			o.Alias, o.Group = "", defaults.DoomedGroup
 			return l
 		}, plan: `~ br-vps-bm: group 29027 -> 29026; alias "" -> "qinqbridge vps-bm"`},
 		{name: "unmarked link of a wanted name with another id is refused", mutate: func(l []*Observed) []*Observed {
@@ -254,14 +255,14 @@ func TestCompute(t *testing.T) {
 			return append(l, &Observed{Index: 52, Name: "fx0", Kind: "veth", MasterIndex: byName(l, "br-vps-bm").Index, Up: true})
 		}, plan: "! fx0: foreign veth, port of translation bridge br-vps-bm: it forwards through the translation; bridgectl never releases it: ip link set fx0 nomaster"},
 		{name: "foreign port of a translation bridge, in the group", mutate: func(l []*Observed) []*Observed {
-			return append(l, &Observed{Index: 52, Name: "fx0", Kind: "veth", MasterIndex: byName(l, "br-vps-bm").Index, Group: OwnerGroup})
-		}, plan: "! fx0: foreign veth, " + inGroup(OwnerGroup, "", "fx0") +
+			return append(l, &Observed{Index: 52, Name: "fx0", Kind: "veth", MasterIndex: byName(l, "br-vps-bm").Index, Group: defaults.OwnerGroup})
+		}, plan: "! fx0: foreign veth, " + inGroup(defaults.OwnerGroup, "", "fx0") +
 			"; port of translation bridge br-vps-bm: it forwards through the translation; bridgectl never releases it: ip link set fx0 nomaster"},
 		{name: "port of a foreign bridge is none of bridgectl's business", mutate: func(l []*Observed) []*Observed {
 			return append(l, &Observed{Index: 53, Name: "br-hand", Kind: "bridge"}, &Observed{Index: 54, Name: "fx0", Kind: "veth", MasterIndex: 53})
 		}},
 		{name: "interrupted delete kept", mutate: func(l []*Observed) []*Observed {
-			byName(l, "eth1.300").Group = DoomedGroup
+			byName(l, "eth1.300").Group = defaults.DoomedGroup
 			return l
 		}, plan: "~ eth1.300: group 29027 -> 29026"},
 		{name: "foreign name", mutate: func(l []*Observed) []*Observed {

@@ -5,8 +5,7 @@ package cliflags
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/qinqbridge/qinqbridge/bridgectl"
-	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
 // Common returns -c/--config, --netns and the hidden --state-dir, with the
@@ -14,9 +13,9 @@ import (
 // what it reads there).
 func Common(configUsage, stateUsage string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultPath, Usage: configUsage},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: defaults.ConfigPath, Usage: configUsage},
 		&cli.StringFlag{Name: "netns", Usage: "work in the network namespace `NAME` (/run/netns/NAME) instead of the current one"},
-		&cli.StringFlag{Name: "state-dir", Value: bridgectl.DefaultStateDir, Usage: stateUsage, Hidden: true},
+		&cli.StringFlag{Name: "state-dir", Value: defaults.StateDir, Usage: stateUsage, Hidden: true},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
@@ -53,7 +54,7 @@ func newGuardWatch() *guardWatch {
 
 // add starts watching the node's guard (block of the test configuration).
 func (w *guardWatch) add(n *node) error {
-	g, err := tcguard.Open(tcguard.Options{Block: tcguard.DefaultBlock, NetNS: int(n.ns.h), StateDir: w.stateDir})
+	g, err := tcguard.Open(tcguard.Options{Block: defaults.Block, NetNS: int(n.ns.h), StateDir: w.stateDir})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/florianl/go-tc/core"
 	"golang.org/x/sys/unix"
 
-	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
 
@@ -63,9 +63,9 @@ func TestForeignBlockRefused(t *testing.T) {
 	e := newGuardEnv(t)
 	cfg := e.config(t, 1)
 	e.ns.Veth(t, "xa", "xb")
-	e.addClsact(t, "xa", config.DefaultBlock)
-	e.addBlockFilter(t, config.DefaultBlock, 5, tc.ActOk)
-	before := e.blockFilterCount(t, config.DefaultBlock)
+	e.addClsact(t, "xa", defaults.Block)
+	e.addBlockFilter(t, defaults.Block, 5, tc.ActOk)
+	before := e.blockFilterCount(t, defaults.Block)
 	for _, args := range [][]string{{"bridgectl", "plan"}, {"bridgectl", "apply"}, {"tcguard", "block"}, {"tcguard", "unblock"}} {
 		r := e.exec(t, args[0], append(args[1:], "-c", cfg)...)
 		if r.code == 0 || !strings.Contains(r.stderr+r.stdout, "block") {
@@ -78,7 +78,7 @@ func TestForeignBlockRefused(t *testing.T) {
 	if _, err := e.ns.Link.LinkByName(guardQPort(1)); err == nil {
 		t.Fatal("apply created links over a foreign block")
 	}
-	if after := e.blockFilterCount(t, config.DefaultBlock); after != before {
+	if after := e.blockFilterCount(t, defaults.Block); after != before {
 		t.Fatalf("the foreign block's filters changed: %d -> %d", before, after)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/fakenode"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -181,7 +182,7 @@ func TestStartMonitorStop(t *testing.T) {
 		}
 	}
 	// The ports came up bound to the guard, which is blocked.
-	if !h.k.Filter(config.DefaultBlock) || h.k.BoundTo[h.k.Link(portA).Index] != config.DefaultBlock {
+	if !h.k.Filter(defaults.Block) || h.k.BoundTo[h.k.Link(portA).Index] != defaults.Block {
 		t.Fatalf("ports not bound to a blocked guard: %+v", h.k.Blocks)
 	}
 	h.want("monitor", probe, 0)
@@ -199,7 +200,7 @@ func TestStartMonitorStop(t *testing.T) {
 	if n := h.k.Owned(); n != 0 {
 		t.Fatalf("%d links of ours left after stop", n)
 	}
-	if h.k.Filter(config.DefaultBlock) {
+	if h.k.Filter(defaults.Block) {
 		t.Fatal("block survived its ports")
 	}
 	h.want("monitor", probe, 7)
@@ -487,17 +488,17 @@ func TestForeignLinkInOurGroup(t *testing.T) {
 		add   func(k *fakenode.Kernel) string
 		short string
 	}{
-		{"lo", func(k *fakenode.Kernel) string { k.Link("lo").Group = plan.OwnerGroup; return "lo" }, "lo (in group qinqbridge)"},
+		{"lo", func(k *fakenode.Kernel) string { k.Link("lo").Group = defaults.OwnerGroup; return "lo" }, "lo (in group qinqbridge)"},
 		{"an admin's veth", func(k *fakenode.Kernel) string {
-			k.Add(&plan.Observed{Name: "veth-admin", Kind: "veth", Group: plan.OwnerGroup, Up: true})
+			k.Add(&plan.Observed{Name: "veth-admin", Kind: "veth", Group: defaults.OwnerGroup, Up: true})
 			return "veth-admin"
 		}, "veth-admin (in group qinqbridge)"},
 		{"a NIC in the doomed group", func(k *fakenode.Kernel) string {
-			k.AddNIC("eth2", 1500).Group = plan.DoomedGroup
+			k.AddNIC("eth2", 1500).Group = defaults.DoomedGroup
 			return "eth2"
 		}, "eth2 (in group qinqbridge)"},
 		{"an admin's vlan with an alias of its own", func(k *fakenode.Kernel) string {
-			k.Add(&plan.Observed{Name: "eth1.77", Kind: "vlan", ParentIndex: k.Link("eth1").Index, Proto: config.Dot1Q, ID: 77, Group: plan.OwnerGroup, Alias: "backup uplink"})
+			k.Add(&plan.Observed{Name: "eth1.77", Kind: "vlan", ParentIndex: k.Link("eth1").Index, Proto: config.Dot1Q, ID: 77, Group: defaults.OwnerGroup, Alias: "backup uplink"})
 			return "eth1.77"
 		}, "eth1.77 (in group qinqbridge)"},
 	} {

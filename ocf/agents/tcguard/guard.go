@@ -14,6 +14,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -108,7 +109,7 @@ func (a *guard) currentBlock(r *ocf.Request, n node.Node) (block uint32, started
 	if cfg, _, err := config.Load(r.Param(node.ParamConfig)); err == nil {
 		return cfg.Guard.Block, started
 	}
-	return config.DefaultBlock, started
+	return defaults.Block, started
 }
 
 // openNode opens the namespace for start and validate-all, mapping a

@@ -15,7 +15,7 @@ import (
 	tc "github.com/florianl/go-tc"
 	"golang.org/x/sys/unix"
 
-	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/agenttest"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
@@ -56,7 +56,7 @@ func (n *vmNode) want(t testing.TB, action string, extra []string, code int, fra
 // status reads the guard with package tcguard, as bridgectl would.
 func (n *vmNode) status(t testing.TB) tcguard.Status {
 	t.Helper()
-	g, err := tcguard.Open(tcguard.Options{Block: config.DefaultBlock, NetNS: int(n.ns.Handle), StateDir: filepath.Join(n.stateDir, n.ns.Name)})
+	g, err := tcguard.Open(tcguard.Options{Block: defaults.Block, NetNS: int(n.ns.Handle), StateDir: filepath.Join(n.stateDir, n.ns.Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func deleteFilter(t *testing.T, ns *testbed.NS) {
 	defer tcnl.Close()
 	info := uint32(tcguard.FilterPriority)<<16 | uint32(htons(unix.ETH_P_ALL))
 	if err := tcnl.Filter().Delete(&tc.Object{
-		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: config.DefaultBlock, Handle: tcguard.FilterHandle, Info: info},
+		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: defaults.Block, Handle: tcguard.FilterHandle, Info: info},
 		Attribute: tc.Attribute{Kind: "matchall"},
 	}); err != nil {
 		t.Fatal(err)

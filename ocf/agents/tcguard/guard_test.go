@@ -13,6 +13,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/fakenode"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -33,7 +34,7 @@ a = { parent = "eth2", outer = 100, inner = 201 }
 b = { parent = "eth1", vlan = 301 }
 `
 
-const block = config.DefaultBlock
+const block = defaults.Block
 
 // fakeScore records promotion scores instead of calling crm_attribute.
 type fakeScore struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -268,7 +269,7 @@ func (n *fakeNode) Apply(cfg *config.Config, raw []byte) (*bridgectl.View, plan.
 			k.next++
 			k.Links[w.Name] = o
 		}
-		o.Kind, o.Group, o.MTU, o.Alias, o.AddrGenNone, o.Up = string(w.Kind), plan.OwnerGroup, w.MTU, w.Alias, true, true
+		o.Kind, o.Group, o.MTU, o.Alias, o.AddrGenNone, o.Up = string(w.Kind), defaults.OwnerGroup, w.MTU, w.Alias, true, true
 		if w.Kind == plan.VLAN {
 			o.ParentIndex, o.Proto, o.ID = k.Links[w.Parent].Index, w.Proto, w.ID
 		} else {

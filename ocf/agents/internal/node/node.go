@@ -23,6 +23,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -134,7 +135,7 @@ func DirFor(o bridgectl.Options) string {
 
 func stateDir(o bridgectl.Options) (statedir.Dir, error) {
 	if o.StateDir == "" {
-		o.StateDir = bridgectl.DefaultStateDir
+		o.StateDir = defaults.StateDir
 	}
 	return statedir.New(o.StateDir, o.NetNS)
 }
@@ -161,14 +162,14 @@ const (
 // config as reloadable (the bridge re-applies it in place).
 func Params(configReloadable bool) []ocf.Param {
 	return []ocf.Param{
-		{Name: ParamConfig, ShortDesc: "qinqbridge configuration file", Default: config.DefaultPath,
+		{Name: ParamConfig, ShortDesc: "qinqbridge configuration file", Default: defaults.ConfigPath,
 			Reloadable: configReloadable,
 			LongDesc: "Absolute path of the qinqbridge TOML file (the same file bridgectl reads). " +
 				"It must be identical on every node."},
 		{Name: ParamNetNS, ShortDesc: "Network namespace (testbeds)",
 			LongDesc: "Name of a network namespace under /run/netns to work in instead of the agent's own. " +
 				"Leave empty in production; testbeds use it to run several nodes on one machine."},
-		{Name: ParamStateDir, ShortDesc: "State directory (tests only)", Default: bridgectl.DefaultStateDir,
+		{Name: ParamStateDir, ShortDesc: "State directory (tests only)", Default: defaults.StateDir,
 			LongDesc: "Directory (on tmpfs, so that a reboot forgets it) of the applied configuration and " +
 				"the guard's markers, one subdirectory per namespace. Must be the same for the bridge and " +
 				"tcguard resources and bridgectl. It and its subdirectories must be root's and writable by root only " +

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 )
 
@@ -23,7 +24,7 @@ func TestDirForMatchesManager(t *testing.T) {
 	if got, want := DirFor(bridgectl.Options{StateDir: dir}), m.Dir(); got != want {
 		t.Fatalf("DirFor %q, Manager.Dir %q", got, want)
 	}
-	if got := DirFor(bridgectl.Options{NetNS: "lab"}); got != filepath.Join(bridgectl.DefaultStateDir, "lab") {
+	if got := DirFor(bridgectl.Options{NetNS: "lab"}); got != filepath.Join(defaults.StateDir, "lab") {
 		t.Fatalf("DirFor with netns: %q", got)
 	}
 }
