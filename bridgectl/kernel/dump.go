@@ -44,21 +44,39 @@ func (c *Conn) dumpOnce(stats bool) ([]*plan.Observed, error) {
 	if !stats {
 		req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
 	}
-	var out []*plan.Observed
-	var perr error
-	err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
-		o, err := observe(m, stats)
-		if err != nil {
-			perr = err
-			return false
+	// Decoding a link costs about what the kernel spends dumping it: one
+	// goroutine decodes while the next datagram is received. Each message
+	// is a slice of its own datagram's copy (nl's Receive), so it stays
+	// valid after the callback returns.
+	msgs := make(chan []byte, 256)
+	type decoded struct {
+		links []*plan.Observed
+		err   error
+	}
+	done := make(chan decoded, 1)
+	go func() {
+		var d decoded
+		for m := range msgs {
+			if d.err != nil {
+				continue
+			}
+			var o *plan.Observed
+			if o, d.err = observe(m, stats); d.err == nil {
+				d.links = append(d.links, o)
+			}
 		}
-		out = append(out, o)
+		done <- d
+	}()
+	err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
+		msgs <- m
 		return true
 	})
+	close(msgs)
+	d := <-done
 	if err == nil {
-		err = perr
+		err = d.err
 	}
-	return out, err
+	return d.links, err
 }
 
 // observe decodes one RTM_NEWLINK message body: what netlink.LinkDeserialize
