@@ -16,10 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // Switch flush on demote.
@@ -387,16 +388,14 @@ func (selfRestorer) Detach(r *ocf.Request, marker string) error {
 // netlinkBounce is the real bouncer.
 type netlinkBounce struct{}
 
+// handle opens a link socket in the namespace called ns ("" the agent's own).
 func handle(ns string) (*netlink.Handle, error) {
-	if ns == "" {
-		return netlink.NewHandle()
-	}
-	h, err := netns.GetFromName(ns)
+	n, err := namespace.Open(ns)
 	if err != nil {
 		return nil, err
 	}
-	defer h.Close()
-	return netlink.NewHandleAt(h)
+	defer n.Close() // the handle's socket stays in the namespace
+	return netlink.NewHandleAt(n.Handle())
 }
 
 func (netlinkBounce) Trunks(ns string, parents []string) ([]string, error) {

@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
@@ -198,13 +195,16 @@ func cmdStatus(c *cli.Context) error {
 	}
 	defer m.Close()
 	defer g.Close()
-	index, err := linkIndexes(opt(c, "netns"))
+	// The links, from the Manager's own socket: one dump, no planning
+	// (nothing is wanted of an empty configuration).
+	v, err := m.Observe(&config.Config{}, false)
 	if err != nil {
 		return fail(exitError, "status: %v", err)
 	}
-	names := make(map[int]string, len(index))
-	for n, i := range index {
-		names[i] = n
+	index := make(map[string]int, len(v.State.ByName))
+	names := make(map[int]string, len(v.State.ByName))
+	for n, o := range v.State.ByName {
+		index[n], names[o.Index] = o.Index, n
 	}
 	var ports []int
 	portNames := cfg.PortNames()
@@ -328,39 +328,4 @@ func list(names []string) string {
 		return strings.Join(names, " ")
 	}
 	return fmt.Sprintf("%s ... and %d more (--json lists all)", strings.Join(names[:textNames], " "), len(names)-textNames)
-}
-
-// linkIndexes maps the names of the namespace's links to their ifindexes,
-// from one dump (O(devices); status only).
-func linkIndexes(nsName string) (map[string]int, error) {
-	var h *netlink.Handle
-	var err error
-	if nsName == "" {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-	} else {
-		var ns netns.NsHandle
-		if ns, err = netns.GetFromName(nsName); err != nil {
-			return nil, fmt.Errorf("netns %s: %w", nsName, err)
-		}
-		defer ns.Close()
-		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rtnetlink socket: %w", err)
-	}
-	defer h.Close()
-	for attempt := 0; ; attempt++ {
-		links, err := h.LinkList()
-		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 4 {
-			continue // the links changed meanwhile: read them again
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing links: %w", err)
-		}
-		out := make(map[string]int, len(links))
-		for _, l := range links {
-			out[l.Attrs().Name] = l.Attrs().Index
-		}
-		return out, nil
-	}
 }
