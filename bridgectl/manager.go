@@ -14,6 +14,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -129,11 +130,12 @@ func (m *Manager) Lock() (unlock func(), err error) {
 
 // Guard opens the standby guard of this namespace for block.
 func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
-	fd := -1
-	if m.ns.IsOpen() {
-		fd = int(m.ns)
+	ns, err := namespace.Open(m.opts.NetNS) // until Manager holds a *namespace.NetNS: then NetNS: m.ns
+	if err != nil {
+		return nil, err
 	}
-	return tcguard.Open(tcguard.Options{Block: block, NetNS: fd, StateDir: m.Dir()})
+	defer ns.Close()
+	return tcguard.Open(tcguard.Options{Block: block, NetNS: ns, StateDir: m.Dir()})
 }
 
 // View is the kernel as seen against a configuration.
