@@ -40,20 +40,24 @@ type Manager struct {
 	ns    *namespace.NetNS
 	links kernel.Links
 	// OpenGuard opens the standby guard of the namespace for a block:
-	// tcguard.Open in the namespace, unless New's caller sets another.
+	// tcguard.Open in the namespace, unless New's caller sets another
+	// (tests: tcguard.New over internal/kerneltest's tc).
 	OpenGuard func(block uint32) (*tcguard.Guard, error)
-	// guard opens what Observe and Apply use of the guard: OpenGuard's,
-	// unless a test of this package puts a stand-in there.
-	guard  func(block uint32) (guardConn, error)
-	unlock func() // set while the namespace's lock is held
+	unlock    func() // set while the namespace's lock is held
 }
 
-// guardConn is what Observe and Apply use of the standby guard
-// (*tcguard.Guard).
-type guardConn interface {
-	kernel.Guard
-	Status(ports []int) (tcguard.Status, error)
-	Close() error
+// binder is the guard as kernel.Apply binds ports with it.
+type binder struct{ g *tcguard.Guard }
+
+func (b binder) Bind(ifindexes []int) ([]int, error) {
+	err := b.g.Bind(ifindexes)
+	if err == nil {
+		return nil, nil
+	}
+	if ports, whole := tcguard.FailedPorts(err); !whole {
+		return ports, err
+	}
+	return nil, err
 }
 
 // Open connects to the namespace. A name that cannot be a namespace is
@@ -84,13 +88,6 @@ func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	}
 	m := &Manager{opts: o, ns: ns, links: links}
 	m.OpenGuard = m.openGuard
-	m.guard = func(block uint32) (guardConn, error) {
-		g, err := m.OpenGuard(block)
-		if err != nil {
-			return nil, err
-		}
-		return g, nil
-	}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
 		m.Close()
@@ -149,7 +146,7 @@ func (m *Manager) Lock() (unlock func(), err error) {
 func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) { return m.OpenGuard(block) }
 
 func (m *Manager) openGuard(block uint32) (*tcguard.Guard, error) {
-	return tcguard.Open(tcguard.Options{Block: block, NetNS: m.ns.Fd(), StateDir: m.Dir()})
+	return tcguard.Open(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()})
 }
 
 // View is the kernel as seen against a configuration.
@@ -242,7 +239,7 @@ func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 	ch := make(chan boundPorts, 1)
 	go func() {
-		g, err := m.guard(block)
+		g, err := m.OpenGuard(block)
 		if err != nil {
 			ch <- boundPorts{err: err}
 			return
@@ -268,12 +265,12 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 	}
 	var res plan.Result
 	if !v.Plan.Empty() {
-		g, err := m.guard(cfg.Guard.Block)
+		g, err := m.OpenGuard(cfg.Guard.Block)
 		if err != nil {
 			return v, res, err
 		}
 		defer g.Close()
-		res, err = kernel.Apply(m.links, v.Plan, v.State, g)
+		res, err = kernel.Apply(m.links, v.Plan, v.State, binder{g})
 		if err != nil {
 			return v, res, err
 		}

@@ -19,48 +19,8 @@ import (
 
 // The real Manager (observe, plan, apply, down) on the in-memory kernel.
 
-// testGuard stands in for the standby guard until tcguard runs on the
-// in-memory kernel too: it records which ifindexes are bound; a device
-// that went away is bound no more (its clsact went with it).
-type testGuard struct {
-	k     *kerneltest.Kernel
-	bound map[int]string // ifindex: the name it had when bound
-}
-
-func (g *testGuard) Bind(ifindexes []int) error {
-	links, err := g.k.Links().Dump(false)
-	if err != nil {
-		return err
-	}
-	for _, i := range ifindexes {
-		for _, o := range links {
-			if o.Index == i {
-				g.bound[i] = o.Name
-			}
-		}
-	}
-	return nil
-}
-
-func (g *testGuard) Status(ports []int) (tcguard.Status, error) {
-	links, err := g.k.Links().Dump(false)
-	if err != nil {
-		return tcguard.Status{}, err
-	}
-	var s tcguard.Status
-	for _, o := range links {
-		if g.bound[o.Index] == o.Name {
-			s.Bound = append(s.Bound, o.Index)
-		}
-	}
-	s.Users = s.Bound
-	return s, nil
-}
-
-func (g *testGuard) Close() error { return nil }
-
 // fakeManager is a Manager of a fresh in-memory namespace holding the NICs
-// eth0 and eth1.
+// eth0 and eth1, with the real guard on the same namespace's tc.
 func fakeManager(t *testing.T) (*Manager, *kerneltest.Kernel) {
 	t.Helper()
 	k := kerneltest.New()
@@ -70,8 +30,9 @@ func fakeManager(t *testing.T) (*Manager, *kerneltest.Kernel) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &testGuard{k: k, bound: map[int]string{}}
-	m.guard = func(uint32) (guardConn, error) { return g, nil }
+	m.OpenGuard = func(block uint32) (*tcguard.Guard, error) {
+		return tcguard.New(tcguard.Options{Block: block, StateDir: m.Dir()}, k.TC()), nil
+	}
 	t.Cleanup(m.Close)
 	return m, k
 }

@@ -67,7 +67,7 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 			ports = append(ports, o.Index)
 		}
 	}
-	g, err := m.guard(cfg.Guard.Block)
+	g, err := m.OpenGuard(cfg.Guard.Block)
 	if err != nil {
 		return nil, err
 	}

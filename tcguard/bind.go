@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,8 +53,6 @@ func FailedPorts(err error) (ports []int, whole bool) {
 // If the block is not armed (it does not exist: no port bound yet), Bind binds
 // one port, installs the drop filter and only then binds the others, so no
 // port can come up open. Call it before setting the ports up.
-//
-// Requests are pipelined over the socket, many per sendmsg.
 func (g *Guard) Bind(ifindexes []int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -91,43 +87,29 @@ func (g *Guard) Bind(ifindexes []int) error {
 
 // bind creates the ports' clsact qdiscs and checks the ones that were
 // already there. It returns the failures of single ports and, separately, a
-// failure that concerns them all (socket, missing module).
+// failure that concerns them all (socket, missing module). One request per
+// round trip, as `tc -batch` does.
 func (g *Guard) bind(ports []int) ([]error, error) {
-	if len(ports) == 0 {
-		return nil, nil
-	}
-	reqs := make([]netlink.Message, len(ports))
-	for i, p := range ports {
-		reqs[i] = newClsactMsg(p, g.o.Block, kindClsact)
-	}
-	replies, err := g.batch(reqs)
-	if err != nil {
-		return nil, fmt.Errorf("tcguard: binding ports to block %d: %w", g.o.Block, err)
-	}
 	var perrs []error
 	var existing []int
-	for i, r := range replies {
+	for _, p := range ports {
+		err := g.tc.AddQdisc(clsactObject(p, g.o.Block))
 		switch {
-		case r.err == nil:
-		case errors.Is(r.err, unix.EEXIST):
-			existing = append(existing, ports[i])
-		case errors.Is(r.err, unix.ENODEV):
-			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("no such device: %w", r.err)})
-		case qdiscKindMissing(r.err):
-			return perrs, moduleError("sch_ingress", "sch_ingress (clsact qdisc)", r.err)
+		case err == nil:
+		case !kernelRefused(err):
+			return perrs, fmt.Errorf("tcguard: binding ports to block %d: %w", g.o.Block, err)
+		case errors.Is(err, unix.EEXIST):
+			existing = append(existing, p)
+		case errors.Is(err, unix.ENODEV):
+			perrs = append(perrs, &PortError{p, fmt.Errorf("no such device: %w", err)})
+		case qdiscKindMissing(err):
+			return perrs, moduleError("sch_ingress", "sch_ingress (clsact qdisc)", err)
 		default:
-			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("creating clsact bound to block %d: %w", g.o.Block, r.err)})
+			perrs = append(perrs, &PortError{p, fmt.Errorf("creating clsact bound to block %d: %w", g.o.Block, err)})
 		}
 	}
 	verrs, err := g.verify(existing)
 	return append(perrs, verrs...), err
-}
-
-// qdiscKindMissing: ENOENT/EOPNOTSUPP and, where the kernel says why, because
-// the kind is unknown ("Specified qdisc kind is unknown").
-func qdiscKindMissing(err error) bool {
-	t := kernelText(err)
-	return kindMissing(err) && (t == "" || strings.Contains(t, "unknown"))
 }
 
 // verifyByDump: from this many ports on, verify reads all qdiscs in one dump
@@ -139,48 +121,33 @@ func (g *Guard) verify(ports []int) ([]error, error) {
 	if len(ports) == 0 {
 		return nil, nil
 	}
+	var ingress map[int]qdisc
 	if len(ports) >= verifyByDump {
-		ingress, err := g.ingressQdiscs()
-		if err != nil {
+		var err error
+		if ingress, err = g.ingressQdiscs(); err != nil {
 			return nil, err
 		}
-		var perrs []error
-		for _, p := range ports {
-			q, ok := ingress[p]
-			switch {
-			case !ok: // it vanished since it answered EEXIST
-				perrs = append(perrs, &PortError{p, errors.New("its ingress qdisc vanished while binding")})
-			case !q.ours(g.o.Block):
-				perrs = append(perrs, &PortError{p, foreign(q)})
-			}
-		}
-		return perrs, nil
-	}
-	reqs := make([]netlink.Message, len(ports))
-	for i, p := range ports {
-		reqs[i] = getIngressQdiscMsg(p)
-	}
-	replies, err := g.batch(reqs)
-	if err != nil {
-		return nil, fmt.Errorf("tcguard: reading ingress qdiscs: %w", err)
 	}
 	var perrs []error
-	for i, r := range replies {
-		if r.err == nil && len(r.msgs) == 0 {
-			r.err = errors.New("kernel sent no qdisc")
+	for _, p := range ports {
+		q, ok := ingress[p]
+		if ingress == nil {
+			o, err := g.tc.IngressQdisc(uint32(p))
+			if err != nil && !kernelRefused(err) {
+				return perrs, fmt.Errorf("tcguard: reading ingress qdiscs: %w", err)
+			}
+			if err != nil {
+				// ENOENT/ENODEV: it vanished since it answered EEXIST.
+				perrs = append(perrs, &PortError{p, fmt.Errorf("reading its ingress qdisc: %w", err)})
+				continue
+			}
+			q, ok = qdiscOf(o), true
 		}
-		if r.err != nil {
-			// ENOENT/ENODEV: it vanished since it answered EEXIST.
-			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("reading its ingress qdisc: %w", r.err)})
-			continue
-		}
-		q, err := parseQdisc(r.msgs[0])
-		if err != nil {
-			perrs = append(perrs, &PortError{ports[i], fmt.Errorf("reading its ingress qdisc: %w", err)})
-			continue
-		}
-		if !q.ours(g.o.Block) {
-			perrs = append(perrs, &PortError{ports[i], foreign(q)})
+		switch {
+		case !ok: // it vanished since it answered EEXIST
+			perrs = append(perrs, &PortError{p, errors.New("its ingress qdisc vanished while binding")})
+		case !q.ours(g.o.Block):
+			perrs = append(perrs, &PortError{p, foreign(q)})
 		}
 	}
 	return perrs, nil

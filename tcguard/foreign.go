@@ -19,32 +19,27 @@ var ErrForeignBlock = errors.New("block holds objects tcguard did not create")
 // each of the block's filters and chains: O(filters in the block), not
 // O(ports).
 func (g *Guard) intruders() ([]string, error) {
-	msgs, err := g.dump(dumpBlockFiltersMsg(g.o.Block))
+	// Every chain and every priority (tcm_info 0): what is not the guard is
+	// not ours.
+	objs, err := g.tc.Filters(blockMsg(g.o.Block))
 	if err != nil {
 		return nil, fmt.Errorf("tcguard: listing filters of block %d: %w", g.o.Block, err)
 	}
 	var out []string
-	for _, m := range msgs {
-		f, err := parseFilter(m)
-		if err != nil {
-			return nil, fmt.Errorf("tcguard: filter of block %d: %w", g.o.Block, err)
-		}
+	for _, o := range objs {
+		f := filterOf(o)
 		ours := f.chain == 0 && f.prio == FilterPriority && f.kind == kindMatchall &&
 			(f.handle == 0 || f.isGuard())
 		if !ours {
 			out = append(out, fmt.Sprintf("%s filter (chain %d, priority %d, handle %#x)", f.kind, f.chain, f.prio, f.handle))
 		}
 	}
-	msgs, err = g.dump(dumpChainsMsg(g.o.Block))
+	chains, err := g.tc.Chains(blockMsg(g.o.Block))
 	if err != nil {
 		return nil, fmt.Errorf("tcguard: listing chains of block %d: %w", g.o.Block, err)
 	}
-	for _, m := range msgs {
-		c, err := parseChain(m)
-		if err != nil {
-			return nil, fmt.Errorf("tcguard: chain of block %d: %w", g.o.Block, err)
-		}
-		if c != 0 && c != ArmedChain {
+	for _, o := range chains {
+		if c := deref(o.Chain); c != 0 && c != ArmedChain {
 			out = append(out, fmt.Sprintf("chain %d", c))
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 )
 
 // A block with somebody else's filter or chain is never bound to, filtered
@@ -12,24 +14,23 @@ import (
 func TestForeignBlockRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		add  func(b *fakeBlock)
+		add  func(k *kerneltest.Kernel)
 		want string
 	}{
-		{"filter at another priority", func(b *fakeBlock) {
-			b.others = append(b.others, filter{prio: 7, handle: 3, kind: "flower"})
+		{"filter at another priority", func(k *kerneltest.Kernel) {
+			k.PlantFilter(testBlock, blockFilter(testBlock, 0, 7, 3, "flower"))
 		}, "flower filter (chain 0, priority 7, handle 0x3)"},
-		{"filter in another chain", func(b *fakeBlock) {
-			b.others = append(b.others, filter{prio: 1, handle: 1, chain: 4, kind: "matchall"})
+		{"filter in another chain", func(k *kerneltest.Kernel) {
+			k.PlantFilter(testBlock, blockFilter(testBlock, 4, 1, 1, "matchall", 2))
 		}, "chain 4"},
-		{"empty foreign chain", func(b *fakeBlock) { b.chains[9] = true }, "chain 9"},
+		{"empty foreign chain", func(k *kerneltest.Kernel) { k.PlantChain(testBlock, 9) }, "chain 9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k := newFakeKernel(t, 1, 2, 3)
+			k := newKernel(t, 1, 2, 3)
 			// Another program's device 3 made the block; it holds their objects.
-			k.ingress[3] = qdisc{ifindex: 3, parent: tcHIngress, kind: kindClsact, ingressBlock: testBlock}
-			k.blocks[testBlock] = &fakeBlock{chains: map[uint32]bool{}}
-			tc.add(k.blocks[testBlock])
-			g := k.guard(testBlock)
+			k.PlantQdisc(ingressQdisc(3, kindClsact, testBlock, 0))
+			tc.add(k)
+			g := guardOn(t, k, testBlock)
 			for name, op := range map[string]func() error{
 				"Bind":    func() error { return g.Bind([]int{1, 2}) },
 				"Block":   g.Block,
@@ -40,8 +41,8 @@ func TestForeignBlockRefused(t *testing.T) {
 					t.Errorf("%s: %v, want ErrForeignBlock naming %q", name, err, tc.want)
 				}
 			}
-			if len(k.log) != 0 {
-				t.Fatalf("changed a foreign block: %v", k.log)
+			if len(k.Log) != 0 {
+				t.Fatalf("changed a foreign block: %v", k.Log)
 			}
 			s := mustStatus(t, g, []int{1, 2})
 			if len(s.Intruders) == 0 {
@@ -54,8 +55,8 @@ func TestForeignBlockRefused(t *testing.T) {
 // Devices bound to our block that are not our ports are strangers: the
 // block is shared with somebody else.
 func TestStatusStrangers(t *testing.T) {
-	k := newFakeKernel(t, 1, 2, 3)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2, 3)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -71,18 +72,17 @@ func TestStatusStrangers(t *testing.T) {
 // Deleting every port's qdisc deletes the block, filter and all. With the
 // expected ports given the guard is not called blocked: they forward.
 func TestEveryQdiscDeletedIsUnguarded(t *testing.T) {
-	k := newFakeKernel(t, 1, 2)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1, 2}); err != nil {
 		t.Fatal(err)
 	}
 	wantState(t, g, Blocked)
-	delete(k.ingress, 1)
+	k.RemoveQdisc(1)
 	if s := mustStatus(t, g, []int{1, 2}); s.State != Unguarded || !slices.Equal(s.Unbound, []int{1}) {
 		t.Fatalf("one qdisc deleted: %+v", s)
 	}
-	delete(k.ingress, 2)
-	delete(k.blocks, testBlock)
+	k.RemoveQdisc(2) // the block goes with its last qdisc
 	s := mustStatus(t, g, []int{1, 2})
 	if s.State != Unguarded || !slices.Equal(s.Unbound, []int{1, 2}) {
 		t.Fatalf("every qdisc deleted: %+v", s)

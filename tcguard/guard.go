@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 )
 
 // DefaultBlock is the shared block index of the configuration's default
@@ -31,23 +32,20 @@ const MarkerName = "guard-open"
 type Options struct {
 	// Block is the shared tc block index (non-zero), e.g. DefaultBlock.
 	Block uint32
-	// NetNS is an open file descriptor of the network namespace to work in;
-	// -1 (or 0, which cannot be a namespace: it is stdin) means the current one.
-	// Open enters it once; the descriptor may be closed afterwards.
-	NetNS int
+	// NetNS is the network namespace to work in; nil means the current one.
+	// Open opens its sockets there; the namespace may be closed afterwards.
+	NetNS *namespace.NetNS
 	// StateDir holds the intent marker, one directory per namespace, e.g.
 	// /run/qinqbridge/default. It is created when needed.
 	StateDir string
 }
 
-// Guard manages the guard of one block in one network namespace over one
-// rtnetlink socket. Its methods may be called from several goroutines; they
-// run one at a time.
+// Guard manages the guard of one block in one network namespace. Its methods
+// may be called from several goroutines; they run one at a time.
 type Guard struct {
-	mu        sync.Mutex
-	o         Options
-	conn      *netlink.Conn
-	batchSize int
+	mu sync.Mutex
+	o  Options
+	tc TC
 }
 
 // Open connects to rtnetlink in the namespace. It changes nothing.
@@ -58,28 +56,22 @@ func Open(o Options) (*Guard, error) {
 	if o.StateDir == "" {
 		return nil, errors.New("tcguard: no state directory for the open marker")
 	}
-	ns := o.NetNS
-	if ns < 0 {
-		ns = 0 // netlink.Config: 0 is the current namespace
+	fd := 0 // go-tc and mdlayher/netlink: the current namespace
+	if o.NetNS != nil {
+		fd = o.NetNS.Fd()
 	}
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: ns})
+	t, err := openTC(fd)
 	if err != nil {
-		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
+		return nil, err
 	}
-	// The kernel's error text (extended ack) in our errors; optional, old
-	// kernels just give less detail. Not CapAcknowledge: with capped acks
-	// mdlayher/netlink v1.11 misplaces the text and loses the errno.
-	_ = c.SetOption(netlink.ExtendedAcknowledge, true)
-	_ = c.SetReadBuffer(rcvBuf)
-	return newGuard(o, c), nil
+	return New(o, t), nil
 }
 
-func newGuard(o Options, c *netlink.Conn) *Guard {
-	return &Guard{o: o, conn: c, batchSize: defaultBatch}
-}
+// New returns a Guard over t (tests: an in-memory kernel). o is not checked.
+func New(o Options, t TC) *Guard { return &Guard{o: o, tc: t} }
 
-// Close closes the socket. The kernel state stays as it is.
-func (g *Guard) Close() error { return g.conn.Close() }
+// Close closes the sockets. The kernel state stays as it is.
+func (g *Guard) Close() error { return g.tc.Close() }
 
 // Block installs the drop filter, then removes the open marker. Idempotent.
 // With no port bound (no block) there is nothing to filter: the next Bind
@@ -131,7 +123,7 @@ func (g *Guard) Unblock() error {
 	if !f.isGuard() {
 		return g.notOurs(f)
 	}
-	_, err = g.do(delGuardFilterMsg(g.o.Block))
+	err = g.tc.DeleteFilter(guardDeleteObject(g.o.Block))
 	switch {
 	case err == nil, errors.Is(err, unix.ENOENT), noBlock(err):
 		return nil // deleted, or gone meanwhile
@@ -143,7 +135,7 @@ func (g *Guard) Unblock() error {
 // ensureFilter adds the drop filter unless it is there. It reports whether
 // the block exists.
 func (g *Guard) ensureFilter() (bool, error) {
-	_, err := g.do(newGuardFilterMsg(g.o.Block, kindMatchall, kindGact))
+	err := g.tc.AddFilter(guardFilterObject(g.o.Block))
 	switch {
 	case err == nil:
 		return true, nil
@@ -173,16 +165,18 @@ func (g *Guard) ensureFilter() (bool, error) {
 
 // guardFilter finds the filter at our priority and handle, if any.
 func (g *Guard) guardFilter() (filter, bool, error) {
-	msgs, err := g.dump(dumpGuardFilterMsg(g.o.Block))
+	// A dump (unlike a get) answers "nothing" rather than an error when the
+	// block does not exist, so absence is never confused with a bad request.
+	// It holds every chain (go-tc sends no TCA_CHAIN): chain 0 is picked here.
+	q := blockMsg(g.o.Block)
+	q.Info = filterInfo()
+	objs, err := g.tc.Filters(q)
 	if err != nil {
 		return filter{}, false, fmt.Errorf("tcguard: listing filters of block %d: %w", g.o.Block, err)
 	}
 	var other *filter
-	for _, m := range msgs {
-		f, err := parseFilter(m)
-		if err != nil {
-			return filter{}, false, fmt.Errorf("tcguard: filter of block %d: %w", g.o.Block, err)
-		}
+	for _, o := range objs {
+		f := filterOf(o)
 		if f.prio != FilterPriority || f.chain != 0 {
 			continue
 		}
@@ -206,16 +200,12 @@ func (g *Guard) notOurs(f filter) error {
 
 // armed reports whether the block exists and carries ArmedChain.
 func (g *Guard) armed() (bool, error) {
-	msgs, err := g.dump(dumpChainsMsg(g.o.Block))
+	chains, err := g.tc.Chains(blockMsg(g.o.Block))
 	if err != nil {
 		return false, fmt.Errorf("tcguard: listing chains of block %d: %w", g.o.Block, err)
 	}
-	for _, m := range msgs {
-		c, err := parseChain(m)
-		if err != nil {
-			return false, fmt.Errorf("tcguard: chain of block %d: %w", g.o.Block, err)
-		}
-		if c == ArmedChain {
+	for _, c := range chains {
+		if deref(c.Chain) == ArmedChain {
 			return true, nil
 		}
 	}
@@ -224,7 +214,7 @@ func (g *Guard) armed() (bool, error) {
 
 // ensureArmed creates ArmedChain unless it exists. No block: nothing to arm.
 func (g *Guard) ensureArmed() error {
-	_, err := g.do(newChainMsg(g.o.Block, ArmedChain))
+	err := g.tc.AddChain(chainObject(g.o.Block, ArmedChain))
 	switch {
 	case err == nil, errors.Is(err, unix.EEXIST):
 		return nil

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/florianl/go-tc"
+	nl "github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,7 +92,7 @@ func TestKernelForeignQdisc(t *testing.T) {
 		t.Fatalf("status %+v", s)
 	}
 	// Bound to another block is foreign too.
-	other, err := Open(Options{Block: testBlock + 1, NetNS: int(e.ns.Handle), StateDir: filepath.Join(t.TempDir(), "other")})
+	other, err := Open(Options{Block: testBlock + 1, NetNS: openNS(t, e.ns.Name), StateDir: filepath.Join(t.TempDir(), "other")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,22 +183,30 @@ func TestKernelInterrupted(t *testing.T) {
 func TestKernelAnswers(t *testing.T) {
 	e := newEnv(t)
 	// No block yet: a filter request says so (EINVAL + text), dumps are empty.
-	_, err := e.g.do(newGuardFilterMsg(testBlock, kindMatchall, kindGact))
+	err := e.g.tc.AddFilter(guardFilterObject(testBlock))
 	if !noBlock(err) {
 		t.Fatalf("filter on a missing block: %v", err)
 	}
 	if armed, err := e.g.armed(); armed || err != nil {
 		t.Fatalf("armed on a missing block: %v %v", armed, err)
 	}
+	if _, found, err := e.g.guardFilter(); found || err != nil {
+		t.Fatalf("filter dump of a missing block: %v %v", found, err)
+	}
 	a, _ := e.veth(t, "a0", "a1")
-	// Unknown kinds: ENOENT, told apart by the kernel's text.
-	_, err = e.g.do(newClsactMsg(a, testBlock, "clsactx"))
-	if !qdiscKindMissing(err) {
+	// Unknown kinds: ENOENT, told apart by the kernel's text (go-tc refuses
+	// kinds it does not know: sent by hand here).
+	if err := e.sendUnknownKind(t, unix.RTM_NEWQDISC, tc.Msg{Ifindex: uint32(a), Handle: 0xFFFF0000, Parent: tc.HandleIngress}, "clsactx", nil); !qdiscKindMissing(err) {
 		t.Fatalf("unknown qdisc kind: %v", err)
 	}
-	t.Logf("unknown qdisc kind: %v", err)
+	if _, err := e.g.tc.IngressQdisc(uint32(a)); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("ingress qdisc of a bare port: %v", err)
+	}
 	if err := e.g.Bind([]int{a}); err != nil {
 		t.Fatal(err)
+	}
+	if q, err := e.g.tc.IngressQdisc(uint32(a)); err != nil || !qdiscOf(q).ours(testBlock) {
+		t.Fatalf("ingress qdisc after Bind: %+v %v", q, err)
 	}
 	if err := e.g.Unblock(); err != nil {
 		t.Fatal(err)
@@ -205,7 +215,22 @@ func TestKernelAnswers(t *testing.T) {
 		{"matchallx", kindGact, "cls_matchall"},
 		{kindMatchall, "gactx", "act_gact"},
 	} {
-		_, err := e.g.do(newGuardFilterMsg(testBlock, k.cls, k.act))
+		err := e.sendUnknownKind(t, unix.RTM_NEWTFILTER, guardMsg(testBlock), k.cls, func(ae *nl.AttributeEncoder) {
+			ae.Nested(unix.TCA_OPTIONS, func(ae *nl.AttributeEncoder) error {
+				ae.Nested(2, func(ae *nl.AttributeEncoder) error { // TCA_MATCHALL_ACT
+					ae.Nested(1, func(ae *nl.AttributeEncoder) error { // the first action
+						ae.String(1, k.act)                                // TCA_ACT_KIND
+						ae.Nested(2, func(ae *nl.AttributeEncoder) error { // TCA_ACT_OPTIONS
+							ae.Bytes(2, []byte{8: tc.ActShot, 19: 0}) // TCA_GACT_PARMS: tc_gen.action
+							return nil
+						})
+						return nil
+					})
+					return nil
+				})
+				return nil
+			})
+		})
 		if !kindMissing(err) {
 			t.Fatalf("%s/%s: %v", k.cls, k.act, err)
 		}
@@ -215,11 +240,38 @@ func TestKernelAnswers(t *testing.T) {
 		t.Logf("%s/%s: %v", k.cls, k.act, filterModuleError(err))
 	}
 	// Deleting an absent filter: ENOENT.
-	if _, err := e.g.do(delGuardFilterMsg(testBlock)); !errors.Is(err, unix.ENOENT) {
+	if err := e.g.tc.DeleteFilter(guardDeleteObject(testBlock)); !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("deleting an absent filter: %v", err)
 	}
 	// A second clsact: EEXIST.
-	if _, err := e.g.do(newClsactMsg(a, testBlock, kindClsact)); !errors.Is(err, unix.EEXIST) {
+	if err := e.g.tc.AddQdisc(clsactObject(a, testBlock)); !errors.Is(err, unix.EEXIST) {
 		t.Fatalf("second clsact: %v", err)
 	}
+	// A second armed chain: EEXIST; a chain is created without template.
+	if err := e.g.tc.AddChain(chainObject(testBlock, ArmedChain)); !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("second armed chain: %v", err)
+	}
+	chains, err := e.g.tc.Chains(blockMsg(testBlock))
+	if err != nil || len(chains) != 1 || deref(chains[0].Chain) != ArmedChain || chains[0].Kind != "" {
+		t.Fatalf("chains %+v %v, want the armed chain without template", chains, err)
+	}
+}
+
+// sendUnknownKind sends a create request with a kind go-tc would refuse to
+// encode, over the guard's own raw socket, and returns the kernel's answer.
+func (e *env) sendUnknownKind(t *testing.T, typ uint16, m tc.Msg, kind string, opts func(*nl.AttributeEncoder)) error {
+	t.Helper()
+	ae := nl.NewAttributeEncoder()
+	ae.String(unix.TCA_KIND, kind)
+	if opts != nil {
+		opts(ae)
+	}
+	attrs, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := e.g.tc.(*kernelTC).raw
+	_, err = raw.c.Execute(nl.Message{Header: nl.Header{Type: nl.HeaderType(typ), Flags: nl.Request | nl.Acknowledge | nl.Create | nl.Excl},
+		Data: append(tcmsg(m), attrs...)})
+	return err
 }

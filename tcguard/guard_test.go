@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/florianl/go-tc"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,14 +32,14 @@ func wantState(t *testing.T, g *Guard, want State) Status {
 
 // A fresh block is blocked before a second port is bound, and stays blocked.
 func TestBindFreshBlockArmsAfterFirstPort(t *testing.T) {
-	k := newFakeKernel(t, 1, 2, 3)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2, 3)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"qdisc 1", "filter add", "chain 29026", "qdisc 2", "qdisc 3"}
-	if !slices.Equal(k.log, want) {
-		t.Fatalf("operations %q, want %q", k.log, want)
+	if !slices.Equal(k.Log, want) {
+		t.Fatalf("operations %q, want %q", k.Log, want)
 	}
 	s := wantState(t, g, Blocked)
 	if !slices.Equal(s.Bound, []int{1, 2, 3}) || !s.Armed {
@@ -47,8 +48,8 @@ func TestBindFreshBlockArmsAfterFirstPort(t *testing.T) {
 }
 
 func TestBindIdempotentAndAdditive(t *testing.T) {
-	k := newFakeKernel(t, 1, 2, 3, 4)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2, 3, 4)
+	g := guardOn(t, k, testBlock)
 	for range 2 {
 		if err := g.Bind([]int{1, 2}); err != nil {
 			t.Fatal(err)
@@ -57,13 +58,13 @@ func TestBindIdempotentAndAdditive(t *testing.T) {
 	if err := g.Unblock(); err != nil {
 		t.Fatal(err)
 	}
-	k.log = nil
+	k.Log = nil
 	// An armed, opened block: new ports join it open, nothing is re-added.
 	if err := g.Bind([]int{2, 3, 4}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"qdisc 3", "qdisc 4"}; !slices.Equal(k.log, want) {
-		t.Fatalf("operations %q, want %q", k.log, want)
+	if want := []string{"qdisc 3", "qdisc 4"}; !slices.Equal(k.Log, want) {
+		t.Fatalf("operations %q, want %q", k.Log, want)
 	}
 	s := wantState(t, g, Opened)
 	if !slices.Equal(s.Bound, []int{1, 2, 3, 4}) {
@@ -72,17 +73,17 @@ func TestBindIdempotentAndAdditive(t *testing.T) {
 }
 
 func TestBindSmallBatches(t *testing.T) {
-	k := newFakeKernel(t)
+	k := newKernel(t)
 	var ports []int
 	for i := 1; i <= 50; i++ {
-		k.devices[i] = true
+		if i != 33 { // a missing device in the middle
+			k.AddDevice(i)
+		}
 		ports = append(ports, i)
 	}
-	// A foreign qdisc and a missing device in the middle of batches.
-	k.ingress[17] = qdisc{ifindex: 17, parent: tcHIngress, kind: "clsact", ingressBlock: 5}
-	delete(k.devices, 33)
-	g := k.guard(testBlock)
-	g.batchSize = 7
+	// A foreign qdisc in the middle.
+	k.PlantQdisc(ingressQdisc(17, "clsact", 5, 0))
+	g := guardOn(t, k, testBlock)
 	err := g.Bind(ports)
 	failed := portErrors(err)
 	if len(failed) != 2 || !errors.Is(failed[17], ErrForeign) || !errors.Is(failed[33], unix.ENODEV) {
@@ -91,8 +92,8 @@ func TestBindSmallBatches(t *testing.T) {
 	if got := err.Error(); !strings.Contains(got, "port ifindex 17: foreign ingress qdisc, left untouched: clsact qdisc bound to block 5") {
 		t.Fatalf("Bind error %q should name port 17 and the foreign block", got)
 	}
-	if q := k.ingress[17]; q.ingressBlock != 5 {
-		t.Fatalf("foreign qdisc changed: %+v", q)
+	if q, err := k.TC().IngressQdisc(17); err != nil || qdiscOf(q) != qdiscOf(ingressQdisc(17, "clsact", 5, 0)) {
+		t.Fatalf("foreign qdisc changed: %+v %v", q, err)
 	}
 	s := mustStatus(t, g, ports)
 	// Port 17 forwards whatever the filter: the node is not blocked.
@@ -104,30 +105,31 @@ func TestBindSmallBatches(t *testing.T) {
 // When the first port is foreign, the block is armed after the first port
 // actually bound.
 func TestBindFirstPortForeign(t *testing.T) {
-	k := newFakeKernel(t, 1, 2, 3)
-	k.ingress[1] = qdisc{ifindex: 1, parent: tcHIngress, kind: "ingress"}
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2, 3)
+	k.PlantQdisc(ingressQdisc(1, "ingress", 0, 0))
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1, 2, 3}); !errors.Is(err, ErrForeign) {
 		t.Fatalf("Bind: %v", err)
 	}
-	if want := []string{"qdisc 2", "filter add", "chain 29026", "qdisc 3"}; !slices.Equal(k.log, want) {
-		t.Fatalf("operations %q, want %q", k.log, want)
+	if want := []string{"qdisc 2", "filter add", "chain 29026", "qdisc 3"}; !slices.Equal(k.Log, want) {
+		t.Fatalf("operations %q, want %q", k.Log, want)
 	}
 }
 
 func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
-	k := newFakeKernel(t, 1, 2)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1, 2}); err != nil {
 		t.Fatal(err)
 	}
 	// The marker must be on disk before the filter goes, and stay until
 	// the filter is back.
-	k.hook = func(op string) {
+	k.Fail = func(op string) error {
 		m, _ := markerExists(g.o.StateDir)
-		if (op == "filter del" || op == "filter add") && !m {
+		if (op == "delete filter" || op == "add filter") && !m {
 			t.Errorf("%s with no open marker", op)
 		}
+		return nil
 	}
 	for range 2 {
 		if err := g.Unblock(); err != nil {
@@ -135,17 +137,18 @@ func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
 		}
 		wantState(t, g, Opened)
 	}
-	k.hook = func(op string) {
-		if op == "filter add" {
+	k.Fail = func(op string) error {
+		if op == "add filter" {
 			if m, _ := markerExists(g.o.StateDir); !m {
 				t.Errorf("marker removed before the filter was back")
 			}
 		}
+		return nil
 	}
 	if err := g.Block(); err != nil {
 		t.Fatal(err)
 	}
-	k.hook = nil
+	k.Fail = nil
 	wantState(t, g, Blocked)
 	if err := g.Block(); err != nil {
 		t.Fatal(err)
@@ -154,8 +157,8 @@ func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
 }
 
 func TestNoPortBound(t *testing.T) {
-	k := newFakeKernel(t)
-	g := k.guard(testBlock)
+	k := newKernel(t)
+	g := guardOn(t, k, testBlock)
 	if err := g.Block(); err != nil {
 		t.Fatalf("Block without block: %v", err)
 	}
@@ -175,18 +178,18 @@ func TestNoPortBound(t *testing.T) {
 // Every port deleted, then bound again: the new block is blocked, even on an
 // opened node (which then shows Interrupted until Unblock is re-run).
 func TestRecreatedBlockIsBlocked(t *testing.T) {
-	k := newFakeKernel(t, 1, 2)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1, 2)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1, 2}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Unblock(); err != nil {
 		t.Fatal(err)
 	}
-	k.deleteDevice(1)
-	k.deleteDevice(2)
+	k.RemoveDevice(1)
+	k.RemoveDevice(2)
 	wantState(t, g, Opened)
-	k.devices[3] = true
+	k.AddDevice(3)
 	if err := g.Bind([]int{3}); err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +201,8 @@ func TestRecreatedBlockIsBlocked(t *testing.T) {
 }
 
 func TestInterruptedAndUnguarded(t *testing.T) {
-	k := newFakeKernel(t, 1)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +225,9 @@ func TestInterruptedAndUnguarded(t *testing.T) {
 	}
 	wantState(t, g, Blocked)
 	// The filter deleted by hand.
-	k.blocks[testBlock].filter = nil
+	if err := k.TC().DeleteFilter(guardDeleteObject(testBlock)); err != nil {
+		t.Fatal(err)
+	}
 	wantState(t, g, Unguarded)
 	if err := g.Block(); err != nil {
 		t.Fatal(err)
@@ -231,19 +236,19 @@ func TestInterruptedAndUnguarded(t *testing.T) {
 }
 
 func TestForeignFilterAtOurPriority(t *testing.T) {
-	k := newFakeKernel(t, 1)
-	g := k.guard(testBlock)
+	k := newKernel(t, 1)
+	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1}); err != nil {
 		t.Fatal(err)
 	}
-	f := k.blocks[testBlock].filter
-	f.actions[0].verdict = 0 // TC_ACT_OK: not a drop
+	notDrop := blockFilter(testBlock, 0, FilterPriority, FilterHandle, kindMatchall, tc.ActOk) // not a drop
+	k.PlantFilter(testBlock, notDrop)
 	for name, op := range map[string]func() error{"Block": g.Block, "Unblock": g.Unblock} {
 		if err := op(); !errors.Is(err, ErrForeignBlock) || !strings.Contains(err.Error(), "priority 1") {
 			t.Errorf("%s: %v, want ErrForeignBlock naming the filter", name, err)
 		}
 	}
-	if k.blocks[testBlock].filter != f {
+	if f, ok := guardFilterNow(t, k, testBlock); !ok || f.actions[0].verdict != tc.ActOk {
 		t.Fatal("foreign filter touched")
 	}
 	if _, err := g.Status(nil); err == nil {
@@ -252,27 +257,39 @@ func TestForeignFilterAtOurPriority(t *testing.T) {
 }
 
 func TestMissingModules(t *testing.T) {
-	k := newFakeKernel(t, 1)
-	g := k.guard(testBlock)
-	replies, err := g.batch(nil)
-	if err != nil || len(replies) != 0 {
-		t.Fatal(replies, err)
+	k := newKernel(t, 1)
+	g := guardOn(t, k, testBlock)
+	k.Fail = func(op string) error {
+		if op == "add qdisc" {
+			return kernelSays(unix.ENOENT, "Specified qdisc kind is unknown")
+		}
+		return nil
 	}
-	_, err = g.do(newClsactMsg(1, testBlock, "clsactx"))
-	if !qdiscKindMissing(err) {
+	if err := g.Bind([]int{1}); !qdiscKindMissing(err) || !strings.Contains(err.Error(), "modprobe sch_ingress") {
 		t.Fatalf("unknown qdisc kind: %v", err)
 	}
+	if _, whole := FailedPorts(g.Bind([]int{1})); !whole {
+		t.Fatal("a missing module is not a failure of all ports")
+	}
+	k.Fail = nil
 	if err := g.Bind([]int{1}); err != nil {
 		t.Fatal(err)
 	}
-	k.blocks[testBlock].filter = nil
-	for _, tc := range []struct{ cls, act, module string }{
-		{"matchallx", kindGact, "modprobe cls_matchall"},
-		{kindMatchall, "gactx", "modprobe act_gact"},
+	if err := k.TC().DeleteFilter(guardDeleteObject(testBlock)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ text, module string }{
+		{"TC classifier not found", "modprobe cls_matchall"},
+		{"Failed to load TC action module", "modprobe act_gact"},
 	} {
-		_, err := g.do(newGuardFilterMsg(testBlock, tc.cls, tc.act))
-		if !kindMissing(err) || !strings.Contains(filterModuleError(err).Error(), tc.module) {
-			t.Errorf("%s/%s: %v", tc.cls, tc.act, filterModuleError(err))
+		k.Fail = func(op string) error {
+			if op == "add filter" {
+				return kernelSays(unix.ENOENT, tc.text)
+			}
+			return nil
+		}
+		if err := g.Block(); !kindMissing(err) || !strings.Contains(err.Error(), tc.module) {
+			t.Errorf("%s: %v", tc.text, err)
 		}
 	}
 }
@@ -299,22 +316,22 @@ func portErrors(err error) map[int]error {
 // Re-binding many ports verifies them with one qdisc dump instead of a get
 // per port; the outcome is the same.
 func TestRebindManyVerifiesByDump(t *testing.T) {
-	k := newFakeKernel(t)
+	k := newKernel(t)
 	var ports []int
 	for i := 1; i <= 2*verifyByDump; i++ {
-		k.devices[i] = true
+		k.AddDevice(i)
 		ports = append(ports, i)
 	}
-	k.ingress[5] = qdisc{ifindex: 5, parent: tcHIngress, kind: "ingress"}
-	g := k.guard(testBlock)
+	k.PlantQdisc(ingressQdisc(5, "ingress", 0, 0))
+	g := guardOn(t, k, testBlock)
 	for round := range 2 {
-		k.log = nil
+		k.Log = nil
 		failed := portErrors(g.Bind(ports))
 		if len(failed) != 1 || !errors.Is(failed[5], ErrForeign) {
 			t.Fatalf("round %d: %v", round, failed)
 		}
-		if round == 1 && len(k.log) != 0 {
-			t.Fatalf("re-bind changed %q", k.log)
+		if round == 1 && len(k.Log) != 0 {
+			t.Fatalf("re-bind changed %q", k.Log)
 		}
 	}
 	if s := wantState(t, g, Blocked); len(s.Bound) != len(ports)-1 {

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
 
@@ -30,7 +31,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ns := testbed.NewNS(t)
-	g, err := Open(Options{Block: testBlock, NetNS: int(ns.Handle), StateDir: filepath.Join(t.TempDir(), ns.Name)})
+	g, err := Open(Options{Block: testBlock, NetNS: openNS(t, ns.Name), StateDir: filepath.Join(t.TempDir(), ns.Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +173,15 @@ func (e *env) sysctl(t testing.TB, path, value string) {
 	if err := e.ns.Do(func() error { return os.WriteFile(filepath.Join("/proc/sys", path), []byte(value), 0) }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openNS opens the testbed namespace as a *namespace.NetNS, closed with the test.
+func openNS(t *testing.T, name string) *namespace.NetNS {
+	t.Helper()
+	n, err := namespace.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
 }

@@ -46,7 +46,7 @@ func TestKernelScale(t *testing.T) {
 	if err := e.g.Bind(ports); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Bind %d ports (fresh block, batch %d): %v", len(ports), e.g.batchSize, time.Since(start))
+	t.Logf("Bind %d ports (fresh block): %v", len(ports), time.Since(start))
 	start = time.Now()
 	if err := e.g.Bind(ports); err != nil {
 		t.Fatal(err)
@@ -77,26 +77,6 @@ func TestKernelScale(t *testing.T) {
 	if got := e.blockFilters(t); len(got) != 1 || got[0] != guardDesc {
 		t.Fatalf("after the rounds: %q", got)
 	}
-}
-
-// A fresh Bind with and without pipelining (one request per round trip),
-// alternating, each in a fresh namespace, for comparison in the same boot.
-func TestKernelScalePipelining(t *testing.T) {
-	n := min(scalePorts(t), 500)
-	per := map[int]time.Duration{}
-	for _, batch := range []int{1, defaultBatch, 1, defaultBatch} {
-		e := newEnv(t)
-		ports := e.ports(t, n)
-		e.g.batchSize = batch
-		start := time.Now()
-		if err := e.g.Bind(ports); err != nil {
-			t.Fatal(err)
-		}
-		took := time.Since(start)
-		per[batch] += took
-		t.Logf("Bind %d ports, batch %d: %v (%v per port)", len(ports), batch, took, took/time.Duration(len(ports)))
-	}
-	t.Logf("pipelined (batch %d) / one per round trip: %.2f", defaultBatch, float64(per[defaultBatch])/float64(per[1]))
 }
 
 func spread(ds []time.Duration) string {

@@ -3,6 +3,8 @@ package tcguard
 import (
 	"fmt"
 	"slices"
+
+	"github.com/florianl/go-tc"
 )
 
 // State is the guard's state as read from the kernel and the marker.
@@ -168,17 +170,13 @@ func classify(ports []int, ingress map[int]qdisc, block uint32) (foreign, unboun
 
 // ingressQdiscs maps ifindex to the qdisc in its ingress slot.
 func (g *Guard) ingressQdiscs() (map[int]qdisc, error) {
-	msgs, err := g.dump(dumpQdiscsMsg())
+	objs, err := g.tc.Qdiscs()
 	if err != nil {
 		return nil, fmt.Errorf("tcguard: listing qdiscs: %w", err)
 	}
 	out := make(map[int]qdisc)
-	for _, m := range msgs {
-		q, err := parseQdisc(m)
-		if err != nil {
-			return nil, fmt.Errorf("tcguard: qdisc: %w", err)
-		}
-		if q.parent == tcHIngress {
+	for _, o := range objs {
+		if q := qdiscOf(o); q.parent == tc.HandleIngress {
 			out[q.ifindex] = q
 		}
 	}

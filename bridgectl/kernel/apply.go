@@ -9,14 +9,16 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
-	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 // Guard binds bridge ports to the standby guard. Apply calls it for every
 // new or unbound port after the port exists and before it is set up, so a
-// port never comes up unguarded. *tcguard.Guard implements it.
+// port never comes up unguarded. On error it also returns the ports that
+// failed one by one (a foreign qdisc on the port): Apply sets those down and
+// goes on with the others; an error without ports failed them all.
+// bridgectl adapts *tcguard.Guard to it.
 type Guard interface {
-	Bind(ifindexes []int) error
+	Bind(ifindexes []int) (unbound []int, err error)
 }
 
 // PhaseError says which phase of Apply failed; the phases before it are done.
@@ -158,9 +160,8 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 		if g == nil {
 			return res, &PhaseError{Phase: "guard", Err: fmt.Errorf("%d ports to bind and no guard: refusing to set them up unguarded", len(bind))}
 		}
-		if err := g.Bind(bind); err != nil {
-			ports, whole := tcguard.FailedPorts(err)
-			if whole {
+		if ports, err := g.Bind(bind); err != nil {
+			if len(ports) == 0 {
 				return res, &PhaseError{Phase: "guard", Err: err}
 			}
 			// A port that cannot be bound (a foreign qdisc on its

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
@@ -54,7 +55,12 @@ func newGuardWatch() *guardWatch {
 
 // add starts watching the node's guard (block of the test configuration).
 func (w *guardWatch) add(n *node) error {
-	g, err := tcguard.Open(tcguard.Options{Block: defaults.Block, NetNS: int(n.ns.h), StateDir: w.stateDir})
+	ns, err := namespace.Open(n.ns.name)
+	if err != nil {
+		return err
+	}
+	defer ns.Close() // the guard's sockets stay in it
+	g, err := tcguard.Open(tcguard.Options{Block: defaults.Block, NetNS: ns, StateDir: w.stateDir})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
+	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/agenttest"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 	"github.com/qinqbridge/qinqbridge/test/testbed"
@@ -56,7 +57,12 @@ func (n *vmNode) want(t testing.TB, action string, extra []string, code int, fra
 // status reads the guard with package tcguard, as bridgectl would.
 func (n *vmNode) status(t testing.TB) tcguard.Status {
 	t.Helper()
-	g, err := tcguard.Open(tcguard.Options{Block: defaults.Block, NetNS: int(n.ns.Handle), StateDir: filepath.Join(n.stateDir, n.ns.Name)})
+	ns, err := namespace.Open(n.ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	g, err := tcguard.Open(tcguard.Options{Block: defaults.Block, NetNS: ns, StateDir: filepath.Join(n.stateDir, n.ns.Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
