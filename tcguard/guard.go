@@ -10,10 +10,6 @@ import (
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 )
 
-// DefaultBlock is the shared block index of the configuration's default
-// (0x7162, "qb").
-const DefaultBlock uint32 = 29026
-
 // The guard filter's fixed identity in the block. Priority 1 is evaluated
 // first, before anything else anyone might add to the block.
 const (
@@ -30,7 +26,7 @@ const MarkerName = "guard-open"
 
 // Options say where the guard lives.
 type Options struct {
-	// Block is the shared tc block index (non-zero), e.g. DefaultBlock.
+	// Block is the shared tc block index (non-zero), e.g. defaults.Block.
 	Block uint32
 	// NetNS is the network namespace to work in; nil means the current one.
 	// Open opens its sockets there; the namespace may be closed afterwards.

@@ -8,9 +8,11 @@ import (
 
 	"github.com/florianl/go-tc"
 	"golang.org/x/sys/unix"
+
+	"github.com/qinqbridge/qinqbridge/internal/defaults"
 )
 
-const testBlock = DefaultBlock
+const testBlock = defaults.Block
 
 func mustStatus(t *testing.T, g *Guard, ports []int) Status {
 	t.Helper()
