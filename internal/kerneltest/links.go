@@ -26,6 +26,9 @@ type link struct {
 	// fixed: a device the link requests cannot delete (lo, a NIC): a
 	// delete of it, or of a group holding it, is EOPNOTSUPP.
 	fixed bool
+	// noCarrier: the cable is pulled (SetCarrier); the device is up, not
+	// oper-up. The zero value has carrier.
+	noCarrier bool
 }
 
 func (t *linkTable) init() {
@@ -262,7 +265,8 @@ func (k *Kernel) delete(i int) {
 }
 
 // operUp is the oper state the kernel would report: up when up, and for a
-// VLAN when its parent is oper-up too, for a bridge when a port is.
+// VLAN when its parent is oper-up too, for a bridge when a port is, for
+// any other device when it has carrier.
 func (k *Kernel) operUp(i int) bool {
 	l := k.links[i]
 	switch {
@@ -278,7 +282,7 @@ func (k *Kernel) operUp(i int) bool {
 		}
 		return false
 	}
-	return true
+	return !l.noCarrier
 }
 
 func (k *Kernel) byName(name string) *link {
@@ -327,4 +331,45 @@ func (k *Kernel) Link(name string) *plan.Observed {
 	o := l.Observed
 	o.OperUp = k.operUp(o.Index)
 	return &o
+}
+
+// mustLink is the link called name; callers hold k.mu. A test naming a
+// link that does not exist is a broken test: it panics.
+func (k *Kernel) mustLink(name string) *link {
+	l := k.byName(name)
+	if l == nil {
+		panic(fmt.Sprintf("kerneltest: no link %s", name))
+	}
+	return l
+}
+
+// SetLink changes a link's attributes as somebody else would (an admin's
+// `ip link set`): edit gets a copy of them and what it leaves is kept,
+// unchecked, as AddLink adds. The ifindex and name stay; OperUp and Bound
+// are derived and ignored.
+func (k *Kernel) SetLink(name string, edit func(o *plan.Observed)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	l := k.mustLink(name)
+	o := l.Observed
+	edit(&o)
+	o.Index, o.Name, o.OperUp, o.Bound = l.Index, l.Name, false, false
+	l.Observed = o
+}
+
+// SetCarrier plugs (on) or pulls the cable of a device: without carrier
+// it is not oper-up, nor are the VLANs on it.
+func (k *Kernel) SetCarrier(name string, on bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.mustLink(name).noCarrier = !on
+}
+
+// DeleteLink deletes the link called name as `ip link del` does, or as a
+// NIC goes when it is unplugged: the VLANs on it and its tc objects go
+// with it.
+func (k *Kernel) DeleteLink(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.delete(k.mustLink(name).Index)
 }

@@ -1,6 +1,7 @@
 package kerneltest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -118,6 +119,43 @@ func (k *Kernel) RemoveQdisc(ifindex int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.tcTable.removeQdisc(ifindex)
+}
+
+// IngressQdisc is a qdisc of kind "ingress" or "clsact" for a device's
+// ingress slot, its ingress bound to block unless 0, as `tc qdisc add dev D
+// ingress` or `tc qdisc add dev D clsact ingress_block B` makes it: for
+// PlantQdisc.
+func IngressQdisc(ifindex int, kind string, block uint32) tc.Object {
+	q := tc.Object{Msg: tc.Msg{Ifindex: uint32(ifindex), Parent: tc.HandleIngress}, Attribute: tc.Attribute{Kind: kind}}
+	if block != 0 {
+		q.IngressBlock = new(block)
+	}
+	return q
+}
+
+// BoundBlock is the block the clsact in the device's ingress slot binds
+// its ingress to; false if there is no clsact or it binds none.
+func (k *Kernel) BoundBlock(ifindex int) (uint32, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	q, ok := k.tcTable.ingress[ifindex]
+	if !ok || q.Kind != "clsact" || q.IngressBlock == nil {
+		return 0, false
+	}
+	return *q.IngressBlock, true
+}
+
+// BlockFilter is a filter of a shared block, without options, as `tc
+// filter add block B chain C prio P handle H protocol all KIND` makes it:
+// for PlantFilter.
+func BlockFilter(block, chain uint32, prio uint16, handle uint32, kind string) tc.Object {
+	var proto [2]byte // protocol all, in network order as tcm_info holds it
+	binary.BigEndian.PutUint16(proto[:], unix.ETH_P_ALL)
+	all := uint32(binary.NativeEndian.Uint16(proto[:]))
+	return tc.Object{
+		Msg:       tc.Msg{Ifindex: tc.MagicBlock, Parent: block, Handle: handle, Info: uint32(prio)<<16 | all},
+		Attribute: tc.Attribute{Kind: kind, Chain: new(chain)},
+	}
 }
 
 // PlantFilter puts f in a block (which some qdisc must bind), replacing the

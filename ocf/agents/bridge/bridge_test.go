@@ -11,6 +11,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
+	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/fakenode"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -18,7 +19,7 @@ import (
 
 // The action × kernel-state → exit-code matrix of the bridge agent, run
 // through ocf.Agent.Exec (environment parsing, dispatch, exit reason)
-// against the fake kernel of package fakenode.
+// against the real node on the in-memory kernel of package fakenode.
 
 const cfgAcme = `
 [[translation]]
@@ -182,8 +183,8 @@ func TestStartMonitorStop(t *testing.T) {
 		}
 	}
 	// The ports came up bound to the guard, which is blocked.
-	if !h.k.Filter(defaults.Block) || h.k.BoundTo[h.k.Link(portA).Index] != defaults.Block {
-		t.Fatalf("ports not bound to a blocked guard: %+v", h.k.Blocks)
+	if b, ok := h.k.BoundBlock(h.k.Link(portA).Index); !h.k.Filter(defaults.Block) || !ok || b != defaults.Block {
+		t.Fatalf("ports not bound to a blocked guard: filter %v, %s bound to block %d (%v)", h.k.Filter(defaults.Block), portA, b, ok)
 	}
 	h.want("monitor", probe, 0)
 	h.want("monitor", recurring, 0)
@@ -232,7 +233,7 @@ func TestMissingParent(t *testing.T) {
 func TestParentGoneWhileRunning(t *testing.T) {
 	h := newHarness(t, cfgAcme)
 	h.started()
-	h.k.Delete("eth1")
+	h.k.DeleteLink("eth1")
 	h.want("monitor", recurring, 1, "parent interface eth1 gone")
 	h.want("monitor", probe, 7)
 	h.want("stop", nil, 0)
@@ -357,12 +358,12 @@ func TestDrift(t *testing.T) {
 		depth0, depth1 int
 		reason         string
 	}{
-		{"port down", func(k *fakenode.Kernel) { k.Link(portA).Up = false }, 1, 1, portA},
-		{"bridge deleted", func(k *fakenode.Kernel) { k.Delete(br) }, 1, 1, br + " missing"},
-		{"s-tag deleted with its port", func(k *fakenode.Kernel) { k.Delete(stag) }, 1, 1, "missing"},
-		{"mtu", func(k *fakenode.Kernel) { k.Link(portB).MTU = 1400 }, 0, 1, "mtu 1400 -> "},
-		{"unbound port", func(k *fakenode.Kernel) { delete(k.BoundTo, k.Link(portB).Index) }, 0, 1, "guard unbound -> bound"},
-		{"stp on", func(k *fakenode.Kernel) { k.Link(br).STP = true }, 0, 1, "stp"},
+		{"port down", func(k *fakenode.Kernel) { k.SetLink(portA, func(o *plan.Observed) { o.Up = false }) }, 1, 1, portA},
+		{"bridge deleted", func(k *fakenode.Kernel) { k.DeleteLink(br) }, 1, 1, br + " missing"},
+		{"s-tag deleted with its port", func(k *fakenode.Kernel) { k.DeleteLink(stag) }, 1, 1, "missing"},
+		{"mtu", func(k *fakenode.Kernel) { k.SetLink(portB, func(o *plan.Observed) { o.MTU = 1400 }) }, 0, 1, "mtu 1400 -> "},
+		{"unbound port", func(k *fakenode.Kernel) { k.Unbind(portB) }, 0, 1, "guard unbound -> bound"},
+		{"stp on", func(k *fakenode.Kernel) { k.SetLink(br, func(o *plan.Observed) { o.STP = true }) }, 0, 1, "stp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, cfgAcme)
@@ -388,7 +389,7 @@ func TestDrift(t *testing.T) {
 func TestForeignLink(t *testing.T) {
 	h := newHarness(t, cfgAcme)
 	_, _, portB, _ := acmeLinks(t)
-	h.k.Add(&plan.Observed{Name: portB, Kind: "vlan", ParentIndex: h.k.Link("eth1").Index, Proto: config.Dot1Q, ID: 300, Up: true})
+	h.k.AddLink(plan.Observed{Name: portB, Kind: "vlan", ParentIndex: h.k.Link("eth1").Index, Proto: config.Dot1Q, ID: 300, Up: true}, false)
 	h.want("validate-all", nil, 0)
 	h.want("start", nil, 1, "foreign", portB)
 	if h.k.Owned() != 0 {
@@ -407,8 +408,8 @@ func TestForeignQdisc(t *testing.T) {
 	h.started()
 	_, portA, _, _ := acmeLinks(t)
 	i := h.k.Link(portA).Index
-	delete(h.k.BoundTo, i)
-	h.k.Foreign[i] = true
+	h.k.RemoveQdisc(i)
+	h.k.PlantQdisc(kerneltest.IngressQdisc(i, "ingress", 0))
 	h.want("monitor", depth10, 1, "guard unbound -> bound")
 	res := h.want("start", nil, 1, "foreign")
 	if !strings.Contains(res.reason, tcguard.ErrForeign.Error()) {
@@ -421,7 +422,10 @@ func TestForeignQdisc(t *testing.T) {
 func TestUnrecordedLinks(t *testing.T) {
 	h := newHarness(t, cfgAcme)
 	h.started()
-	h.k.SetApplied(nil)
+	// The state directory lost (and with it the applied record).
+	if err := os.RemoveAll(h.k.Dir); err != nil {
+		t.Fatal(err)
+	}
 	h.want("monitor", probe, 7)
 	h.want("monitor", recurring, 1, "no applied configuration recorded")
 	h.want("start", nil, 0)
@@ -470,7 +474,7 @@ func TestSummarizedReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tr := range cfg.Translations {
-		h.k.Add(&plan.Observed{Name: tr.Bridge, Kind: "bridge", Up: true})
+		h.k.AddLink(plan.Observed{Name: tr.Bridge, Kind: "bridge", Up: true}, false)
 	}
 	res := h.want("start", nil, 1, "(and 37 more)")
 	if len(res.reason) > 1000 {
@@ -488,17 +492,21 @@ func TestForeignLinkInOurGroup(t *testing.T) {
 		add   func(k *fakenode.Kernel) string
 		short string
 	}{
-		{"lo", func(k *fakenode.Kernel) string { k.Link("lo").Group = defaults.OwnerGroup; return "lo" }, "lo (in group qinqbridge)"},
+		{"lo", func(k *fakenode.Kernel) string {
+			k.SetLink("lo", func(o *plan.Observed) { o.Group = defaults.OwnerGroup })
+			return "lo"
+		}, "lo (in group qinqbridge)"},
 		{"an admin's veth", func(k *fakenode.Kernel) string {
-			k.Add(&plan.Observed{Name: "veth-admin", Kind: "veth", Group: defaults.OwnerGroup, Up: true})
+			k.AddLink(plan.Observed{Name: "veth-admin", Kind: "veth", Group: defaults.OwnerGroup, Up: true}, false)
 			return "veth-admin"
 		}, "veth-admin (in group qinqbridge)"},
 		{"a NIC in the doomed group", func(k *fakenode.Kernel) string {
-			k.AddNIC("eth2", 1500).Group = defaults.DoomedGroup
+			k.AddNIC("eth2", 1500)
+			k.SetLink("eth2", func(o *plan.Observed) { o.Group = defaults.DoomedGroup })
 			return "eth2"
 		}, "eth2 (in group qinqbridge)"},
 		{"an admin's vlan with an alias of its own", func(k *fakenode.Kernel) string {
-			k.Add(&plan.Observed{Name: "eth1.77", Kind: "vlan", ParentIndex: k.Link("eth1").Index, Proto: config.Dot1Q, ID: 77, Group: defaults.OwnerGroup, Alias: "backup uplink"})
+			k.AddLink(plan.Observed{Name: "eth1.77", Kind: "vlan", ParentIndex: k.Link("eth1").Index, Proto: config.Dot1Q, ID: 77, Group: defaults.OwnerGroup, Alias: "backup uplink"}, false)
 			return "eth1.77"
 		}, "eth1.77 (in group qinqbridge)"},
 	} {
@@ -531,14 +539,14 @@ func TestForeignPortOfTranslationBridge(t *testing.T) {
 	h := newHarness(t, cfgAcme)
 	h.started()
 	_, _, _, br := acmeLinks(t)
-	fx := h.k.Add(&plan.Observed{Name: "fx0", Kind: "veth", MasterIndex: h.k.Link(br).Index, Up: true})
+	h.k.AddLink(plan.Observed{Name: "fx0", Kind: "veth", MasterIndex: h.k.Link(br).Index, Up: true}, false)
 	h.want("monitor", recurring, int(ocf.Degraded), "fx0 (port of "+br+")")
 	h.want("monitor", depth10, int(ocf.Degraded), "fx0 (port of "+br+")")
 	res := h.want("start", nil, 0)
 	if !strings.Contains(res.log, "left alone: fx0: foreign veth, port of translation bridge "+br) {
 		t.Errorf("start does not log the foreign port:\n%s", res.log)
 	}
-	if fx.MasterIndex != h.k.Link(br).Index {
+	if h.k.Link("fx0").MasterIndex != h.k.Link(br).Index {
 		t.Fatal("start released the foreign port")
 	}
 	h.write(cfgAcmeGlobex)

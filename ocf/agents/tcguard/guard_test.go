@@ -13,6 +13,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/fakenode"
@@ -20,7 +21,8 @@ import (
 )
 
 // The action × kernel-state → exit-code matrix of the tcguard agent, run
-// through ocf.Agent.Exec against the fake kernel of package fakenode.
+// through ocf.Agent.Exec against the real node on the in-memory kernel of
+// package fakenode.
 
 const cfgTwo = `
 [[translation]]
@@ -321,7 +323,7 @@ func TestKilledMidway(t *testing.T) {
 	t.Run("promote: open intent recorded, filter still in", func(t *testing.T) {
 		h := setup(t)
 		h.want("start", nil, 0)
-		h.k.Marker = true
+		h.k.WriteMarker()
 		h.wantState(tcguard.Interrupted)
 		h.want("monitor", promoted, 9, "promoted, yet the guard of block 29026 drops every frame")
 		h.want("promote", nil, 0)
@@ -331,14 +333,19 @@ func TestKilledMidway(t *testing.T) {
 		h := setup(t)
 		h.want("start", nil, 0)
 		h.want("promote", nil, 0)
-		h.k.Blocks[block].Filter = true
+		n, _ := h.k.Open(bridgectl.Options{})
+		g, _ := n.Guard(block)
+		if err := g.Block(); err != nil { // the filter back...
+			t.Fatal(err)
+		}
+		h.k.WriteMarker() // ...and the open intent not yet removed
 		h.want("monitor", promoted, 9)
 		h.want("demote", nil, 0)
 		h.want("monitor", unpromoted, 0)
 	})
 	t.Run("stale open intent on a stopped guard", func(t *testing.T) {
 		h := setup(t)
-		h.k.Marker = true
+		h.k.WriteMarker()
 		h.wantState(tcguard.Interrupted)
 		h.want("monitor", probe, 7)
 		h.want("start", nil, 0)
@@ -487,19 +494,20 @@ func TestPromotionScore(t *testing.T) {
 		t.Fatalf("score %d, want 100", got)
 	}
 	// eth2 loses carrier: globex cannot forward, acme still can.
-	h.k.Link("eth2").OperUp = false
+	h.k.SetCarrier("eth2", false)
 	h.want("monitor", unpromoted, 0)
 	if got := h.score.last(); got != 50 {
 		t.Fatalf("score with one of two translations %d, want 50", got)
 	}
-	h.k.Link("eth1").OperUp = false
+	h.k.SetCarrier("eth1", false)
 	h.want("monitor", unpromoted, 0)
 	if got := h.score.last(); got != 1 {
 		t.Fatalf("score with no trunk %d, want 1", got)
 	}
-	h.k.Link("eth1").OperUp, h.k.Link("eth2").OperUp = true, true
+	h.k.SetCarrier("eth1", true)
+	h.k.SetCarrier("eth2", true)
 	c, _ := config.Parse("x", []byte(cfgTwo))
-	h.k.Link(c.Translations[0].Bridge).Up = false
+	h.k.SetLink(c.Translations[0].Bridge, func(o *plan.Observed) { o.Up = false })
 	h.want("monitor", unpromoted, 0)
 	if got := h.score.last(); got != 50 {
 		t.Fatalf("score with a bridge down %d, want 50", got)
@@ -532,7 +540,7 @@ func TestPromotionScoreUnchanged(t *testing.T) {
 	if sets() != 2 {
 		t.Fatalf("probe did not set the score: %v", h.score.set)
 	}
-	h.k.Link("eth2").OperUp = false
+	h.k.SetCarrier("eth2", false)
 	h.want("monitor", promoted, 8)
 	if sets() != 3 || h.score.last() != 50 {
 		t.Fatalf("changed score: %v", h.score.set)
@@ -548,7 +556,7 @@ func TestPromotionScoreUnchanged(t *testing.T) {
 	// A failed set is retried by the next monitor.
 	h.score.err = errors.New("crm_attribute: exit status 102")
 	h.want("monitor", promoted, 8)
-	h.k.Link("eth2").OperUp = true
+	h.k.SetCarrier("eth2", true)
 	h.want("monitor", promoted, 8)
 	h.want("monitor", promoted, 8)
 	if sets() != 6 {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -28,7 +29,7 @@ func TestMonitorRebindsLostPorts(t *testing.T) {
 			t.Fatalf("monitor did not say what it re-bound:\n%s", res.log)
 		}
 		for _, name := range lost {
-			if _, ok := h.k.BoundTo[h.k.Link(name).Index]; !ok {
+			if b, ok := h.k.BoundBlock(h.k.Link(name).Index); !ok || b != block {
 				t.Fatalf("%s not bound again", name)
 			}
 		}
@@ -42,12 +43,11 @@ func TestMonitorSetsUnbindablePortDown(t *testing.T) {
 	h := newHarness(t, cfgTwo)
 	h.bridge(cfgTwo)
 	h.want("start", nil, 0)
-	p := h.k.Link("eth1.300")
 	h.k.Unbind("eth1.300")
-	h.k.Foreign[p.Index] = true
+	h.k.PlantQdisc(kerneltest.IngressQdisc(h.k.Link("eth1.300").Index, "ingress", 0))
 	res := h.want("monitor", unpromoted, 0)
-	if p.Up || !strings.Contains(res.log, "set down") {
-		t.Fatalf("port up=%v; log:\n%s", p.Up, res.log)
+	if up := h.k.Link("eth1.300").Up; up || !strings.Contains(res.log, "set down") {
+		t.Fatalf("port up=%v; log:\n%s", up, res.log)
 	}
 	h.want("stop", nil, 0)
 }
@@ -58,7 +58,7 @@ func TestForeignBlockStopIsolates(t *testing.T) {
 	h := newHarness(t, cfgTwo)
 	h.bridge(cfgTwo)
 	h.want("start", nil, 0)
-	h.k.Blocks[block].Intruders = []string{"flower filter (chain 0, priority 7, handle 0x3)"}
+	h.k.PlantFilter(block, kerneltest.BlockFilter(block, 0, 7, 3, "flower"))
 	h.want("monitor", unpromoted, 1, "flower filter")
 	h.want("stop", nil, 0)
 	for _, name := range []string{"eth0.s100.200", "eth1.300", "eth2.s100.201", "eth1.301"} {
@@ -75,6 +75,6 @@ func TestMonitorStrangerOnBlock(t *testing.T) {
 	h.bridge(cfgTwo)
 	h.want("start", nil, 0)
 	x := h.k.AddNIC("xa", 1500)
-	h.k.BoundTo[x.Index] = block
+	h.k.PlantQdisc(kerneltest.IngressQdisc(x, "clsact", block))
 	h.want("monitor", unpromoted, 1, "xa")
 }

@@ -1,8 +1,9 @@
 // Package node is what the two qinqbridge OCF agents (ocf/agents/bridge and
 // ocf/agents/tcguard) need from bridgectl and tcguard, behind two small
 // interfaces, so that each agent's action × kernel-state → exit-code matrix
-// is unit-tested against a fake (package fakenode) on any machine, and only
-// the wiring is left to the kernel tests.
+// is unit-tested on any machine (package fakenode: the real Manager and
+// guard over an in-memory kernel), and only the wiring is left to the
+// kernel tests.
 //
 // It also holds what both agents share: their common parameters, opening a
 // namespace (a missing one is a state, not an error), loading the
@@ -106,8 +107,12 @@ func Open(o bridgectl.Options) (Node, error) {
 		}
 		return nil, err
 	}
-	return manager{m}, nil
+	return FromManager(m), nil
 }
+
+// FromManager is the Node of an open Manager (Open's, or a test's over an
+// in-memory kernel). Closing the Node closes m.
+func FromManager(m *bridgectl.Manager) Node { return manager{m} }
 
 type manager struct{ *bridgectl.Manager }
 
