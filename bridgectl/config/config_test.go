@@ -42,12 +42,12 @@ func TestLinkName(t *testing.T) {
 		{"enp129s0f1", []Tag{ad(100)}, "enp129s0f1.s100"},
 		{"enp129s0f1", []Tag{ad(100), q(200)}, "q" + hash32("enp129s0f1")[:5] + ".s100.200"},
 	} {
-		got := LinkName(c.parent, c.tags)
+		got := linkName(c.parent, c.tags)
 		if got != c.want {
-			t.Errorf("LinkName(%q, %v) = %q, want %q", c.parent, c.tags, got, c.want)
+			t.Errorf("linkName(%q, %v) = %q, want %q", c.parent, c.tags, got, c.want)
 		}
 		if len(got) > maxIfname {
-			t.Errorf("LinkName(%q, %v) = %q: too long", c.parent, c.tags, got)
+			t.Errorf("linkName(%q, %v) = %q: too long", c.parent, c.tags, got)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 // Parse decodes, validates and expands a configuration; file names it in
 // positions. Every problem is reported at once, as Errors sorted by line.
 func Parse(file string, data []byte) (*Config, error) {
-	if len(data) > MaxFileSize {
+	if len(data) > maxFileSize {
 		return nil, tooLarge(file, int64(len(data)))
 	}
 	src := string(data)
@@ -30,7 +30,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	p := &parser{file: file, lines: scanKeyLines(src), names: map[string]Pos{}}
 	cfg, specs := p.document(doc)
-	if p.positions > MaxTranslations {
+	if p.positions > maxTranslations {
 		// Reported at the translation that passed the limit; expanding
 		// would allocate for every position.
 		return nil, p.sorted()
@@ -67,7 +67,7 @@ type parser struct {
 	errs  Errors
 	names map[string]Pos // translation name → its name key, for duplicates
 	// positions is the number of translations the specs decoded so far
-	// expand to, checked against MaxTranslations before expansion.
+	// expand to, checked against maxTranslations before expansion.
 	positions int
 }
 
@@ -146,16 +146,16 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 }
 
 // count adds the positions of s to the file's total and reports the
-// translation at which the total passes MaxTranslations (once).
+// translation at which the total passes maxTranslations (once).
 func (p *parser) count(s spec) spec {
 	if !s.stacksOK { // never expanded
 		return s
 	}
 	before := p.positions
 	p.positions += s.n
-	if before <= MaxTranslations && p.positions > MaxTranslations {
+	if before <= maxTranslations && p.positions > maxTranslations {
 		p.errorf(s.pos, "translation %q: the file expands to %d translations up to here, more than the limit of %d (the ids of ranges count one translation each)",
-			s.name, p.positions, MaxTranslations)
+			s.name, p.positions, maxTranslations)
 	}
 	return s
 }

@@ -5,13 +5,13 @@
 // bridge. Id fields may be ranges ("1-1000"), which expand position by
 // position into one Translation each. Parse reports every problem it finds at
 // once, each with the line it concerns, and derives the deterministic kernel
-// link names (LinkName, End.Links, Translation.Bridge) the rest of bridgectl
+// link names (linkName, End.Links, Translation.Bridge) the rest of bridgectl
 // uses, so that every node of a cluster builds the same names from the same
 // file.
 //
 // Load is the one way every command and agent reads the file. It refuses
-// files over MaxFileSize, and Parse refuses files whose ranges expand to
-// more than MaxTranslations, both before allocating for them: the tools
+// files over maxFileSize, and Parse refuses files whose ranges expand to
+// more than maxTranslations, both before allocating for them: the tools
 // and the bridge agent's monitor parse the file often.
 //
 // The package is pure Go: it never talks to the kernel. Whether the parents

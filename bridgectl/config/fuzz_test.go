@@ -35,8 +35,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if len(cfg.Translations) > MaxTranslations {
-			t.Fatalf("accepted %d translations, more than MaxTranslations", len(cfg.Translations))
+		if len(cfg.Translations) > maxTranslations {
+			t.Fatalf("accepted %d translations, more than maxTranslations", len(cfg.Translations))
 		}
 		checkInvariants(t, cfg)
 		_ = cfg.Digest()

@@ -12,14 +12,14 @@ import (
 // able to make a run allocate without bound: a few hundred bytes of ranges
 // would otherwise expand to millions of translations.
 const (
-	// MaxFileSize is the largest file read, in bytes (1 MiB): about ten
+	// maxFileSize is the largest file read, in bytes (1 MiB): about ten
 	// thousand translations written out one by one as [[translation]]
 	// tables; beyond that, ranges write them far shorter.
-	MaxFileSize = 1 << 20
-	// MaxTranslations is the most translations a file may expand to: four
+	maxFileSize = 1 << 20
+	// maxTranslations is the most translations a file may expand to: four
 	// full VLAN spaces (4 × 4094 = 16376), rounded up to 2^14. It is
 	// checked while decoding, before expansion allocates anything.
-	MaxTranslations = 16384
+	maxTranslations = 16384
 )
 
 // Load is how every tool and agent reads a configuration file: Read, then
@@ -39,7 +39,7 @@ func Load(path string) (*Config, []byte, error) {
 	return cfg, raw, nil
 }
 
-// Read reads the file at path, at most MaxFileSize bytes. The size is
+// Read reads the file at path, at most maxFileSize bytes. The size is
 // checked before reading, and the read is bounded anyway (the file may
 // grow meanwhile). Only regular files are read: a device like /dev/zero
 // never ends, and opening a FIFO would block until a writer came — it is
@@ -58,21 +58,21 @@ func Read(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode()))
 	}
-	if fi.Size() > MaxFileSize {
+	if fi.Size() > maxFileSize {
 		return nil, tooLarge(path, fi.Size())
 	}
-	raw, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	raw, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) > MaxFileSize {
+	if len(raw) > maxFileSize {
 		return nil, tooLarge(path, int64(len(raw)))
 	}
 	return raw, nil
 }
 
 func tooLarge(path string, size int64) Errors {
-	return Errors{{Pos{path, 0}, fmt.Sprintf("%d bytes or more, larger than the limit of %d (1 MiB)", size, MaxFileSize)}}
+	return Errors{{Pos{path, 0}, fmt.Sprintf("%d bytes or more, larger than the limit of %d (1 MiB)", size, maxFileSize)}}
 }
 
 // fileType names the type of a file that is not a regular one.

@@ -54,8 +54,8 @@ func TestMaxTranslations(t *testing.T) {
 		{"one more", ranged(4, 4094) + last(9), 17},
 		{"five VLAN spaces", ranged(5, 4094), 17},
 		{"a hundred VLAN spaces", ranged(100, 4094), 17},
-		{"inline at the limit", inline(MaxTranslations - 4*4094), 0},
-		{"inline over it", inline(MaxTranslations - 4*4094 + 1), 1},
+		{"inline at the limit", inline(maxTranslations - 4*4094), 0},
+		{"inline over it", inline(maxTranslations - 4*4094 + 1), 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Parse("big.toml", []byte(c.doc))
@@ -63,7 +63,7 @@ func TestMaxTranslations(t *testing.T) {
 				if err != nil {
 					t.Fatalf("refused: %.300v", err)
 				}
-				if len(cfg.Translations) > MaxTranslations {
+				if len(cfg.Translations) > maxTranslations {
 					t.Fatalf("%d translations accepted", len(cfg.Translations))
 				}
 				return
@@ -73,8 +73,8 @@ func TestMaxTranslations(t *testing.T) {
 				t.Fatalf("want one error, got %.300v", err)
 			}
 			e := errs[0]
-			if e.Pos.Line != c.line || !strings.Contains(e.Msg, fmt.Sprint(MaxTranslations)) || !strings.Contains(e.Msg, "translation \"") {
-				t.Errorf("error %v, want line %d naming the translation and the limit %d", e, c.line, MaxTranslations)
+			if e.Pos.Line != c.line || !strings.Contains(e.Msg, fmt.Sprint(maxTranslations)) || !strings.Contains(e.Msg, "translation \"") {
+				t.Errorf("error %v, want line %d naming the translation and the limit %d", e, c.line, maxTranslations)
 			}
 		})
 	}
@@ -134,8 +134,8 @@ func TestMaxFileSize(t *testing.T) {
 		want       string // "" accepted; else in the error
 		invalid    bool   // an Errors (the file's content), not a read error
 	}{
-		{"at the limit", write("max.toml", MaxFileSize), "", false},
-		{"one byte more", write("over.toml", MaxFileSize+1), "larger than the limit of 1048576", true},
+		{"at the limit", write("max.toml", maxFileSize), "", false},
+		{"one byte more", write("over.toml", maxFileSize+1), "larger than the limit of 1048576", true},
 		{"endless device", "/dev/zero", "not a regular file (a character device)", false},
 		{"fifo", fifo, "not a regular file (a named pipe)", false},
 		{"directory", dir, "not a regular file (a directory)", false},
@@ -158,7 +158,7 @@ func TestMaxFileSize(t *testing.T) {
 		})
 	}
 	// Parse applies the limit too, whoever read the bytes.
-	if _, err := Parse("x.toml", make([]byte, MaxFileSize+1)); err == nil || !strings.HasPrefix(err.Error(), "x.toml: ") {
-		t.Errorf("Parse of %d bytes: %v", MaxFileSize+1, err)
+	if _, err := Parse("x.toml", make([]byte, maxFileSize+1)); err == nil || !strings.HasPrefix(err.Error(), "x.toml: ") {
+		t.Errorf("Parse of %d bytes: %v", maxFileSize+1, err)
 	}
 }

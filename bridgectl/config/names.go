@@ -36,13 +36,13 @@ func linkSuffix(tags []Tag) string {
 	return string(b)
 }
 
-// LinkName returns the name of the link carrying tags (outermost first) on
+// linkName returns the name of the link carrying tags (outermost first) on
 // parent: the parent's name plus the tag suffix, e.g. "eth0.s100.200". When
 // that exceeds 15 bytes the parent's name is replaced by "q" and a prefix of
 // the base32 sha256 of it, as long as fits. The name depends only on the
 // link's own identity, so adding or removing other translations never
 // renames a link, and every node derives the same name.
-func LinkName(parent string, tags []Tag) string {
+func linkName(parent string, tags []Tag) string {
 	return namer(nil).link(parent, tags)
 }
 
@@ -87,7 +87,7 @@ func checkIfname(name string) string {
 	return ""
 }
 
-// namer computes link names for LinkName, caching the hash of each long
+// namer computes link names for linkName, caching the hash of each long
 // parent: with thousands of links on one long parent, that is most of the
 // work.
 type namer map[string]string

@@ -108,7 +108,7 @@ type End struct {
 func (e End) Links() []string {
 	names := make([]string, len(e.Tags))
 	for i := range e.Tags {
-		names[i] = LinkName(e.Parent, e.Tags[:i+1])
+		names[i] = linkName(e.Parent, e.Tags[:i+1])
 	}
 	return names
 }

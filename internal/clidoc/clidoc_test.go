@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestMan(t *testing.T) {
-	page := string(Man(sampleApp(), 8, []string{"other(8)", "ocf_x_y(7)"}))
+	page := string(manPage(sampleApp(), 8, []string{"other(8)", "ocf_x_y(7)"}))
 	out := rofftest.Render(t, []byte(page))
 	for _, want := range []string{
 		"democtl - a sample tool",
@@ -117,7 +117,7 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := filepath.Join(dir, "completion.bash")
-	if err := os.WriteFile(script, []byte(BashCompletion(sampleApp())), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(bashCompletion(sampleApp())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {

@@ -14,7 +14,7 @@ func ManCommand(section int, seeAlso ...string) *cli.Command {
 		Usage:  "print this program's man page (roff)",
 		Hidden: true,
 		Action: func(c *cli.Context) error {
-			_, err := c.App.Writer.Write(Man(c.App, section, seeAlso))
+			_, err := c.App.Writer.Write(manPage(c.App, section, seeAlso))
 			return err
 		},
 	}
@@ -39,7 +39,7 @@ func CompletionCommand(prog string) *cli.Command {
 				"Example, for the current shell:\n" +
 				"   source <(" + prog + " completion bash)",
 			Action: func(c *cli.Context) error {
-				_, err := fmt.Fprint(c.App.Writer, BashCompletion(c.App))
+				_, err := fmt.Fprint(c.App.Writer, bashCompletion(c.App))
 				return err
 			},
 		}},

@@ -9,14 +9,14 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// BashCompletion returns a bash completion script for app, which must have
+// bashCompletion returns a bash completion script for app, which must have
 // EnableBashCompletion set: the script asks the program itself for the
 // words (urfave/cli's --generate-bash-completion, which runs no action),
 // so it stays right as commands and flags change. After a flag that takes
 // a value it completes that value instead: namespace names after --netns,
 // file names after a flag whose value is a FILE or DIR, nothing after the
 // others. It needs no bash-completion package.
-func BashCompletion(app *cli.App) string {
+func bashCompletion(app *cli.App) string {
 	fn := "_qinqbridge_" + regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(app.Name, "_")
 	isNetns := func(f cli.Flag) bool { return f.Names()[0] == "netns" }
 	netns := spellings(app, isNetns)

@@ -17,9 +17,9 @@ import (
 	"github.com/qinqbridge/qinqbridge/internal/roff"
 )
 
-// Man returns app's man page in the given section. seeAlso lists related
+// manPage returns app's man page in the given section. seeAlso lists related
 // pages as "name(section)".
-func Man(app *cli.App, section int, seeAlso []string) []byte {
+func manPage(app *cli.App, section int, seeAlso []string) []byte {
 	var p roff.Page
 	p.Title(app.Name, section, "qinqbridge", manual(section))
 

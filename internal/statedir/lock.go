@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockName is the lock file in each namespace's state directory.
-const LockName = "lock"
+// lockName is the lock file in each namespace's state directory.
+const lockName = "lock"
 
 // LockTimeoutError is a lock not obtained in time.
 type LockTimeoutError struct {
@@ -27,7 +27,7 @@ func (e *LockTimeoutError) Error() string {
 		holder = fmt.Sprintf(" (pid %d)", e.Holder)
 	}
 	return fmt.Sprintf("another qinqbridge command holds the lock of %s%s: waited %s (%s/%s)",
-		namespace(e.Dir), holder, e.Waited.Round(time.Millisecond), e.Dir, LockName)
+		namespace(e.Dir), holder, e.Waited.Round(time.Millisecond), e.Dir, lockName)
 }
 
 // namespace names a state directory's namespace for messages.
@@ -52,7 +52,7 @@ const (
 // crashed holder never blocks the next command. Locks of separate Lock
 // calls exclude each other also within one process.
 func (d Dir) Lock(wait time.Duration) (unlock func(), err error) {
-	p, err := d.file(LockName)
+	p, err := d.file(lockName)
 	if err != nil {
 		return nil, err
 	}

@@ -31,10 +31,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxFileSize bounds what ReadFile reads: state files are small (the
+// maxFileSize bounds what ReadFile reads: state files are small (the
 // largest, the applied record, is a copy of the configuration), so a huge
 // one is not ours.
-const MaxFileSize = 64 << 20
+const maxFileSize = 64 << 20
 
 // Dir is one namespace's state directory. It does no I/O until used:
 // read-only callers (status, monitors) never create it.
@@ -169,7 +169,7 @@ func (d Dir) file(name string) (string, error) {
 
 // ReadFile returns a state file's content; a missing file (or directory)
 // is fs.ErrNotExist. A symlink is refused (ELOOP), and so is a file over
-// MaxFileSize.
+// maxFileSize.
 func (d Dir) ReadFile(name string) ([]byte, error) {
 	p, err := d.file(name)
 	if err != nil {
@@ -190,12 +190,12 @@ func (d Dir) ReadFile(name string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("state file %s: not a regular file (%s)", p, fi.Mode().Type())
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("state file %s: larger than %d bytes", p, MaxFileSize)
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("state file %s: larger than %d bytes", p, maxFileSize)
 	}
 	return b, nil
 }

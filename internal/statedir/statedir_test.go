@@ -134,7 +134,7 @@ func TestSymlinkRefused(t *testing.T) {
 	if b, _ := os.ReadFile(target); string(b) != "theirs" {
 		t.Errorf("the symlink's target was written: %q", b)
 	}
-	if err := os.Symlink(target, filepath.Join(d.Path(), LockName)); err != nil {
+	if err := os.Symlink(target, filepath.Join(d.Path(), lockName)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Lock(time.Second); err == nil {
@@ -321,7 +321,7 @@ func TestLockTimeout(t *testing.T) {
 		t.Fatalf("second lock: %v, want a timeout", err)
 	}
 	want := fmt.Sprintf("another qinqbridge command holds the lock of namespace lab (pid %d): waited ", os.Getpid())
-	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(d.Path(), LockName)) {
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(d.Path(), lockName)) {
 		t.Errorf("message %q, want it to start with %q and name the lock file", err, want)
 	}
 	unlock()

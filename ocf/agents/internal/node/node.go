@@ -60,8 +60,8 @@ type Node interface {
 // Opener opens a Node. Open is the real one; tests pass a fake.
 type Opener func(o bridgectl.Options) (Node, error)
 
-// NetNSDir is where named network namespaces are (ip netns).
-const NetNSDir = "/run/netns"
+// netNSDir is where named network namespaces are (ip netns).
+const netNSDir = "/run/netns"
 
 // ErrNoNetNS means the namespace named by the netns parameter does not
 // exist. Nothing of ours can exist in it: monitor says not running, stop
@@ -83,8 +83,8 @@ func CheckNetNS(name string) error {
 	if err := statedir.CheckNetNS(name); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(NetNSDir, name)); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("netns %s: %w (no %s/%s)", name, ErrNoNetNS, NetNSDir, name)
+	if _, err := os.Stat(filepath.Join(netNSDir, name)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("netns %s: %w (no %s/%s)", name, ErrNoNetNS, netNSDir, name)
 	}
 	return nil
 }
@@ -160,7 +160,7 @@ func RemoveState(o bridgectl.Options, name string) error {
 const (
 	ParamConfig   = "config"
 	ParamNetNS    = "netns"
-	ParamStateDir = "state_dir"
+	paramStateDir = "state_dir"
 )
 
 // Params returns the parameters both agents take. configReloadable marks
@@ -174,7 +174,7 @@ func Params(configReloadable bool) []ocf.Param {
 		{Name: ParamNetNS, ShortDesc: "Network namespace (testbeds)",
 			LongDesc: "Name of a network namespace under /run/netns to work in instead of the agent's own. " +
 				"Leave empty in production; testbeds use it to run several nodes on one machine."},
-		{Name: ParamStateDir, ShortDesc: "State directory (tests only)", Default: defaults.StateDir,
+		{Name: paramStateDir, ShortDesc: "State directory (tests only)", Default: defaults.StateDir,
 			LongDesc: "Directory (on tmpfs, so that a reboot forgets it) of the applied configuration and " +
 				"the guard's markers, one subdirectory per namespace. Must be the same for the bridge and " +
 				"tcguard resources and bridgectl. It and its subdirectories must be root's and writable by root only " +
@@ -186,11 +186,11 @@ func Params(configReloadable bool) []ocf.Param {
 
 // Options returns the Node options the request's parameters select. A
 // mutating action holds the namespace's lock from open to close (see
-// LockWait).
+// lockWait).
 func Options(r *ocf.Request) bridgectl.Options {
-	o := bridgectl.Options{NetNS: r.Param(ParamNetNS), StateDir: r.Param(ParamStateDir)}
+	o := bridgectl.Options{NetNS: r.Param(ParamNetNS), StateDir: r.Param(paramStateDir)}
 	if !readOnly[r.Action] {
-		o.Lock, o.LockWait = true, LockWait(r.Timeout)
+		o.Lock, o.LockWait = true, lockWait(r.Timeout)
 	}
 	return o
 }
@@ -209,18 +209,18 @@ var readOnly = map[string]bool{
 	ocf.ActionMonitor: true, ocf.ActionNotify: true, ocf.ActionValidateAll: true, ocf.ActionMetaData: true,
 }
 
-// DefaultLockWait is the wait for the lock when Pacemaker passed no
+// defaultLockWait is the wait for the lock when Pacemaker passed no
 // timeout (a manual run, ocf-tester).
-const DefaultLockWait = 10 * time.Second
+const defaultLockWait = 10 * time.Second
 
-// LockWait is how long an action with this timeout (Pacemaker's
+// lockWait is how long an action with this timeout (Pacemaker's
 // OCF_RESKEY_CRM_meta_timeout) waits for the namespace's lock: half of it.
 // The wait must end before the action's budget (ocf.ActionBudget), so that
 // a lock held too long is a failure with a reason that names it rather
 // than a SIGKILL without one, and the other half is left for the work.
-func LockWait(timeout time.Duration) time.Duration {
+func lockWait(timeout time.Duration) time.Duration {
 	if timeout <= 0 {
-		return DefaultLockWait
+		return defaultLockWait
 	}
 	return timeout / 2
 }

@@ -26,7 +26,7 @@ func TestOptionsLock(t *testing.T) {
 		{ocf.ActionStart, 30 * time.Second, true, 15 * time.Second},
 		{ocf.ActionStop, 30 * time.Second, true, 15 * time.Second},
 		{ocf.ActionPromote, 15 * time.Second, true, 7500 * time.Millisecond},
-		{ocf.ActionDemote, 0, true, DefaultLockWait},
+		{ocf.ActionDemote, 0, true, defaultLockWait},
 		{ocf.ActionReloadAgent, 20 * time.Second, true, 10 * time.Second},
 		{"flush-restore", 15 * time.Second, true, 7500 * time.Millisecond},
 		{ocf.ActionMonitor, 30 * time.Second, false, 0},
