@@ -73,19 +73,44 @@ func (r *rawTC) qdiscs() ([]tc.Object, error) {
 	return nil, errors.New("qdisc dump interrupted five times in a row")
 }
 
-// ingressQdisc: the kernel answers a single-qdisc get as a notification, sent
-// back to the asker only with NLM_F_ECHO, and as the only answer (no
-// NLM_F_ACK: an error comes back anyway).
+// ingressQdisc: the kernel answers a single-qdisc get as a notification,
+// sent back to the asker only with NLM_F_ECHO, before the ack. It sends
+// none when the slot holds the builtin noop qdisc, which it does on every
+// device whose ingress qdisc was deleted or whose creation failed (the slot
+// exists from the first attempt on), and acks 0 all the same: without
+// NLM_F_ACK nothing at all would come back. Both kinds of empty slot are
+// ENOENT here, as the kernel says for a device whose slot never existed.
 func (r *rawTC) ingressQdisc(ifindex uint32) (tc.Object, error) {
-	msgs, err := r.c.Execute(netlink.Message{Header: netlink.Header{Type: unix.RTM_GETQDISC, Flags: netlink.Request | netlink.Echo},
+	req, err := r.c.Send(netlink.Message{Header: netlink.Header{Type: unix.RTM_GETQDISC, Flags: netlink.Request | netlink.Echo | netlink.Acknowledge},
 		Data: tcmsg(tc.Msg{Ifindex: ifindex, Parent: tc.HandleIngress})})
 	if err != nil {
 		return tc.Object{}, err
 	}
-	if len(msgs) != 1 {
-		return tc.Object{}, errors.New("kernel sent no qdisc")
+	var got []tc.Object
+	for {
+		msgs, err := r.c.Receive() // an error answer comes back as err
+		if err != nil {
+			return tc.Object{}, err
+		}
+		if err := netlink.Validate(req, msgs); err != nil {
+			return tc.Object{}, err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != netlink.Error {
+				o, err := parseQdisc(m.Data)
+				if err != nil {
+					return tc.Object{}, err
+				}
+				got = append(got, o)
+				continue
+			}
+			if len(got) == 0 { // the ack
+				return tc.Object{}, &netlink.OpError{Op: "receive", Err: unix.ENOENT, Sequence: req.Header.Sequence,
+					Message: "no qdisc in the ingress slot (the kernel acknowledged the get and sent none)"}
+			}
+			return got[0], nil
+		}
 	}
-	return parseQdisc(msgs[0].Data)
 }
 
 func parseQdisc(b []byte) (tc.Object, error) {

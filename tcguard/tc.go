@@ -3,6 +3,10 @@ package tcguard
 import (
 	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/florianl/go-tc"
 	"github.com/mdlayher/netlink"
@@ -38,7 +42,21 @@ type TC interface {
 type kernelTC struct {
 	tc  *tc.Tc
 	raw *rawTC
+	// timeout bounds each request's wait for the kernel (replyTimeout).
+	timeout  time.Duration
+	expired  atomic.Bool
+	close    sync.Once
+	closeErr error
 }
+
+// replyTimeout bounds the wait for the kernel's answer to one request, well
+// inside the agent's shortest action timeout (15 s): a request the kernel
+// never answers fails the action instead of hanging it until Pacemaker
+// kills the agent. rtnetlink answers synchronously (the answer is queued
+// before sendmsg returns; a dump's next part is built as it is read), so
+// this fires only on a lost or never-sent answer. Dumps of thousands of
+// devices take about a second under TCG.
+const replyTimeout = 10 * time.Second
 
 // openTC opens both sockets in the namespace fd (0: the current one).
 func openTC(fd int) (*kernelTC, error) {
@@ -55,17 +73,63 @@ func openTC(fd int) (*kernelTC, error) {
 		t.Close()
 		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
 	}
-	return &kernelTC{tc: t, raw: raw}, nil
+	return &kernelTC{tc: t, raw: raw, timeout: replyTimeout}, nil
 }
 
-func (k *kernelTC) Qdiscs() ([]tc.Object, error) { return k.raw.qdiscs() }
-func (k *kernelTC) IngressQdisc(ifindex uint32) (tc.Object, error) {
-	return k.raw.ingressQdisc(ifindex)
+// bounded runs one request, waiting at most k.timeout. go-tc neither sets a
+// deadline nor exposes its socket, so the bound is a timer that closes both
+// sockets: mdlayher/netlink's Close wakes a blocked receive. The TC stays
+// closed (a Guard lives for one action, and its namespace may be gone).
+func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
+	var zero T
+	if k.expired.Load() {
+		return zero, k.noAnswer()
+	}
+	timer := time.AfterFunc(k.timeout, func() {
+		k.expired.Store(true)
+		k.Close()
+	})
+	v, err := request()
+	if !timer.Stop() {
+		return zero, k.noAnswer()
+	}
+	return v, err
 }
-func (k *kernelTC) AddQdisc(o *tc.Object) error           { return k.tc.Qdisc().Add(o) }
-func (k *kernelTC) Filters(m tc.Msg) ([]tc.Object, error) { return k.tc.Filter().Get(&m) }
-func (k *kernelTC) AddFilter(o *tc.Object) error          { return k.tc.Filter().Add(o) }
-func (k *kernelTC) DeleteFilter(o *tc.Object) error       { return k.tc.Filter().Delete(o) }
-func (k *kernelTC) Chains(m tc.Msg) ([]tc.Object, error)  { return k.tc.Chain().Get(&m) }
-func (k *kernelTC) AddChain(o *tc.Object) error           { return k.raw.addChain(o) }
-func (k *kernelTC) Close() error                          { return errors.Join(k.tc.Close(), k.raw.close()) }
+
+func (k *kernelTC) noAnswer() error {
+	return fmt.Errorf("tcguard: the kernel did not answer a tc request within %v; sockets closed: %w", k.timeout, os.ErrDeadlineExceeded)
+}
+
+func (k *kernelTC) Qdiscs() ([]tc.Object, error) { return bounded(k, k.raw.qdiscs) }
+func (k *kernelTC) IngressQdisc(ifindex uint32) (tc.Object, error) {
+	return bounded(k, func() (tc.Object, error) { return k.raw.ingressQdisc(ifindex) })
+}
+func (k *kernelTC) AddQdisc(o *tc.Object) error {
+	return k.do(func() error { return k.tc.Qdisc().Add(o) })
+}
+func (k *kernelTC) Filters(m tc.Msg) ([]tc.Object, error) {
+	return bounded(k, func() ([]tc.Object, error) { return k.tc.Filter().Get(&m) })
+}
+func (k *kernelTC) AddFilter(o *tc.Object) error {
+	return k.do(func() error { return k.tc.Filter().Add(o) })
+}
+func (k *kernelTC) DeleteFilter(o *tc.Object) error {
+	return k.do(func() error { return k.tc.Filter().Delete(o) })
+}
+func (k *kernelTC) Chains(m tc.Msg) ([]tc.Object, error) {
+	return bounded(k, func() ([]tc.Object, error) { return k.tc.Chain().Get(&m) })
+}
+func (k *kernelTC) AddChain(o *tc.Object) error {
+	return k.do(func() error { return k.raw.addChain(o) })
+}
+
+// do is bounded for a request answered by an ack only.
+func (k *kernelTC) do(request func() error) error {
+	_, err := bounded(k, func() (struct{}, error) { return struct{}{}, request() })
+	return err
+}
+
+func (k *kernelTC) Close() error {
+	k.close.Do(func() { k.closeErr = errors.Join(k.tc.Close(), k.raw.close()) })
+	return k.closeErr
+}

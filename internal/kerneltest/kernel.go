@@ -15,7 +15,7 @@ import (
 // Kernel is one fake network namespace. Its methods are safe for
 // concurrent use (bridgectl reads links and tc concurrently).
 type Kernel struct {
-	mu sync.Mutex
+	mu        sync.Mutex
 	linkTable // links.go
 	tcTable   // tc.go
 
