@@ -229,6 +229,11 @@ func TestKernelAnswers(t *testing.T) {
 	if q, err := e.g.tc.IngressQdisc(uint32(a)); err != nil || !qdiscOf(q).ours(testBlock) {
 		t.Fatalf("ingress qdisc after Bind: %+v %v", q, err)
 	}
+	// The matchall's 64-bit hit counter, which Status reports as drops.
+	fs, err := e.g.tc.Filters(guardMsg(testBlock))
+	if i := slices.IndexFunc(fs, func(o tc.Object) bool { return o.Handle == FilterHandle }); err != nil || i < 0 || fs[i].Matchall == nil || fs[i].Matchall.Pcnt == nil {
+		t.Fatalf("guard filter without hit counter: %+v %v", fs, err)
+	}
 	if err := e.g.Unblock(); err != nil {
 		t.Fatal(err)
 	}

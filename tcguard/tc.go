@@ -24,6 +24,8 @@ type TC interface {
 	// AddQdisc creates a qdisc, never replacing one (NLM_F_EXCL).
 	AddQdisc(*tc.Object) error
 	// Filters dumps the filters msg selects (Info: priority and protocol).
+	// A matchall's Pcnt is its hit counter: every frame it took, in 64 bits
+	// (an action's Stats.Basic.Packets is the kernel's 32-bit field).
 	Filters(msg tc.Msg) ([]tc.Object, error)
 	// AddFilter creates a filter, never replacing one (NLM_F_EXCL).
 	AddFilter(*tc.Object) error
@@ -108,7 +110,7 @@ func (k *kernelTC) AddQdisc(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Qdisc().Add(o) })
 }
 func (k *kernelTC) Filters(m tc.Msg) ([]tc.Object, error) {
-	return bounded(k, func() ([]tc.Object, error) { return k.tc.Filter().Get(&m) })
+	return bounded(k, func() ([]tc.Object, error) { return k.raw.filters(m) })
 }
 func (k *kernelTC) AddFilter(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Filter().Add(o) })
