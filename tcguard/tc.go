@@ -44,7 +44,8 @@ type TC interface {
 type kernelTC struct {
 	tc  *tc.Tc
 	raw *rawTC
-	// timeout bounds each request's wait for the kernel (replyTimeout).
+	// timeout bounds each request's wait for the kernel (replyTimeout);
+	// expired: one request took longer, the sockets are being closed.
 	timeout  time.Duration
 	expired  atomic.Bool
 	close    sync.Once
@@ -79,23 +80,37 @@ func openTC(fd int) (*kernelTC, error) {
 }
 
 // bounded runs one request, waiting at most k.timeout. go-tc neither sets a
-// deadline nor exposes its socket, so the bound is a timer that closes both
-// sockets: mdlayher/netlink's Close wakes a blocked receive. The TC stays
-// closed (a Guard lives for one action, and its namespace may be gone).
+// deadline nor exposes its socket, so on expiry both sockets are closed:
+// mdlayher/netlink's Close wakes a blocked receive, and the request ends.
+// A request stuck in sendmsg (waiting for the rtnl lock, held elsewhere)
+// cannot be woken from user space, and Close waits for it: the request
+// runs in a goroutine of its own, so the caller gets its error on time
+// all the same. The TC stays closed (a Guard lives for one action, and its
+// namespace may be gone).
 func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
 	var zero T
 	if k.expired.Load() {
 		return zero, k.noAnswer()
 	}
-	timer := time.AfterFunc(k.timeout, func() {
+	type answer struct {
+		v   T
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		v, err := request()
+		done <- answer{v, err}
+	}()
+	timer := time.NewTimer(k.timeout)
+	defer timer.Stop()
+	select {
+	case a := <-done:
+		return a.v, a.err
+	case <-timer.C:
 		k.expired.Store(true)
-		k.Close()
-	})
-	v, err := request()
-	if !timer.Stop() {
+		go k.closeSockets()
 		return zero, k.noAnswer()
 	}
-	return v, err
 }
 
 func (k *kernelTC) noAnswer() error {
@@ -131,7 +146,16 @@ func (k *kernelTC) do(request func() error) error {
 	return err
 }
 
+// Close closes the sockets; after a timeout that is under way already (and
+// may wait for a request stuck in the kernel), so Close does not wait.
 func (k *kernelTC) Close() error {
+	if k.expired.Load() {
+		return nil
+	}
+	return k.closeSockets()
+}
+
+func (k *kernelTC) closeSockets() error {
 	k.close.Do(func() { k.closeErr = errors.Join(k.tc.Close(), k.raw.close()) })
 	return k.closeErr
 }
