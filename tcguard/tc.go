@@ -79,38 +79,29 @@ func openTC(fd int) (*kernelTC, error) {
 	return &kernelTC{tc: t, raw: raw, timeout: replyTimeout}, nil
 }
 
-// bounded runs one request, waiting at most k.timeout. go-tc neither sets a
-// deadline nor exposes its socket, so on expiry both sockets are closed:
-// mdlayher/netlink's Close wakes a blocked receive, and the request ends.
-// A request stuck in sendmsg (waiting for the rtnl lock, held elsewhere)
-// cannot be woken from user space, and Close waits for it: the request
-// runs in a goroutine of its own, so the caller gets its error on time
-// all the same. The TC stays closed (a Guard lives for one action, and its
-// namespace may be gone).
+// bounded runs one request, waiting at most k.timeout for the answer. go-tc
+// neither sets a deadline nor exposes its socket, so on expiry a timer
+// closes both sockets: mdlayher/netlink's Close wakes the blocked receive,
+// and the request fails. The TC stays closed (a Guard lives for one action,
+// and its namespace may be gone). Not bounded: a sendmsg waiting for the
+// rtnl lock held elsewhere, which no socket deadline or close can
+// interrupt (nor could the process exit before the kernel lets go);
+// running each request in a goroutine of its own to return anyway cost
+// 100 µs a request under TCG, 20% on a Bind of 4000 ports.
 func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
 	var zero T
 	if k.expired.Load() {
 		return zero, k.noAnswer()
 	}
-	type answer struct {
-		v   T
-		err error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		v, err := request()
-		done <- answer{v, err}
-	}()
-	timer := time.NewTimer(k.timeout)
-	defer timer.Stop()
-	select {
-	case a := <-done:
-		return a.v, a.err
-	case <-timer.C:
+	timer := time.AfterFunc(k.timeout, func() {
 		k.expired.Store(true)
-		go k.closeSockets()
+		k.closeSockets()
+	})
+	v, err := request()
+	if !timer.Stop() {
 		return zero, k.noAnswer()
 	}
+	return v, err
 }
 
 func (k *kernelTC) noAnswer() error {
@@ -146,8 +137,8 @@ func (k *kernelTC) do(request func() error) error {
 	return err
 }
 
-// Close closes the sockets; after a timeout that is under way already (and
-// may wait for a request stuck in the kernel), so Close does not wait.
+// Close closes the sockets; after a timeout the timer is closing them
+// already, and Close does not wait for it.
 func (k *kernelTC) Close() error {
 	if k.expired.Load() {
 		return nil

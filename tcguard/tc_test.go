@@ -54,15 +54,3 @@ func TestUnansweredRequestTimesOut(t *testing.T) {
 		t.Fatal("closing the socket did not end the receive")
 	}
 }
-
-// A request stuck where closing cannot reach it (sendmsg waiting for the
-// rtnl lock) still fails on time, and Close does not wait for it.
-func TestStuckRequestTimesOut(t *testing.T) {
-	k := openTestTC(t)
-	stuck := make(chan struct{})
-	defer close(stuck)
-	wantTimeout(t, k, func() (struct{}, error) {
-		<-stuck
-		return struct{}{}, nil
-	})
-}
