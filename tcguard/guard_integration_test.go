@@ -193,20 +193,46 @@ func TestKernelAnswers(t *testing.T) {
 	if _, found, err := e.g.guardFilter(); found || err != nil {
 		t.Fatalf("filter dump of a missing block: %v %v", found, err)
 	}
-	a, _ := e.veth(t, "a0", "a1")
+	a, a1 := e.veth(t, "a0", "a1")
+	// A device whose ingress slot was never used: the kernel says ENOENT.
+	if _, err := e.g.tc.IngressQdisc(uint32(a1)); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("ingress qdisc of a fresh port: %v", err)
+	} else {
+		t.Logf("fresh port: %v", err)
+	}
 	// Unknown kinds: ENOENT, told apart by the kernel's text (go-tc refuses
 	// kinds it does not know: sent by hand here).
 	if err := e.sendUnknownKind(t, unix.RTM_NEWQDISC, tc.Msg{Ifindex: uint32(a), Handle: 0xFFFF0000, Parent: tc.HandleIngress}, "clsactx", nil); !qdiscKindMissing(err) {
 		t.Fatalf("unknown qdisc kind: %v", err)
 	}
+	// The failed creation left the slot with the builtin noop qdisc, of
+	// which a get answers nothing but the ack: ENOENT too, not a hang.
 	if _, err := e.g.tc.IngressQdisc(uint32(a)); !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("ingress qdisc of a bare port: %v", err)
+	} else {
+		t.Logf("after a failed creation: %v", err)
+	}
+	// So does a deleted qdisc.
+	e.addForeignClsact(t, a1)
+	if err := e.tc.Qdisc().Delete(&tc.Object{Msg: tc.Msg{Ifindex: uint32(a1), Handle: 0xFFFF0000, Parent: tc.HandleIngress},
+		Attribute: tc.Attribute{Kind: "clsact"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.g.tc.IngressQdisc(uint32(a1)); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("ingress qdisc of a port whose clsact was deleted: %v", err)
+	} else {
+		t.Logf("after a deletion: %v", err)
 	}
 	if err := e.g.Bind([]int{a}); err != nil {
 		t.Fatal(err)
 	}
 	if q, err := e.g.tc.IngressQdisc(uint32(a)); err != nil || !qdiscOf(q).ours(testBlock) {
 		t.Fatalf("ingress qdisc after Bind: %+v %v", q, err)
+	}
+	// The matchall's 64-bit hit counter, which Status reports as drops.
+	fs, err := e.g.tc.Filters(guardMsg(testBlock))
+	if i := slices.IndexFunc(fs, func(o tc.Object) bool { return o.Handle == FilterHandle }); err != nil || i < 0 || fs[i].Matchall == nil || fs[i].Matchall.Pcnt == nil {
+		t.Fatalf("guard filter without hit counter: %+v %v", fs, err)
 	}
 	if err := e.g.Unblock(); err != nil {
 		t.Fatal(err)

@@ -158,6 +158,29 @@ func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
 	wantState(t, g, Blocked)
 }
 
+// Past 2^32 dropped frames (where the kernel's 32-bit packet field wraps
+// and it adds TCA_STATS_PKT64) Status counts on, and Unblock and Block,
+// which read the block's filters, still work.
+func TestDropCounterPastTwoTo32(t *testing.T) {
+	k := newKernel(t, 1)
+	g := guardOn(t, k, testBlock)
+	if err := g.Bind([]int{1}); err != nil {
+		t.Fatal(err)
+	}
+	const frames, bytes = 1<<32 + 7, 64 * (1<<32 + 7)
+	k.CountDrops(testBlock, frames, bytes)
+	if s := wantState(t, g, Blocked); s.DroppedPackets != frames || s.DroppedBytes != bytes {
+		t.Fatalf("dropped %d packets %d bytes, want %d %d", s.DroppedPackets, s.DroppedBytes, uint64(frames), uint64(bytes))
+	}
+	if err := g.Block(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, g, Opened)
+}
+
 func TestNoPortBound(t *testing.T) {
 	k := newKernel(t)
 	g := guardOn(t, k, testBlock)

@@ -124,6 +124,14 @@ func filterOf(o tc.Object) filter {
 		if a.Stats != nil && a.Stats.Basic != nil {
 			x.packets, x.bytes = uint64(a.Stats.Basic.Packets), a.Stats.Basic.Bytes
 		}
+		// Every frame the matchall takes goes through each of its actions:
+		// its hit counter, 64 bits wide, is their packet count. The
+		// action's own field is 32 bits (the kernel sends the full count
+		// in TCA_STATS_PKT64, which go-tc's types cannot hold); it is only
+		// used from kernels without the hit counter.
+		if o.Matchall.Pcnt != nil {
+			x.packets = *o.Matchall.Pcnt
+		}
 		f.actions = append(f.actions, x)
 	}
 	return f

@@ -178,13 +178,23 @@ func (k *Kernel) PlantChain(block, chain uint32) {
 	k.tcTable.blocks[block].chains[chain] = true
 }
 
-// CountDrops adds to the counters of every action of the block's filters.
-func (k *Kernel) CountDrops(block uint32, packets uint32, bytes uint64) {
+// CountDrops counts frames through the block's matchall filters as the
+// kernel does: the filter's hit counter (Pcnt) in 64 bits, each action's
+// bytes in 64 and its packets in the 32-bit field of struct
+// gnet_stats_basic, which wraps (the kernel sends the rest in
+// TCA_STATS_PKT64).
+func (k *Kernel) CountDrops(block uint32, packets, bytes uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, f := range k.tcTable.blocks[block].filters {
+		if f.Matchall == nil {
+			continue
+		}
+		if f.Matchall.Pcnt != nil {
+			*f.Matchall.Pcnt += packets
+		}
 		for _, a := range actions(f) {
-			a.Stats.Basic.Packets += packets
+			a.Stats.Basic.Packets += uint32(packets)
 			a.Stats.Basic.Bytes += bytes
 		}
 	}
@@ -338,7 +348,7 @@ func (t TC) AddFilter(o *tc.Object) error {
 	}
 	k.logf("filter add")
 	gact := *actions(*o)[0].Gact
-	f := tc.Object{Msg: o.Msg, Attribute: tc.Attribute{Kind: o.Kind, Chain: o.Chain, Matchall: &tc.Matchall{Actions: &[]*tc.Action{
+	f := tc.Object{Msg: o.Msg, Attribute: tc.Attribute{Kind: o.Kind, Chain: o.Chain, Matchall: &tc.Matchall{Pcnt: new(uint64(0)), Actions: &[]*tc.Action{
 		{Kind: "gact", Gact: &gact, Stats: &tc.GenStats{Basic: &tc.GenBasic{}}}}}}}
 	b.filters = append(b.filters, f)
 	return nil
