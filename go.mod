@@ -23,3 +23,6 @@ require (
 	golang.org/x/net v0.53.0 // indirect
 	golang.org/x/sync v0.20.0 // indirect
 )
+
+// go-tc with the fixes listed in third_party/go-tc/PATCHES.md, until upstream has them.
+replace github.com/florianl/go-tc => ./third_party/go-tc
