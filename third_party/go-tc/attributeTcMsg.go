@@ -315,7 +315,10 @@ func extractTCAOptions(data []byte, tc *Attribute, kind string) error {
 		multiError = concatError(multiError, err)
 		tc.TaPrio = info
 	default:
-		return fmt.Errorf("extractTCAOptions(): unsupported kind %s: %w", kind, ErrUnknownKind)
+		// qinqbridge patch 4: the options of a kind this package does not
+		// know are skipped (Kind tells what it is), so one such qdisc or
+		// filter does not fail a whole dump.
+		return nil
 	}
 
 	return multiError
@@ -389,7 +392,7 @@ func extractXStats(data []byte, tc *XStats, kind string) error {
 		multiError = concatError(multiError, err)
 		tc.Hfsc = info
 	default:
-		return fmt.Errorf("extractXStats(): unsupported kind: %s", kind)
+		return nil // qinqbridge patch 4: as in extractTCAOptions
 	}
 	return multiError
 }

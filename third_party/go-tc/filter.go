@@ -121,7 +121,11 @@ func validateFilterObject(action int, info *Object) ([]tcOption, error) {
 		options = append(options, tcOption{Interpretation: vtUint32, Type: tcaChain, Data: uint32Value(info.Chain)})
 	}
 
-	options = append(options, tcOption{Interpretation: vtString, Type: tcaKind, Data: info.Kind})
+	// qinqbridge patch 3: a chain added without a kind is an empty chain;
+	// with TCA_KIND (even "", which the kernel refuses) it is a template.
+	if info.Kind != "" || !isChainAction(action) {
+		options = append(options, tcOption{Interpretation: vtString, Type: tcaKind, Data: info.Kind})
+	}
 
 	var data []byte
 	var err error

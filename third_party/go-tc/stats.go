@@ -25,6 +25,9 @@ type GenStats struct {
 	Queue     *GenQueue
 	RateEst64 *GenRateEst64
 	BasicHw   *GenBasic
+	// qinqbridge patch 1: the 64-bit packet count (TCA_STATS_PKT64), which
+	// the kernel adds once Basic.Packets (32 bits) no longer holds it.
+	Pkt64 *uint64
 }
 
 // GenBasic from include/uapi/linux/gen_stats.h
@@ -88,6 +91,8 @@ func unmarshalGenStats(data []byte, info *GenStats) error {
 			err = unmarshalStruct(ad.Bytes(), stat)
 			multiError = concatError(multiError, err)
 			info.BasicHw = stat
+		case tcaStatsPkt64: // qinqbridge patch 1
+			info.Pkt64 = uint64Ptr(ad.Uint64())
 		case tcaStatsPad:
 			// padding does not contain data, we just skip it
 		default:
@@ -131,6 +136,9 @@ func marshalGenStats(info *GenStats) ([]byte, error) {
 		data, err := marshalStruct(info.BasicHw)
 		multiError = concatError(multiError, err)
 		options = append(options, tcOption{Interpretation: vtBytes, Type: tcaStatsBasicHw, Data: data})
+	}
+	if info.Pkt64 != nil { // qinqbridge patch 1
+		options = append(options, tcOption{Interpretation: vtUint64, Type: tcaStatsPkt64, Data: uint64Value(info.Pkt64)})
 	}
 
 	if multiError != nil {

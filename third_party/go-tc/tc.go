@@ -41,7 +41,7 @@ func Open(config *Config) (*Tc, error) {
 		config = &Config{}
 	}
 
-	con, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: config.NetNS})
+	con, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: config.NetNS, MessageBufferSize: config.MessageBufferSize}) // qinqbridge patch 2
 	if err != nil {
 		return nil, err
 	}

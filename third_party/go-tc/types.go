@@ -30,6 +30,14 @@ type Config struct {
 
 	// Interface to log internals
 	Logger *log.Logger
+
+	// qinqbridge patch 2: MessageBufferSize is passed to mdlayher/netlink
+	// (netlink.Config.MessageBufferSize): the size of the buffer each
+	// receive uses. The kernel sizes a dump's datagrams by the largest
+	// buffer the socket has received with, so without it dumps come in
+	// page-sized datagrams (and the kernel's qdisc dump re-walks every
+	// device for each). 0: mdlayher/netlink's default.
+	MessageBufferSize int
 }
 
 // Constants to define the direction
