@@ -112,37 +112,20 @@ func (g *Guard) bind(ports []int) ([]error, error) {
 	return append(perrs, verrs...), err
 }
 
-// verifyByDump: from this many ports on, verify reads all qdiscs in one dump
-// rather than one get per port (a re-run of Bind over thousands of ports).
-const verifyByDump = 64
-
-// verify checks that the ports' existing ingress qdiscs are ours.
+// verify checks that the ports' existing ingress qdiscs are ours, from one
+// dump of all qdiscs (go-tc has no single-qdisc get; the kernel does not
+// filter qdisc dumps by device).
 func (g *Guard) verify(ports []int) ([]error, error) {
 	if len(ports) == 0 {
 		return nil, nil
 	}
-	var ingress map[int]qdisc
-	if len(ports) >= verifyByDump {
-		var err error
-		if ingress, err = g.ingressQdiscs(); err != nil {
-			return nil, err
-		}
+	ingress, err := g.ingressQdiscs()
+	if err != nil {
+		return nil, err
 	}
 	var perrs []error
 	for _, p := range ports {
 		q, ok := ingress[p]
-		if ingress == nil {
-			o, err := g.tc.IngressQdisc(uint32(p))
-			if err != nil && !kernelRefused(err) {
-				return perrs, fmt.Errorf("tcguard: reading ingress qdiscs: %w", err)
-			}
-			if err != nil {
-				// ENOENT/ENODEV: it vanished since it answered EEXIST.
-				perrs = append(perrs, &PortError{p, fmt.Errorf("reading its ingress qdisc: %w", err)})
-				continue
-			}
-			q, ok = qdiscOf(o), true
-		}
 		switch {
 		case !ok: // it vanished since it answered EEXIST
 			perrs = append(perrs, &PortError{p, errors.New("its ingress qdisc vanished while binding")})

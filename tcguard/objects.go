@@ -1,8 +1,6 @@
 package tcguard
 
 import (
-	"encoding/binary"
-
 	"github.com/florianl/go-tc"
 	"github.com/florianl/go-tc/core"
 	"golang.org/x/sys/unix"
@@ -14,14 +12,6 @@ const (
 	kindMatchall = "matchall"
 	kindGact     = "gact"
 )
-
-// filterInfo is tcm_info of the guard filter: our priority, every protocol
-// (in network order, as tcm_info wants it).
-func filterInfo() uint32 {
-	var proto [2]byte
-	binary.BigEndian.PutUint16(proto[:], unix.ETH_P_ALL)
-	return uint32(FilterPriority)<<16 | uint32(binary.NativeEndian.Uint16(proto[:]))
-}
 
 // clsactObject is a clsact qdisc on a port with its ingress and its egress
 // bound to block: the drop filter then also stops frames leaving the port,
@@ -124,11 +114,13 @@ func filterOf(o tc.Object) filter {
 		if a.Stats != nil && a.Stats.Basic != nil {
 			x.packets, x.bytes = uint64(a.Stats.Basic.Packets), a.Stats.Basic.Bytes
 		}
+		// The action's packet field is 32 bits; past that the kernel
+		// sends the count in TCA_STATS_PKT64 too.
+		if a.Stats != nil && a.Stats.Pkt64 != nil {
+			x.packets = *a.Stats.Pkt64
+		}
 		// Every frame the matchall takes goes through each of its actions:
-		// its hit counter, 64 bits wide, is their packet count. The
-		// action's own field is 32 bits (the kernel sends the full count
-		// in TCA_STATS_PKT64, which go-tc's types cannot hold); it is only
-		// used from kernels without the hit counter.
+		// its hit counter, 64 bits wide, is their packet count.
 		if o.Matchall.Pcnt != nil {
 			x.packets = *o.Matchall.Pcnt
 		}

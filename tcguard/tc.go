@@ -1,7 +1,6 @@
 package tcguard
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -19,13 +18,12 @@ import (
 type TC interface {
 	// Qdiscs lists every qdisc of the namespace (kind and shared blocks).
 	Qdiscs() ([]tc.Object, error)
-	// IngressQdisc is the qdisc in the device's ingress slot.
-	IngressQdisc(ifindex uint32) (tc.Object, error)
 	// AddQdisc creates a qdisc, never replacing one (NLM_F_EXCL).
 	AddQdisc(*tc.Object) error
 	// Filters dumps the filters msg selects (Info: priority and protocol).
 	// A matchall's Pcnt is its hit counter: every frame it took, in 64 bits
-	// (an action's Stats.Basic.Packets is the kernel's 32-bit field).
+	// (an action's Stats.Basic.Packets is the kernel's 32-bit field, and
+	// Stats.Pkt64 the full count once that no longer holds it).
 	Filters(msg tc.Msg) ([]tc.Object, error)
 	// AddFilter creates a filter, never replacing one (NLM_F_EXCL).
 	AddFilter(*tc.Object) error
@@ -34,23 +32,31 @@ type TC interface {
 	DeleteFilter(*tc.Object) error
 	// Chains dumps the chains of the block msg names.
 	Chains(msg tc.Msg) ([]tc.Object, error)
-	// AddChain creates an empty chain (Attribute.Chain), never a template.
+	// AddChain creates an empty chain (Attribute.Chain; Kind empty), never
+	// a template.
 	AddChain(*tc.Object) error
 	Close() error
 }
 
-// kernelTC is TC over rtnetlink: go-tc for what it can say, rawTC
-// (rawtc.go) for the rest.
+// kernelTC is TC over rtnetlink, through go-tc (our copy in
+// third_party/go-tc, with the fixes its PATCHES.md lists).
 type kernelTC struct {
-	tc  *tc.Tc
-	raw *rawTC
+	tc *tc.Tc
 	// timeout bounds each request's wait for the kernel (replyTimeout);
-	// expired: one request took longer, the sockets are being closed.
+	// expired: one request took longer, the socket is being closed.
 	timeout  time.Duration
 	expired  atomic.Bool
 	close    sync.Once
 	closeErr error
 }
+
+// dumpChunk is the receive buffer, and so the size of the kernel's dump
+// datagrams: the largest it builds (SKB_WITH_OVERHEAD(32 KiB) in
+// net/netlink/af_netlink.c). The kernel sizes them by the largest buffer
+// the socket has received with; with page-sized ones the qdisc dump, which
+// walks the devices anew for each datagram, turns quadratic (8 s for 12,000
+// devices under TCG against 1.5 s).
+const dumpChunk = 32 << 10
 
 // replyTimeout bounds the wait for the kernel's answer to one request, well
 // inside the agent's shortest action timeout (15 s): a request the kernel
@@ -61,9 +67,9 @@ type kernelTC struct {
 // devices take about a second under TCG.
 const replyTimeout = 10 * time.Second
 
-// openTC opens both sockets in the namespace fd (0: the current one).
+// openTC opens the socket in the namespace fd (0: the current one).
 func openTC(fd int) (*kernelTC, error) {
-	t, err := tc.Open(&tc.Config{NetNS: fd})
+	t, err := tc.Open(&tc.Config{NetNS: fd, MessageBufferSize: dumpChunk})
 	if err != nil {
 		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
 	}
@@ -71,17 +77,12 @@ func openTC(fd int) (*kernelTC, error) {
 	// kernels just give less detail. Not CapAcknowledge: with capped acks
 	// mdlayher/netlink v1.11 misplaces the text and loses the errno.
 	_ = t.SetOption(netlink.ExtendedAcknowledge, true)
-	raw, err := dialRawTC(fd)
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
-	}
-	return &kernelTC{tc: t, raw: raw, timeout: replyTimeout}, nil
+	return &kernelTC{tc: t, timeout: replyTimeout}, nil
 }
 
 // bounded runs one request, waiting at most k.timeout for the answer. go-tc
 // neither sets a deadline nor exposes its socket, so on expiry a timer
-// closes both sockets: mdlayher/netlink's Close wakes the blocked receive,
+// closes the socket: mdlayher/netlink's Close wakes the blocked receive,
 // and the request fails. The TC stays closed (a Guard lives for one action,
 // and its namespace may be gone). Not bounded: a sendmsg waiting for the
 // rtnl lock held elsewhere, which no socket deadline or close can
@@ -95,7 +96,7 @@ func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
 	}
 	timer := time.AfterFunc(k.timeout, func() {
 		k.expired.Store(true)
-		k.closeSockets()
+		k.closeSocket()
 	})
 	v, err := request()
 	if !timer.Stop() {
@@ -108,15 +109,12 @@ func (k *kernelTC) noAnswer() error {
 	return fmt.Errorf("tcguard: the kernel did not answer a tc request within %v; sockets closed: %w", k.timeout, os.ErrDeadlineExceeded)
 }
 
-func (k *kernelTC) Qdiscs() ([]tc.Object, error) { return bounded(k, k.raw.qdiscs) }
-func (k *kernelTC) IngressQdisc(ifindex uint32) (tc.Object, error) {
-	return bounded(k, func() (tc.Object, error) { return k.raw.ingressQdisc(ifindex) })
-}
+func (k *kernelTC) Qdiscs() ([]tc.Object, error) { return bounded(k, k.tc.Qdisc().Get) }
 func (k *kernelTC) AddQdisc(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Qdisc().Add(o) })
 }
 func (k *kernelTC) Filters(m tc.Msg) ([]tc.Object, error) {
-	return bounded(k, func() ([]tc.Object, error) { return k.raw.filters(m) })
+	return bounded(k, func() ([]tc.Object, error) { return k.tc.Filter().Get(&m) })
 }
 func (k *kernelTC) AddFilter(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Filter().Add(o) })
@@ -128,7 +126,7 @@ func (k *kernelTC) Chains(m tc.Msg) ([]tc.Object, error) {
 	return bounded(k, func() ([]tc.Object, error) { return k.tc.Chain().Get(&m) })
 }
 func (k *kernelTC) AddChain(o *tc.Object) error {
-	return k.do(func() error { return k.raw.addChain(o) })
+	return k.do(func() error { return k.tc.Chain().Add(o) })
 }
 
 // do is bounded for a request answered by an ack only.
@@ -137,16 +135,16 @@ func (k *kernelTC) do(request func() error) error {
 	return err
 }
 
-// Close closes the sockets; after a timeout the timer is closing them
+// Close closes the socket; after a timeout the timer is closing it
 // already, and Close does not wait for it.
 func (k *kernelTC) Close() error {
 	if k.expired.Load() {
 		return nil
 	}
-	return k.closeSockets()
+	return k.closeSocket()
 }
 
-func (k *kernelTC) closeSockets() error {
-	k.close.Do(func() { k.closeErr = errors.Join(k.tc.Close(), k.raw.close()) })
+func (k *kernelTC) closeSocket() error {
+	k.close.Do(func() { k.closeErr = k.tc.Close() })
 	return k.closeErr
 }

@@ -10,7 +10,7 @@ import (
 // The link attributes netlink.LinkDeserialize does not expose, read by
 // hand with the library's attribute walker (nl.ParseRouteAttr): the
 // rtnetlink kind of every link, a bridge's STP state, IPv6 addrgenmode.
-// Along with batch.go and tcguard/rawtc.go, the only netlink decoding
+// Along with batch.go and tcguard/tcminfo.go, the only netlink coding
 // written here (test/netlink-gates counts it).
 
 // observeRest fills in the attributes netlink.LinkDeserialize leaves out.

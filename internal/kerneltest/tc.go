@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/florianl/go-tc"
@@ -114,6 +115,14 @@ func (k *Kernel) PlantQdisc(q tc.Object) {
 	k.tcTable.putQdisc(q)
 }
 
+// Ingress is the qdisc in a device's ingress slot, if there is one.
+func (k *Kernel) Ingress(ifindex int) (tc.Object, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	q, ok := k.tcTable.ingress[ifindex]
+	return q, ok
+}
+
 // RemoveQdisc deletes a device's ingress qdisc, as `tc qdisc del` does.
 func (k *Kernel) RemoveQdisc(ifindex int) {
 	k.mu.Lock()
@@ -181,8 +190,8 @@ func (k *Kernel) PlantChain(block, chain uint32) {
 // CountDrops counts frames through the block's matchall filters as the
 // kernel does: the filter's hit counter (Pcnt) in 64 bits, each action's
 // bytes in 64 and its packets in the 32-bit field of struct
-// gnet_stats_basic, which wraps (the kernel sends the rest in
-// TCA_STATS_PKT64).
+// gnet_stats_basic, which wraps, and, once that differs from the count, the
+// count in TCA_STATS_PKT64 (Pkt64; gnet_stats_copy_basic).
 func (k *Kernel) CountDrops(block uint32, packets, bytes uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -194,7 +203,14 @@ func (k *Kernel) CountDrops(block uint32, packets, bytes uint64) {
 			*f.Matchall.Pcnt += packets
 		}
 		for _, a := range actions(f) {
-			a.Stats.Basic.Packets += uint32(packets)
+			total := uint64(a.Stats.Basic.Packets) + packets
+			if a.Stats.Pkt64 != nil {
+				total = *a.Stats.Pkt64 + packets
+			}
+			a.Stats.Basic.Packets, a.Stats.Pkt64 = uint32(total), nil
+			if total > math.MaxUint32 {
+				a.Stats.Pkt64 = &total
+			}
 			a.Stats.Basic.Bytes += bytes
 		}
 	}
@@ -240,23 +256,6 @@ func (t TC) Qdiscs() ([]tc.Object, error) {
 		}
 	}
 	return out, nil
-}
-
-func (t TC) IngressQdisc(ifindex uint32) (tc.Object, error) {
-	k := t.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.fail("get qdisc"); err != nil {
-		return tc.Object{}, err
-	}
-	if k.links[int(ifindex)] == nil {
-		return tc.Object{}, kernelError(unix.ENODEV, "")
-	}
-	q, ok := k.tcTable.ingress[int(ifindex)]
-	if !ok {
-		return tc.Object{}, kernelError(unix.ENOENT, "Cannot find specified qdisc on specified device")
-	}
-	return q, nil
 }
 
 func (t TC) AddQdisc(o *tc.Object) error {
