@@ -1,6 +1,6 @@
 module github.com/florianl/go-tc
 
-go 1.13
+go 1.17
 
 require (
 	github.com/josharian/native v1.1.0
