@@ -106,7 +106,7 @@ func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
 }
 
 func (k *kernelTC) noAnswer() error {
-	return fmt.Errorf("tcguard: the kernel did not answer a tc request within %v; sockets closed: %w", k.timeout, os.ErrDeadlineExceeded)
+	return fmt.Errorf("tcguard: the kernel did not answer a tc request within %v; socket closed: %w", k.timeout, os.ErrDeadlineExceeded)
 }
 
 func (k *kernelTC) Qdiscs() ([]tc.Object, error) { return bounded(k, k.tc.Qdisc().Get) }
