@@ -119,3 +119,56 @@ func TestOpenBadNetNS(t *testing.T) {
 		}
 	}
 }
+
+// AppliedBlock answers only for the very bytes that were applied, and only
+// from a record that carries the block.
+func TestAppliedBlock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	m := openState(t, Options{StateDir: dir})
+	cfg, raw := cfgNamed(t, "vps")
+	other := append([]byte("# edited\n"), raw...)
+	if _, ok := AppliedBlock(Options{StateDir: dir}, raw); ok {
+		t.Fatal("a block although nothing was applied")
+	}
+	if err := m.Record(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		record func() // rewrites the record, if set
+		raw    []byte
+		want   uint32
+		ok     bool
+	}{
+		{"the applied file", nil, raw, cfg.Guard.Block, true},
+		{"another file", nil, other, 0, false},
+		{"a prefix of it", nil, raw[:len(raw)-1], 0, false},
+		{"a record without the block line", func() {
+			if err := m.dir.WriteFile(appliedFile, append([]byte("# applied from x\n"), raw...)); err != nil {
+				t.Fatal(err)
+			}
+		}, raw, 0, false},
+		{"block 0", func() {
+			if err := m.dir.WriteFile(appliedFile, append([]byte("# applied from x\n# guard block 0\n"), raw...)); err != nil {
+				t.Fatal(err)
+			}
+		}, raw, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.record != nil {
+				c.record()
+			}
+			got, ok := AppliedBlock(Options{StateDir: dir}, c.raw)
+			if got != c.want || ok != c.ok {
+				t.Fatalf("AppliedBlock = %d, %v; want %d, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+	// The record still loads as the configuration it holds.
+	if err := m.Record(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Applied(); err != nil || got.Guard.Block != cfg.Guard.Block || len(got.Translations) != len(cfg.Translations) {
+		t.Fatalf("Applied: %v, %v", got, err)
+	}
+}

@@ -8,23 +8,41 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 func cmdBlock(c *cli.Context) error {
-	cfg, err := load(c)
+	block, err := loadBlock(c)
 	if err != nil {
 		return blockApplied(c, err)
 	}
-	return change(c, "block", (*tcguard.Guard).Block, "blocked", cfg.Guard.Block)
+	return change(c, "block", (*tcguard.Guard).Block, "blocked", block)
 }
 
 func cmdUnblock(c *cli.Context) error {
-	cfg, err := load(c)
+	block, err := loadBlock(c)
 	if err != nil {
 		return err // nothing is opened for a file that cannot be loaded
 	}
-	return change(c, "unblock", (*tcguard.Guard).Unblock, "open", cfg.Guard.Block)
+	return change(c, "unblock", (*tcguard.Guard).Unblock, "open", block)
+}
+
+// loadBlock is the [guard] block of the configuration file, validated whole
+// first, unless the file is byte for byte the one bridgectl validated and
+// applied in the namespace (bridgectl.AppliedBlock): then promotion by hand
+// costs the same whatever the number of translations.
+func loadBlock(c *cli.Context) (uint32, error) {
+	if raw, err := config.Read(opt(c, "config")); err == nil {
+		if block, ok := bridgectl.AppliedBlock(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")}, raw); ok {
+			return block, nil
+		}
+	}
+	cfg, err := load(c)
+	if err != nil {
+		return 0, err
+	}
+	return cfg.Guard.Block, nil
 }
 
 // blockApplied is block for a configuration file that cannot be loaded
