@@ -42,6 +42,7 @@ type TC interface {
 // third_party/go-tc, with the fixes its PATCHES.md lists).
 type kernelTC struct {
 	tc *tc.Tc
+	fd int // the namespace, for the qdisc dump's own socket (qdiscdump.go)
 	// timeout bounds each request's wait for the kernel (replyTimeout);
 	// expired: one request took longer, the socket is being closed.
 	timeout  time.Duration
@@ -77,7 +78,7 @@ func openTC(fd int) (*kernelTC, error) {
 	// kernels just give less detail. Not CapAcknowledge: with capped acks
 	// mdlayher/netlink v1.11 misplaces the text and loses the errno.
 	_ = t.SetOption(netlink.ExtendedAcknowledge, true)
-	return &kernelTC{tc: t, timeout: replyTimeout}, nil
+	return &kernelTC{tc: t, fd: fd, timeout: replyTimeout}, nil
 }
 
 // bounded runs one request, waiting at most k.timeout for the answer. go-tc
@@ -109,7 +110,12 @@ func (k *kernelTC) noAnswer() error {
 	return fmt.Errorf("tcguard: the kernel did not answer a tc request within %v; socket closed: %w", k.timeout, os.ErrDeadlineExceeded)
 }
 
-func (k *kernelTC) Qdiscs() ([]tc.Object, error) { return bounded(k, k.tc.Qdisc().Get) }
+func (k *kernelTC) Qdiscs() ([]tc.Object, error) {
+	if k.expired.Load() {
+		return nil, k.noAnswer()
+	}
+	return dumpQdiscs(k.fd, k.timeout)
+}
 func (k *kernelTC) AddQdisc(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Qdisc().Add(o) })
 }
