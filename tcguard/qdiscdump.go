@@ -22,14 +22,15 @@ import (
 // parent, info).
 const tcmsgLen = 20
 
-// dumpQdiscs dumps every qdisc of the namespace fd (0: the current one) on a
-// socket of its own, with 32 KiB reads (see dumpChunk) and a deadline.
-func dumpQdiscs(fd int, timeout time.Duration) ([]tc.Object, error) {
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: fd, MessageBufferSize: dumpChunk})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
+// dialQdiscs opens the qdisc dump's socket in the namespace fd (0: the
+// current one), with 32 KiB reads (see dumpChunk). It is opened with the
+// guard: the namespace's fd may be closed afterwards.
+func dialQdiscs(fd int) (*netlink.Conn, error) {
+	return netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: fd, MessageBufferSize: dumpChunk})
+}
+
+// dumpQdiscs dumps every qdisc of c's namespace, waiting at most timeout.
+func dumpQdiscs(c *netlink.Conn, timeout time.Duration) ([]tc.Object, error) {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}

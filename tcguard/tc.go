@@ -1,6 +1,7 @@
 package tcguard
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -41,8 +42,8 @@ type TC interface {
 // kernelTC is TC over rtnetlink, through go-tc (our copy in
 // third_party/go-tc, with the fixes its PATCHES.md lists).
 type kernelTC struct {
-	tc *tc.Tc
-	fd int // the namespace, for the qdisc dump's own socket (qdiscdump.go)
+	tc     *tc.Tc
+	qdiscs *netlink.Conn // the qdisc dump's own socket (qdiscdump.go)
 	// timeout bounds each request's wait for the kernel (replyTimeout);
 	// expired: one request took longer, the socket is being closed.
 	timeout  time.Duration
@@ -78,7 +79,12 @@ func openTC(fd int) (*kernelTC, error) {
 	// kernels just give less detail. Not CapAcknowledge: with capped acks
 	// mdlayher/netlink v1.11 misplaces the text and loses the errno.
 	_ = t.SetOption(netlink.ExtendedAcknowledge, true)
-	return &kernelTC{tc: t, fd: fd, timeout: replyTimeout}, nil
+	q, err := dialQdiscs(fd)
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
+	}
+	return &kernelTC{tc: t, qdiscs: q, timeout: replyTimeout}, nil
 }
 
 // bounded runs one request, waiting at most k.timeout for the answer. go-tc
@@ -114,7 +120,7 @@ func (k *kernelTC) Qdiscs() ([]tc.Object, error) {
 	if k.expired.Load() {
 		return nil, k.noAnswer()
 	}
-	return dumpQdiscs(k.fd, k.timeout)
+	return dumpQdiscs(k.qdiscs, k.timeout)
 }
 func (k *kernelTC) AddQdisc(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Qdisc().Add(o) })
@@ -151,6 +157,6 @@ func (k *kernelTC) Close() error {
 }
 
 func (k *kernelTC) closeSocket() error {
-	k.close.Do(func() { k.closeErr = k.tc.Close() })
+	k.close.Do(func() { k.closeErr = errors.Join(k.tc.Close(), k.qdiscs.Close()) })
 	return k.closeErr
 }
