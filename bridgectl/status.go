@@ -43,9 +43,8 @@ type GuardStatus struct {
 	Block          uint32 `json:"block"`
 	State          string `json:"state"` // blocked, open, interrupted or unguarded (tcguard.State)
 	PortsBound     int    `json:"ports_bound"`
-	PortsExpected  int    `json:"ports_expected"` // bridge ports that exist
-	DroppedPackets uint64 `json:"dropped_packets"`
-	DroppedBytes   uint64 `json:"dropped_bytes"`
+	PortsExpected  int    `json:"ports_expected"`  // bridge ports that exist
+	DroppedPackets uint64 `json:"dropped_packets"` // modulo 2^32 (tcguard.Status)
 }
 
 // Report is what status shows.
@@ -77,7 +76,7 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Guard: GuardStatus{Block: cfg.Guard.Block, State: gs.State.String(),
-		PortsExpected: len(ports), DroppedPackets: gs.DroppedPackets, DroppedBytes: gs.DroppedBytes}}
+		PortsExpected: len(ports), DroppedPackets: gs.DroppedPackets}}
 	link := func(name string) LinkStatus {
 		o := st.ByName[name]
 		if o == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 // Event is one rtnetlink notification the watcher may care about: a link's
@@ -117,12 +118,12 @@ func (s *scope) relevantLink(ev LinkEvent) bool {
 
 // relevantTC reports whether a tc event may concern us. A port loses its
 // binding when its clsact qdisc is deleted or replaced, and the guard when
-// its filter, its chain or its block (which dies with the last bound qdisc)
-// goes. Every qdisc event counts, on any device: a port's ifindex is only
+// a filter of its blocks (ingress or egress) or a block (which dies with the
+// last bound qdisc) goes. Every qdisc event counts, on any device: a port's ifindex is only
 // known once observed, and qdisc changes are rare enough to spend one
 // debounced check on. Filters and chains count unless they belong to
 // another shared block, which cannot hold ours. Classes and actions cannot
-// bind or unbind anything. A message the library could not parse counts.
+// bind or unbind anything (the guard's action is the agents' to check). A message the library could not parse counts.
 func (s *scope) relevantTC(ev TCEvent) bool {
 	switch {
 	case ev.Undecoded:
@@ -131,7 +132,7 @@ func (s *scope) relevantTC(ev TCEvent) bool {
 		return true
 	case ev.Type == unix.RTM_NEWTFILTER || ev.Type == unix.RTM_DELTFILTER ||
 		ev.Type == unix.RTM_NEWCHAIN || ev.Type == unix.RTM_DELCHAIN:
-		return ev.Ifindex != tc.MagicBlock || ev.Parent == s.block
+		return ev.Ifindex != tc.MagicBlock || ev.Parent == s.block || ev.Parent == tcguard.EgressBlock(s.block)
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 const watchTestConfig = `
@@ -86,11 +87,12 @@ func TestScopeRelevantTC(t *testing.T) {
 		{"a root qdisc anywhere", TCEvent{Type: unix.RTM_NEWQDISC, Ifindex: 99, Parent: tc.HandleRoot}, true},
 		{"the guard's filter deleted", TCEvent{Type: unix.RTM_DELTFILTER, Ifindex: tc.MagicBlock, Parent: block}, true},
 		{"a filter added to our block", TCEvent{Type: unix.RTM_NEWTFILTER, Ifindex: tc.MagicBlock, Parent: block}, true},
-		{"the armed chain deleted", TCEvent{Type: unix.RTM_DELCHAIN, Ifindex: tc.MagicBlock, Parent: block}, true},
+		{"the guard's egress filter deleted", TCEvent{Type: unix.RTM_DELTFILTER, Ifindex: tc.MagicBlock, Parent: tcguard.EgressBlock(block)}, true},
+		{"a chain deleted from our block", TCEvent{Type: unix.RTM_DELCHAIN, Ifindex: tc.MagicBlock, Parent: block}, true},
 		{"a chain created in our block", TCEvent{Type: unix.RTM_NEWCHAIN, Ifindex: tc.MagicBlock, Parent: block}, true},
 		{"a filter on a device", TCEvent{Type: unix.RTM_DELTFILTER, Ifindex: 7, Parent: tc.HandleIngress + 1}, true},
 		{"a message go-tc could not parse", TCEvent{Undecoded: true}, true},
-		{"a filter of another block", TCEvent{Type: unix.RTM_NEWTFILTER, Ifindex: tc.MagicBlock, Parent: block + 1}, false},
+		{"a filter of another block", TCEvent{Type: unix.RTM_NEWTFILTER, Ifindex: tc.MagicBlock, Parent: block + 2}, false},
 		{"a chain of another block", TCEvent{Type: unix.RTM_DELCHAIN, Ifindex: tc.MagicBlock, Parent: 1}, false},
 		{"a class", TCEvent{Type: unix.RTM_NEWTCLASS, Ifindex: 7, Parent: tc.HandleRoot}, false},
 		{"an action", TCEvent{Type: unix.RTM_DELACTION}, false},

@@ -45,27 +45,30 @@ func FailedPorts(err error) (ports []int, whole bool) {
 	return ports, whole
 }
 
-// Bind makes sure each port has a clsact qdisc whose ingress and egress are
-// bound to the block. A block holding anything but the guard's own objects is
-// refused (ErrForeignBlock) before any port is bound. It is idempotent, and never touches a qdisc that is not ours: such a
-// port gets a *PortError wrapping ErrForeign, the other ports are still bound.
+// Bind makes sure each port has a clsact qdisc whose ingress is bound to the
+// guard's block and its egress to EgressBlock of it. Blocks holding anything
+// but the guard's own objects are refused (ErrForeignBlock) before any port
+// is bound. It is idempotent, and never touches a qdisc that is not ours:
+// such a port gets a *PortError wrapping ErrForeign, the other ports are
+// still bound.
 //
-// If the block is not armed (it does not exist: no port bound yet), Bind binds
-// one port, installs the drop filter and only then binds the others, so no
-// port can come up open. Call it before setting the ports up.
+// If the blocks are not armed (they do not exist: no port bound yet), Bind
+// binds one port, installs the guard filters, dropping, and only then binds
+// the others, so no port can come up open. Call it before setting the
+// ports up.
 func (g *Guard) Bind(ifindexes []int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := g.refuseForeign(); err != nil {
+	v, err := g.look()
+	if err != nil {
 		return err
 	}
-	armed, err := g.armed()
-	if err != nil {
+	if err := g.refuseForeign(v); err != nil {
 		return err
 	}
 	var errs []error
 	rest := ifindexes
-	for !armed && len(rest) > 0 {
+	for !v.armed() && len(rest) > 0 {
 		perrs, err := g.bind(rest[:1])
 		rest = rest[1:]
 		errs = append(errs, perrs...)
@@ -75,10 +78,12 @@ func (g *Guard) Bind(ifindexes []int) error {
 		if len(perrs) > 0 {
 			continue // not bound: try arming after the next port
 		}
-		if err := g.arm(); err != nil {
+		if v, err = g.arm(v); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		armed = true
+		if !v.armed() {
+			return errors.Join(append(errs, fmt.Errorf("tcguard: blocks %d and %d vanished while binding their first port", g.o.Block, EgressBlock(g.o.Block)))...)
+		}
 	}
 	perrs, err := g.bind(rest)
 	errs = append(errs, perrs...)
@@ -141,7 +146,7 @@ func foreign(q qdisc) error {
 	case q.ingressBlock == 0 && q.egressBlock == 0:
 		return fmt.Errorf("%w: %s qdisc not bound to a shared block", ErrForeign, q.kind)
 	case q.ingressBlock == q.egressBlock:
-		return fmt.Errorf("%w: %s qdisc bound to block %d", ErrForeign, q.kind, q.ingressBlock)
+		return fmt.Errorf("%w: %s qdisc bound to block %d (both directions)", ErrForeign, q.kind, q.ingressBlock)
 	}
 	return fmt.Errorf("%w: %s qdisc bound to block %d (ingress) and %d (egress)", ErrForeign, q.kind, q.ingressBlock, q.egressBlock)
 }

@@ -1,29 +1,31 @@
 // Package tcguard is the fail-closed standby guard of qinqbridge.
 //
 // Every translation port gets a clsact qdisc whose ingress is bound to one
-// shared tc block (Options.Block). The guard is a single matchall filter with
-// a gact drop action in that block, at a fixed priority and handle
-// (FilterPriority, FilterHandle): while it is present every frame received on
-// any bound port is dropped before the bridge sees it; deleting it opens all
-// ports at once. Promotion and demotion are therefore one tc request each,
-// whatever the number of ports.
+// shared tc block (Options.Block) and whose egress is bound to the next
+// index (EgressBlock; Linux 6.8 and later refuse one block for both
+// directions of a device). Each of the two blocks holds one guard filter, a
+// matchall at a fixed priority and handle (FilterPriority, FilterHandle),
+// and both filters share one gact action (index ActionIndex). While that
+// action drops, every frame received on or leaving any bound port is
+// dropped before the bridge or the wire sees it; setting it to pipe opens
+// all ports at once. Promotion and demotion are therefore one tc request
+// each, whatever the number of ports, and the kernel changes the action in
+// place: no filter list changes, so no bound qdisc is touched (deleting
+// chain 0's only filter makes the kernel update every binding).
 //
 // # Fail closed
 //
 // A node forwards nothing unless someone explicitly opened it:
 //
 //   - The caller binds a new port (Bind) before setting it up.
-//   - Whenever Bind finds the block not yet armed — it does not exist (first
+//   - Whenever Bind finds the blocks not armed — they do not exist (first
 //     port, after a reboot, after every port was deleted) or a previous Bind
-//     died before arming it — it binds one port, installs the drop filter,
-//     and only then binds the rest and returns.
-//   - "Armed" is recorded in the kernel itself, as an explicitly created,
-//     empty tc chain (ArmedChain) in the block. An empty chain that nothing
-//     jumps to has no effect on packets, and it lives exactly as long as the
-//     block: when the last port is unbound the kernel destroys the block with
-//     its chains, so the next Bind sees an unarmed block and blocks it again.
-//     Without this sentinel an opened block (filter deleted) could not be told
-//     from a fresh one in O(1).
+//     died before arming them — it binds one port, installs the guard
+//     filters, sets the action to drop, and only then binds the rest and
+//     returns.
+//   - The action lives exactly as long as a filter binds it: when the last
+//     port is unbound the kernel destroys the blocks with their filters and
+//     the action, so the next Bind finds fresh blocks and blocks them again.
 //   - A fresh block is blocked even if the open marker says the node was
 //     opened. Status then reports Interrupted and the caller (the resource
 //     agent) decides whether to re-run Unblock. This keeps the rule simple:
@@ -32,13 +34,15 @@
 // # Intent marker and crash safety
 //
 // A file, StateDir/guard-open, records the intent "opened". Unblock writes it
-// (and fsyncs it) before deleting the filter; Block adds the filter before
-// removing it. After a crash at any point the pair (marker, filter) is one of
+// (and fsyncs it) before the action passes frames; Block makes it drop
+// before removing the marker. After a crash at any point the pair (marker,
+// action) is one of
 //
-//	absent,  present  Blocked
-//	present, absent   Opened
-//	present, present  Interrupted: an Unblock or Block did not finish
-//	absent,  absent   Unguarded: somebody removed the filter behind our back
+//	absent,  drops   Blocked
+//	present, passes  Opened
+//	present, drops   Interrupted: an Unblock or Block did not finish
+//	absent,  passes  Unguarded: somebody changed the action behind our back
+//	                 (or removed a guard filter)
 //
 // and re-running Block or Unblock converges. StateDir is meant to live on
 // /run (tmpfs), so a reboot forgets the intent: blocked.
@@ -48,22 +52,20 @@
 // tcguard never deletes or replaces a qdisc or filter it did not create. A
 // port that already has a clsact (or ingress) qdisc not bound to our block is
 // reported as foreign (ErrForeign, in a *PortError naming the port) and left
-// alone. Creation uses NLM_F_EXCL and an "already exists" answer is verified;
-// deletion names kind, priority and handle (never priority 0, which would
-// flush the whole chain), and "not found" means already done.
+// alone. Creation uses NLM_F_EXCL and an "already exists" answer is verified.
+// tcguard deletes nothing: its objects go with the ports (bridgectl deletes
+// those), and the one object it changes, its action, only ever binds its
+// own filters.
 //
 // The kernel needs sch_ingress (clsact), cls_matchall and act_gact; it loads
 // them on demand when running as root, and their absence is reported by name.
 //
 // # Cost
 //
-// A Guard holds one rtnetlink socket in one network namespace. Block and
-// Unblock send a constant number of requests (about four) whatever the
-// number of ports; the kernel itself still touches every bound qdisc when the
-// head of chain 0 changes (it swaps each clsact's filter-list pointer), a
-// small per-port cost inside the one request. Bind pipelines its requests,
-// up to defaultBatch per sendmsg; in the testbed VM (TCG) that halves the
-// time per port compared with one round trip per request. A re-run of Bind
-// over many ports verifies the existing qdiscs with one dump. Status dumps
-// every qdisc of the namespace once: O(devices).
+// A Guard holds one rtnetlink socket in one network namespace (and one for
+// its qdisc dumps). Block and Unblock send a constant number of requests
+// (four small dumps and the action change) whatever the number of ports,
+// and the kernel's work is constant too. Bind sends one request per port;
+// a re-run of Bind over many ports verifies the existing qdiscs with one
+// dump. Status dumps every qdisc of the namespace once: O(devices).
 package tcguard

@@ -3,30 +3,30 @@ package tcguard
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
+	"github.com/florianl/go-tc"
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 )
 
-// The guard filter's fixed identity in the block. Priority 1 is evaluated
-// first, before anything else anyone might add to the block.
+// The guard filter's fixed identity in each of its blocks. Priority 1 is
+// evaluated first, before anything else anyone might add to the block.
 const (
 	FilterPriority uint16 = 1
 	FilterHandle   uint32 = 1
 )
-
-// ArmedChain is the index of the empty chain that marks the block as armed
-// (see the package documentation). Nothing ever jumps to it.
-const ArmedChain uint32 = 0x7162
 
 // MarkerName is the intent marker's file name under Options.StateDir.
 const MarkerName = "guard-open"
 
 // Options say where the guard lives.
 type Options struct {
-	// Block is the shared tc block index (non-zero), e.g. defaults.Block.
+	// Block is the shared tc block index of the ports' ingress (non-zero,
+	// below the largest: their egress is bound to EgressBlock(Block)), e.g.
+	// defaults.Block.
 	Block uint32
 	// NetNS is the network namespace to work in; nil means the current one.
 	// Open opens its sockets there; the namespace may be closed afterwards.
@@ -46,8 +46,8 @@ type Guard struct {
 
 // Open connects to rtnetlink in the namespace. It changes nothing.
 func Open(o Options) (*Guard, error) {
-	if o.Block == 0 {
-		return nil, errors.New("tcguard: block index 0 is not a shared block")
+	if o.Block == 0 || o.Block == math.MaxUint32 {
+		return nil, fmt.Errorf("tcguard: block index %d: not 0 (no shared block) nor %d (the egress block is the next index)", o.Block, uint32(math.MaxUint32))
 	}
 	if o.StateDir == "" {
 		return nil, errors.New("tcguard: no state directory for the open marker")
@@ -69,69 +69,111 @@ func New(o Options, t TC) *Guard { return &Guard{o: o, tc: t} }
 // Close closes the sockets. The kernel state stays as it is.
 func (g *Guard) Close() error { return g.tc.Close() }
 
-// Block installs the drop filter, then removes the open marker. Idempotent.
-// With no port bound (no block) there is nothing to filter: the next Bind
-// arms the block anyway. O(1): no port is enumerated.
+// Block makes the guard's action drop, then removes the open marker.
+// Idempotent. With no port bound (no block) there is nothing to drop: the
+// next Bind arms the blocks, dropping. O(1): no port is enumerated, and the
+// kernel changes one action in place.
 func (g *Guard) Block() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := g.refuseForeign(); err != nil {
-		return err
-	}
-	exists, err := g.ensureFilter()
+	v, err := g.armedView()
 	if err != nil {
 		return err
 	}
-	if exists {
-		if err := g.ensureArmed(); err != nil {
+	if v.any() {
+		if err := g.setVerdict(tc.ActShot); err != nil {
 			return err
 		}
 	}
 	if err := removeMarker(g.o.StateDir); err != nil {
-		return fmt.Errorf("tcguard: block: filter in place, but: %w", err)
+		return fmt.Errorf("tcguard: block: dropping, but: %w", err)
 	}
 	return nil
 }
 
-// Unblock records the intent "open" (fsynced), then deletes the drop filter.
-// Idempotent. O(1): no port is enumerated.
+// Unblock records the intent "open" (fsynced), then makes the guard's
+// action let frames pass. Idempotent. O(1), as Block.
 func (g *Guard) Unblock() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := g.refuseForeign(); err != nil {
-		return err
-	}
-	// Arm first: an unarmed block left open would be taken for a fresh one
-	// and blocked again by the next Bind.
-	if err := g.ensureArmed(); err != nil {
+	// Arm first: a block without its filter passes frames whatever the
+	// action says, and one with neither filter would be taken for a fresh
+	// one and blocked again by the next Bind.
+	v, err := g.armedView()
+	if err != nil {
 		return err
 	}
 	if err := writeMarker(g.o.StateDir, g.o.Block); err != nil {
 		return fmt.Errorf("tcguard: unblock: %w", err)
 	}
-	f, found, err := g.guardFilter()
-	if err != nil {
-		return err
+	if !v.any() {
+		return nil // no port bound: nothing to open
 	}
-	if !found {
-		return nil
-	}
-	if !f.isGuard() {
-		return g.notOurs(f)
-	}
-	err = g.tc.DeleteFilter(guardDeleteObject(g.o.Block))
-	switch {
-	case err == nil, errors.Is(err, unix.ENOENT), noBlock(err):
-		return nil // deleted, or gone meanwhile
-	default:
-		return fmt.Errorf("tcguard: unblock: deleting the drop filter from block %d: %w", g.o.Block, err)
-	}
+	return g.setVerdict(tc.ActPipe)
 }
 
-// ensureFilter adds the drop filter unless it is there. It reports whether
-// the block exists.
-func (g *Guard) ensureFilter() (bool, error) {
-	err := g.tc.AddFilter(guardFilterObject(g.o.Block))
+// armedView refuses blocks holding foreign objects, then arms the blocks
+// that exist, and returns the view after.
+func (g *Guard) armedView() (view, error) {
+	v, err := g.look()
+	if err != nil {
+		return view{}, err
+	}
+	if err := g.refuseForeign(v); err != nil {
+		return view{}, err
+	}
+	return g.arm(v)
+}
+
+// arm adds the guard filter to each of the guard's blocks that exists and
+// lacks it. A filter added next to the other binds the shared action as it
+// is; where neither block had one (fresh blocks) the action is then made to
+// drop, whatever a leftover of it said: a fresh block is blocked.
+func (g *Guard) arm(v view) (view, error) {
+	if v.armed() {
+		return v, nil
+	}
+	fresh := !v.any()
+	for i, b := range g.blocks() {
+		if v.present[i] {
+			continue
+		}
+		exists, err := g.ensureFilter(b)
+		if err != nil {
+			return v, err
+		}
+		v.present[i] = exists
+	}
+	if fresh && v.any() {
+		if err := g.setVerdict(tc.ActShot); err != nil {
+			return v, err
+		}
+		v.dropping = true
+	}
+	return v, nil
+}
+
+// setVerdict replaces the shared action's verdict: one request, whatever
+// the number of ports bound.
+func (g *Guard) setVerdict(verdict uint32) error {
+	err := g.tc.ReplaceAction(gateAction(g.o.Block, verdict))
+	switch {
+	case err == nil:
+		return nil
+	case kindMissing(err):
+		return moduleError("act_gact", "act_gact (gact action)", err)
+	}
+	what := "drop"
+	if verdict == tc.ActPipe {
+		what = "pass"
+	}
+	return fmt.Errorf("tcguard: setting gact action %d to %s: %w", ActionIndex(g.o.Block), what, err)
+}
+
+// ensureFilter adds the guard filter to block unless it is there. It
+// reports whether the block exists.
+func (g *Guard) ensureFilter(block uint32) (bool, error) {
+	err := g.tc.AddFilter(guardFilterObject(g.o.Block, block))
 	switch {
 	case err == nil:
 		return true, nil
@@ -141,35 +183,38 @@ func (g *Guard) ensureFilter() (bool, error) {
 		// EEXIST: a filter with our handle (or a matchall, which holds one
 		// filter) is at our priority. EINVAL: another kind or protocol is
 		// there. Either way: ours, or somebody else's that we leave alone.
-		f, found, ferr := g.guardFilter()
+		f, found, ferr := g.guardFilter(block)
 		if ferr != nil {
 			return true, ferr
 		}
-		if found && f.isGuard() {
+		if found && f.isGuard(g.o.Block) {
 			return true, nil
 		}
 		if found {
-			return true, g.notOurs(f)
+			return true, g.notOurs(block, f)
 		}
-		return true, fmt.Errorf("tcguard: adding the drop filter to block %d: %w", g.o.Block, err)
+		return true, fmt.Errorf("tcguard: adding the guard filter to block %d: %w", block, err)
 	case kindMissing(err):
 		return true, filterModuleError(err)
 	default:
-		return true, fmt.Errorf("tcguard: adding the drop filter to block %d: %w", g.o.Block, err)
+		return true, fmt.Errorf("tcguard: adding the guard filter to block %d: %w", block, err)
 	}
 }
 
-// guardFilter finds the filter at our priority and handle, if any.
-func (g *Guard) guardFilter() (filter, bool, error) {
-	// A dump (unlike a get) answers "nothing" rather than an error when the
-	// block does not exist, so absence is never confused with a bad request.
-	// It holds every chain (go-tc sends no TCA_CHAIN): chain 0 is picked here.
-	q := blockMsg(g.o.Block)
+// guardFilter finds the filter at our priority and handle in block, if any.
+func (g *Guard) guardFilter(block uint32) (filter, bool, error) {
+	q := blockMsg(block)
 	q.Info = filterInfo()
 	objs, err := g.tc.Filters(q)
 	if err != nil {
-		return filter{}, false, fmt.Errorf("tcguard: listing filters of block %d: %w", g.o.Block, err)
+		return filter{}, false, fmt.Errorf("tcguard: listing filters of block %d: %w", block, err)
 	}
+	return pickGuard(objs)
+}
+
+// pickGuard finds, among the filters of a block's dump, the one at our
+// priority in chain 0: ours by handle, or whatever else holds that priority.
+func pickGuard(objs []tc.Object) (filter, bool, error) {
 	var other *filter
 	for _, o := range objs {
 		f := filterOf(o)
@@ -189,46 +234,10 @@ func (g *Guard) guardFilter() (filter, bool, error) {
 	return filter{}, false, nil
 }
 
-func (g *Guard) notOurs(f filter) error {
+func (g *Guard) notOurs(block uint32, f filter) error {
 	return fmt.Errorf("tcguard: block %d priority %d holds a %q filter (handle %#x) that is not the guard: left untouched",
-		g.o.Block, FilterPriority, f.kind, f.handle)
+		block, FilterPriority, f.kind, f.handle)
 }
 
-// armed reports whether the block exists and carries ArmedChain.
-func (g *Guard) armed() (bool, error) {
-	chains, err := g.tc.Chains(blockMsg(g.o.Block))
-	if err != nil {
-		return false, fmt.Errorf("tcguard: listing chains of block %d: %w", g.o.Block, err)
-	}
-	for _, c := range chains {
-		if deref(c.Chain) == ArmedChain {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// ensureArmed creates ArmedChain unless it exists. No block: nothing to arm.
-func (g *Guard) ensureArmed() error {
-	err := g.tc.AddChain(chainObject(g.o.Block, ArmedChain))
-	switch {
-	case err == nil, errors.Is(err, unix.EEXIST):
-		return nil
-	case noBlock(err):
-		return nil
-	default:
-		return fmt.Errorf("tcguard: creating chain %d in block %d: %w", ArmedChain, g.o.Block, err)
-	}
-}
-
-// arm blocks a fresh block: the drop filter, then the armed mark.
-func (g *Guard) arm() error {
-	exists, err := g.ensureFilter()
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return fmt.Errorf("tcguard: block %d vanished while binding its first port", g.o.Block)
-	}
-	return g.ensureArmed()
-}
+// blocks are the guard's ingress and egress blocks.
+func (g *Guard) blocks() [2]uint32 { return [2]uint32{g.o.Block, EgressBlock(g.o.Block)} }

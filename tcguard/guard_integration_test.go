@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Binding ports creates the block with the drop filter; Block and Unblock
+// Binding ports creates the blocks with the guard filters, dropping; Block and Unblock
 // are idempotent; Bind again changes nothing.
 func TestKernelBindBlockUnblock(t *testing.T) {
 	e := newEnv(t)
@@ -54,7 +54,7 @@ func TestKernelBindBlockUnblock(t *testing.T) {
 		}
 		took := time.Since(start)
 		s := e.wantState(t, step.want)
-		if s.FilterPresent != (step.want == Blocked) || s.Marker != (step.want == Opened) {
+		if s.Dropping != (step.want == Blocked) || s.Marker != (step.want == Opened) {
 			t.Fatalf("step %d: %+v", i, s)
 		}
 		t.Logf("step %d -> %v: %v", i, step.want, took)
@@ -118,7 +118,7 @@ func TestKernelRecreatedBlockIsBlocked(t *testing.T) {
 	e.deleteLink(t, "a0")
 	e.deleteLink(t, "b0")
 	s := e.wantState(t, Opened)
-	if s.Armed || s.FilterPresent || len(s.Bound) != 0 {
+	if s.Armed || s.Dropping || len(s.Bound) != 0 {
 		t.Fatalf("block survived its ports: %+v", s)
 	}
 	// Block and Unblock without any port: nothing to do, no error.
@@ -132,7 +132,7 @@ func TestKernelRecreatedBlockIsBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = e.wantState(t, Interrupted)
-	if !s.Armed || !s.FilterPresent {
+	if !s.Armed || !s.Dropping {
 		t.Fatalf("re-created block not blocked: %+v", s)
 	}
 	if err := e.g.Unblock(); err != nil {
@@ -153,7 +153,7 @@ func TestKernelInterrupted(t *testing.T) {
 	if err := e.g.Bind([]int{a}); err != nil {
 		t.Fatal(err)
 	}
-	// Unblock killed between writing the marker and deleting the filter.
+	// Unblock killed between writing the marker and opening the action.
 	if err := writeMarker(e.g.o.StateDir, testBlock); err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +162,8 @@ func TestKernelInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantState(t, Opened)
-	// Block killed between adding the filter and removing the marker.
-	if _, err := e.g.ensureFilter(); err != nil {
+	// Block killed between making the action drop and removing the marker.
+	if err := e.g.setVerdict(tc.ActShot); err != nil {
 		t.Fatal(err)
 	}
 	e.wantState(t, Interrupted)
@@ -171,27 +171,29 @@ func TestKernelInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantState(t, Blocked)
-	// The filter deleted behind our back: ports forward unguarded.
-	e.deleteGuardBehindOurBack(t)
-	e.wantState(t, Unguarded)
-	if err := e.g.Block(); err != nil {
-		t.Fatal(err)
+	// A filter deleted behind our back, in either block: unguarded.
+	for _, b := range e.g.blocks() {
+		e.deleteGuardBehindOurBack(t, b)
+		e.wantState(t, Unguarded)
+		if err := e.g.Block(); err != nil {
+			t.Fatal(err)
+		}
+		e.wantState(t, Blocked)
 	}
-	e.wantState(t, Blocked)
 }
 
 // Kernel answers the guard relies on, pinned down.
 func TestKernelAnswers(t *testing.T) {
 	e := newEnv(t)
 	// No block yet: a filter request says so (EINVAL + text), dumps are empty.
-	err := e.g.tc.AddFilter(guardFilterObject(testBlock))
+	err := e.g.tc.AddFilter(guardFilterObject(testBlock, testBlock))
 	if !noBlock(err) {
 		t.Fatalf("filter on a missing block: %v", err)
 	}
-	if armed, err := e.g.armed(); armed || err != nil {
-		t.Fatalf("armed on a missing block: %v %v", armed, err)
+	if v, err := e.g.look(); v.any() || len(v.intruders) != 0 || err != nil {
+		t.Fatalf("view of missing blocks: %+v %v", v, err)
 	}
-	if _, found, err := e.g.guardFilter(); found || err != nil {
+	if _, found, err := e.g.guardFilter(testBlock); found || err != nil {
 		t.Fatalf("filter dump of a missing block: %v %v", found, err)
 	}
 	a, a1 := e.veth(t, "a0", "a1")
@@ -224,14 +226,23 @@ func TestKernelAnswers(t *testing.T) {
 	if q, ok := e.ingress(t, a); !ok || !q.ours(testBlock) {
 		t.Fatalf("ingress qdisc after Bind: %+v %v", q, ok)
 	}
-	// The matchall's 64-bit hit counter, which Status reports as drops.
-	fs, err := e.g.tc.Filters(guardMsg(testBlock))
-	if i := slices.IndexFunc(fs, func(o tc.Object) bool { return o.Handle == FilterHandle }); err != nil || i < 0 || fs[i].Matchall == nil || fs[i].Matchall.Pcnt == nil {
-		t.Fatalf("guard filter without hit counter: %+v %v", fs, err)
-	}
+	// Both filters bind the one action the first filter created, dropping,
+	// with its index, and its drop counter.
+	e.wantGuardFilters(t, tc.ActShot)
 	if err := e.g.Unblock(); err != nil {
 		t.Fatal(err)
 	}
+	// Replacing the action changes it for both filters.
+	e.wantGuardFilters(t, tc.ActPipe)
+	// A filter created with "gact drop index A" next to the open action
+	// binds it as it is: open.
+	if err := e.tc.Filter().Delete(&tc.Object{Msg: guardMsg(EgressBlock(testBlock)), Attribute: tc.Attribute{Kind: kindMatchall}}); err != nil {
+		t.Fatal(err)
+	}
+	if exists, err := e.g.ensureFilter(EgressBlock(testBlock)); !exists || err != nil {
+		t.Fatalf("re-adding the egress filter: %v %v", exists, err)
+	}
+	e.wantGuardFilters(t, tc.ActPipe)
 	for _, k := range []struct{ cls, act, module string }{
 		{"matchallx", kindGact, "cls_matchall"},
 		{kindMatchall, "gactx", "act_gact"},
@@ -260,21 +271,28 @@ func TestKernelAnswers(t *testing.T) {
 		}
 		t.Logf("%s/%s: %v", k.cls, k.act, filterModuleError(err))
 	}
-	// Deleting an absent filter: ENOENT.
-	if err := e.g.tc.DeleteFilter(guardDeleteObject(testBlock)); !errors.Is(err, unix.ENOENT) {
-		t.Fatalf("deleting an absent filter: %v", err)
-	}
 	// A second clsact: EEXIST.
 	if err := e.g.tc.AddQdisc(clsactObject(a, testBlock)); !errors.Is(err, unix.EEXIST) {
 		t.Fatalf("second clsact: %v", err)
 	}
-	// A second armed chain: EEXIST; a chain is created without template.
-	if err := e.g.tc.AddChain(chainObject(testBlock, ArmedChain)); !errors.Is(err, unix.EEXIST) {
-		t.Fatalf("second armed chain: %v", err)
+	// The guard's blocks hold no chain but chain 0.
+	for _, b := range e.g.blocks() {
+		chains, err := e.g.tc.Chains(blockMsg(b))
+		if err != nil || slices.ContainsFunc(chains, func(o tc.Object) bool { return deref(o.Chain) != 0 }) {
+			t.Fatalf("chains of block %d: %+v %v", b, chains, err)
+		}
 	}
-	chains, err := e.g.tc.Chains(blockMsg(testBlock))
-	if err != nil || len(chains) != 1 || deref(chains[0].Chain) != ArmedChain || chains[0].Kind != "" {
-		t.Fatalf("chains %+v %v, want the armed chain without template", chains, err)
+}
+
+// wantGuardFilters checks, from the kernel's dumps, that both blocks carry
+// the guard filter bound to the shared action with the verdict.
+func (e *env) wantGuardFilters(t *testing.T, verdict uint32) {
+	t.Helper()
+	for _, b := range e.g.blocks() {
+		f, found, err := e.g.guardFilter(b)
+		if err != nil || !found || !f.isGuard(testBlock) || f.actions[0].verdict != int32(verdict) {
+			t.Fatalf("block %d: guard filter %+v found %v (%v), want action %d with verdict %d", b, f, found, err, ActionIndex(testBlock), verdict)
+		}
 	}
 }
 

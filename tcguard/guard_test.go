@@ -27,7 +27,7 @@ func wantState(t *testing.T, g *Guard, want State) Status {
 	t.Helper()
 	s := mustStatus(t, g, nil)
 	if s.State != want {
-		t.Fatalf("state %v (filter %v, marker %v, bound %v), want %v", s.State, s.FilterPresent, s.Marker, s.Bound, want)
+		t.Fatalf("state %v (filter %v, marker %v, bound %v), want %v", s.State, s.Dropping, s.Marker, s.Bound, want)
 	}
 	return s
 }
@@ -39,7 +39,7 @@ func TestBindFreshBlockArmsAfterFirstPort(t *testing.T) {
 	if err := g.Bind([]int{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"qdisc 1", "filter add", "chain 29026", "qdisc 2", "qdisc 3"}
+	want := []string{"qdisc 1", "filter add", "filter add", "action 29026 verdict 2", "qdisc 2", "qdisc 3"}
 	if !slices.Equal(k.Log, want) {
 		t.Fatalf("operations %q, want %q", k.Log, want)
 	}
@@ -113,7 +113,7 @@ func TestBindFirstPortForeign(t *testing.T) {
 	if err := g.Bind([]int{1, 2, 3}); !errors.Is(err, ErrForeign) {
 		t.Fatalf("Bind: %v", err)
 	}
-	if want := []string{"qdisc 2", "filter add", "chain 29026", "qdisc 3"}; !slices.Equal(k.Log, want) {
+	if want := []string{"qdisc 2", "filter add", "filter add", "action 29026 verdict 2", "qdisc 3"}; !slices.Equal(k.Log, want) {
 		t.Fatalf("operations %q, want %q", k.Log, want)
 	}
 }
@@ -158,22 +158,33 @@ func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
 	wantState(t, g, Blocked)
 }
 
-// Past 2^32 dropped frames (where the kernel's 32-bit packet field wraps
-// and it adds TCA_STATS_PKT64) Status counts on, and Unblock and Block,
-// which read the block's filters, still work.
-func TestDropCounterPastTwoTo32(t *testing.T) {
+// The drop counter counts the frames the shared action dropped, in either
+// block, and not those it let pass while open; past 2^32 it wraps (the
+// kernel's field is 32 bits) and Block and Unblock still work.
+func TestDropCounter(t *testing.T) {
 	k := newKernel(t, 1)
 	g := guardOn(t, k, testBlock)
 	if err := g.Bind([]int{1}); err != nil {
 		t.Fatal(err)
 	}
-	const frames, bytes = 1<<32 + 7, 64 * (1<<32 + 7)
-	k.CountDrops(testBlock, frames, bytes)
-	if s := wantState(t, g, Blocked); s.DroppedPackets != frames || s.DroppedBytes != bytes {
-		t.Fatalf("dropped %d packets %d bytes, want %d %d", s.DroppedPackets, s.DroppedBytes, uint64(frames), uint64(bytes))
+	k.Frames(testBlock, 5, 320)
+	k.Frames(EgressBlock(testBlock), 2, 128)
+	if s := wantState(t, g, Blocked); s.DroppedPackets != 7 {
+		t.Fatalf("dropped %d, want 7", s.DroppedPackets)
+	}
+	if err := g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	k.Frames(testBlock, 100, 6400)
+	if s := wantState(t, g, Opened); s.DroppedPackets != 7 {
+		t.Fatalf("open: dropped %d, want still 7", s.DroppedPackets)
 	}
 	if err := g.Block(); err != nil {
 		t.Fatal(err)
+	}
+	k.Frames(testBlock, 1<<32, 64<<32)
+	if s := wantState(t, g, Blocked); s.DroppedPackets != 7 {
+		t.Fatalf("dropped %d, want 7 (2^32 more, modulo 2^32)", s.DroppedPackets)
 	}
 	if err := g.Unblock(); err != nil {
 		t.Fatal(err)
@@ -192,7 +203,7 @@ func TestNoPortBound(t *testing.T) {
 		t.Fatalf("Unblock without block: %v", err)
 	}
 	s := wantState(t, g, Opened)
-	if s.FilterPresent || s.Armed || len(s.Bound) != 0 {
+	if s.Dropping || s.Armed || len(s.Bound) != 0 {
 		t.Fatalf("status %+v", s)
 	}
 	if err := g.Bind(nil); err != nil {
@@ -240,8 +251,8 @@ func TestInterruptedAndUnguarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantState(t, g, Opened)
-	// Block killed after adding the filter.
-	if _, err := g.ensureFilter(); err != nil {
+	// Block killed after making the action drop.
+	if err := g.setVerdict(tc.ActShot); err != nil {
 		t.Fatal(err)
 	}
 	wantState(t, g, Interrupted)
@@ -249,15 +260,52 @@ func TestInterruptedAndUnguarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantState(t, g, Blocked)
-	// The filter deleted by hand.
-	if err := k.TC().DeleteFilter(guardDeleteObject(testBlock)); err != nil {
-		t.Fatal(err)
+	// The action set to pass by hand.
+	if !k.SetGact(ActionIndex(testBlock), tc.ActPipe) {
+		t.Fatal("no guard action")
 	}
 	wantState(t, g, Unguarded)
 	if err := g.Block(); err != nil {
 		t.Fatal(err)
 	}
 	wantState(t, g, Blocked)
+	// A guard filter deleted by hand, in either block: Block puts it back,
+	// bound to the shared action.
+	for _, b := range []uint32{testBlock, EgressBlock(testBlock)} {
+		if !k.RemoveFilter(b, FilterPriority, FilterHandle) {
+			t.Fatalf("no guard filter in block %d", b)
+		}
+		wantState(t, g, Unguarded)
+		if err := g.Block(); err != nil {
+			t.Fatal(err)
+		}
+		wantState(t, g, Blocked)
+		if _, binds, ok := k.Gact(ActionIndex(testBlock)); !ok || binds != 2 {
+			t.Fatalf("block %d: the action is bound %d times, want 2", b, binds)
+		}
+	}
+}
+
+// Opened, then one guard filter deleted by hand: the filter put back binds
+// the shared action as it is, so the node stays open (a fresh pair of
+// blocks, by contrast, is blocked: TestRecreatedBlockIsBlocked).
+func TestFilterRestoredKeepsVerdict(t *testing.T) {
+	k := newKernel(t, 1)
+	g := guardOn(t, k, testBlock)
+	if err := g.Bind([]int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	k.RemoveFilter(testBlock, FilterPriority, FilterHandle)
+	if err := g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, g, Opened)
+	if v, binds, _ := k.Gact(ActionIndex(testBlock)); v != tc.ActPipe || binds != 2 {
+		t.Fatalf("action verdict %d bound %d times", v, binds)
+	}
 }
 
 func TestForeignFilterAtOurPriority(t *testing.T) {
@@ -276,8 +324,8 @@ func TestForeignFilterAtOurPriority(t *testing.T) {
 	if f, ok := guardFilterNow(t, k, testBlock); !ok || f.actions[0].verdict != tc.ActOk {
 		t.Fatal("foreign filter touched")
 	}
-	if _, err := g.Status(nil); err == nil {
-		t.Fatal("Status accepted a foreign filter")
+	if s := mustStatus(t, g, nil); s.State != Unguarded || len(s.Intruders) != 1 {
+		t.Fatalf("status %v, intruders %q", s.State, s.Intruders)
 	}
 }
 
@@ -300,9 +348,7 @@ func TestMissingModules(t *testing.T) {
 	if err := g.Bind([]int{1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.TC().DeleteFilter(guardDeleteObject(testBlock)); err != nil {
-		t.Fatal(err)
-	}
+	k.RemoveFilter(testBlock, FilterPriority, FilterHandle)
 	for _, tc := range []struct{ text, module string }{
 		{"TC classifier not found", "modprobe cls_matchall"},
 		{"Failed to load TC action module", "modprobe act_gact"},

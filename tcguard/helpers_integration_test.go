@@ -89,7 +89,7 @@ func (e *env) wantState(t testing.TB, want State) Status {
 	t.Helper()
 	s := e.status(t, nil)
 	if s.State != want {
-		t.Fatalf("state %v (filter %v marker %v armed %v bound %v), want %v", s.State, s.FilterPresent, s.Marker, s.Armed, s.Bound, want)
+		t.Fatalf("state %v (filter %v marker %v armed %v bound %v), want %v", s.State, s.Dropping, s.Marker, s.Armed, s.Bound, want)
 	}
 	return s
 }
@@ -155,11 +155,12 @@ func (e *env) addForeignClsact(t testing.TB, ifindex int) {
 	}
 }
 
-// deleteGuardBehindOurBack removes the filter with go-tc, as an admin would.
-func (e *env) deleteGuardBehindOurBack(t testing.TB) {
+// deleteGuardBehindOurBack removes the guard filter of one block with go-tc,
+// as an admin would.
+func (e *env) deleteGuardBehindOurBack(t testing.TB, block uint32) {
 	t.Helper()
 	err := e.tc.Filter().Delete(&tc.Object{
-		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: testBlock, Handle: FilterHandle, Info: filterInfo()},
+		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: block, Handle: FilterHandle, Info: filterInfo()},
 		Attribute: tc.Attribute{Kind: "matchall"},
 	})
 	if err != nil {

@@ -13,45 +13,54 @@ const (
 	kindGact     = "gact"
 )
 
-// clsactObject is a clsact qdisc on a port with its ingress and its egress
-// bound to block: the drop filter then also stops frames leaving the port,
-// such as those a foreign interface enslaved to the translation's bridge
-// sends (its own ingress is not ours to guard).
+// EgressBlock is the block the ports' egress is bound to, next to their
+// ingress block: Linux 6.8 and later refuse one block for both directions
+// of a device (EBUSY, "block dev insert failed").
+func EgressBlock(block uint32) uint32 { return block + 1 }
+
+// ActionIndex is the index of the guard's gact action, shared by the
+// filters of both blocks: promotion changes its verdict, one request that
+// touches no filter (deleting chain 0's only filter makes the kernel update
+// every bound qdisc).
+func ActionIndex(block uint32) uint32 { return block }
+
+// clsactObject is a clsact qdisc on a port with its ingress bound to block
+// and its egress to EgressBlock(block): the guard then also stops frames
+// leaving the port, such as those a foreign interface enslaved to the
+// translation's bridge sends (its own ingress is not ours to guard).
 func clsactObject(ifindex int, block uint32) *tc.Object {
 	return &tc.Object{
 		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: uint32(ifindex), Handle: core.BuildHandle(tc.HandleRoot, 0), Parent: tc.HandleIngress},
-		Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(block), EgressBlock: new(block)},
+		Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(block), EgressBlock: new(EgressBlock(block))},
 	}
 }
 
 // blockMsg addresses a shared block (filters, chains).
 func blockMsg(block uint32) tc.Msg { return tc.Msg{Ifindex: tc.MagicBlock, Parent: block} }
 
-// guardMsg is the guard filter's identity: priority and handle are always
-// set, because priority 0 on delete flushes the chain (and on create lets the
-// kernel pick one).
+// guardMsg is the guard filter's identity in one of its blocks: priority
+// and handle are always set, because priority 0 on delete flushes the chain
+// (and on create lets the kernel pick one).
 func guardMsg(block uint32) tc.Msg {
 	m := blockMsg(block)
 	m.Handle, m.Info = FilterHandle, filterInfo()
 	return m
 }
 
-// guardFilterObject is the guard: matchall, one gact action "drop".
-func guardFilterObject(block uint32) *tc.Object {
+// gateAction is the guard's shared gact action with a verdict: ActShot
+// (blocked) or ActPipe (open: the frame goes on as if no filter were there).
+func gateAction(guardBlock uint32, verdict uint32) *tc.Action {
+	return &tc.Action{Kind: kindGact, Gact: &tc.Gact{Parms: &tc.GactParms{Index: ActionIndex(guardBlock), Action: verdict}}}
+}
+
+// guardFilterObject is the guard filter in block (the guard's ingress block
+// or its egress block): matchall, the shared gact action. Created where
+// the action exists, the filter binds to it and keeps its verdict; else the
+// kernel creates the action, dropping.
+func guardFilterObject(guardBlock, block uint32) *tc.Object {
 	return &tc.Object{Msg: guardMsg(block), Attribute: tc.Attribute{Kind: kindMatchall, Matchall: &tc.Matchall{
-		Actions: &[]*tc.Action{{Kind: kindGact, Gact: &tc.Gact{Parms: &tc.GactParms{Action: tc.ActShot}}}},
+		Actions: &[]*tc.Action{gateAction(guardBlock, tc.ActShot)},
 	}}}
-}
-
-// guardDeleteObject deletes exactly the guard: a missing kind would let the
-// kernel delete whatever sits at that priority.
-func guardDeleteObject(block uint32) *tc.Object {
-	return &tc.Object{Msg: guardMsg(block), Attribute: tc.Attribute{Kind: kindMatchall}}
-}
-
-// chainObject is an (empty) chain of the block.
-func chainObject(block, chain uint32) *tc.Object {
-	return &tc.Object{Msg: blockMsg(block), Attribute: tc.Attribute{Chain: new(chain)}}
 }
 
 func deref(p *uint32) uint32 {
@@ -75,20 +84,28 @@ func qdiscOf(o tc.Object) qdisc {
 		ingressBlock: deref(o.IngressBlock), egressBlock: deref(o.EgressBlock)}
 }
 
-// ours reports whether q is a guard clsact: both directions bound to block.
+// ours reports whether q is a guard clsact: ingress bound to block, egress
+// to EgressBlock(block).
 func (q qdisc) ours(block uint32) bool {
-	return q.kind == kindClsact && q.ingressBlock == block && q.egressBlock == block
+	return q.kind == kindClsact && q.ingressBlock == block && q.egressBlock == EgressBlock(block)
 }
 
-// uses reports whether q binds either direction to block.
-func (q qdisc) uses(block uint32) bool { return q.ingressBlock == block || q.egressBlock == block }
+// uses reports whether q binds either direction to either of the guard's
+// blocks.
+func (q qdisc) uses(block uint32) bool {
+	e := EgressBlock(block)
+	return q.ingressBlock == block || q.egressBlock == block || q.ingressBlock == e || q.egressBlock == e
+}
 
 // action is one action of a filter, with its counters.
 type action struct {
-	kind           string
-	verdict        int32 // gact: tc_gen.action
-	hasVerdict     bool
-	packets, bytes uint64
+	kind       string
+	index      uint32
+	verdict    int32 // gact: tc_gen.action
+	hasVerdict bool
+	// drops counts the frames the action dropped, in the kernel's 32-bit
+	// field (struct gnet_stats_queue): it wraps.
+	drops uint32
 }
 
 // filter is one filter (or, with handle 0, the header the kernel sends for
@@ -107,31 +124,29 @@ func filterOf(o tc.Object) filter {
 		return f
 	}
 	for _, a := range *o.Matchall.Actions {
-		x := action{kind: a.Kind}
+		x := action{kind: a.Kind, index: a.Index}
 		if a.Gact != nil && a.Gact.Parms != nil {
 			x.verdict, x.hasVerdict = int32(a.Gact.Parms.Action), true
+			if x.index == 0 {
+				x.index = a.Gact.Parms.Index
+			}
 		}
-		if a.Stats != nil && a.Stats.Basic != nil {
-			x.packets, x.bytes = uint64(a.Stats.Basic.Packets), a.Stats.Basic.Bytes
-		}
-		// The action's packet field is 32 bits; past that the kernel
-		// sends the count in TCA_STATS_PKT64 too.
-		if a.Stats != nil && a.Stats.Pkt64 != nil {
-			x.packets = *a.Stats.Pkt64
-		}
-		// Every frame the matchall takes goes through each of its actions:
-		// its hit counter, 64 bits wide, is their packet count.
-		if o.Matchall.Pcnt != nil {
-			x.packets = *o.Matchall.Pcnt
+		if a.Stats != nil && a.Stats.Queue != nil {
+			x.drops = a.Stats.Queue.Drops
 		}
 		f.actions = append(f.actions, x)
 	}
 	return f
 }
 
-// isGuard reports whether f is the guard filter exactly as we create it.
-func (f filter) isGuard() bool {
+// isGuard reports whether f is a guard filter exactly as we create it: the
+// shared action, dropping or open.
+func (f filter) isGuard(guardBlock uint32) bool {
 	return f.handle == FilterHandle && f.prio == FilterPriority && f.chain == 0 &&
-		f.kind == kindMatchall && len(f.actions) == 1 &&
-		f.actions[0].kind == kindGact && f.actions[0].hasVerdict && f.actions[0].verdict == tc.ActShot
+		f.kind == kindMatchall && len(f.actions) == 1 && f.actions[0].kind == kindGact &&
+		f.actions[0].index == ActionIndex(guardBlock) && f.actions[0].hasVerdict &&
+		(f.actions[0].verdict == tc.ActShot || f.actions[0].verdict == tc.ActPipe)
 }
+
+// dropping reports whether a guard filter's action drops.
+func (f filter) dropping() bool { return f.actions[0].verdict == tc.ActShot }

@@ -6,33 +6,37 @@ import (
 	"github.com/florianl/go-tc"
 )
 
-// The drop counter of a filter as go-tc decodes it from a dump: the
-// matchall's 64-bit hit counter when the kernel sends one, else the action's
-// 64-bit count (TCA_STATS_PKT64, present past 2^32), else its 32-bit field.
-func TestFilterOfDropCounter(t *testing.T) {
-	const frames, bytes = 1<<32 + 7, 64 * (1<<32 + 7)
+// A guard filter as go-tc decodes it from a dump: ours only with the shared
+// action, dropping or passing; its drop count is the action's queue drops.
+func TestFilterOfGuard(t *testing.T) {
+	act := func(index, verdict uint32) *tc.Action {
+		return &tc.Action{Kind: kindGact, Index: index, Gact: &tc.Gact{Parms: &tc.GactParms{Index: index, Action: verdict}},
+			Stats: &tc.GenStats{Basic: &tc.GenBasic{Packets: 50}, Queue: &tc.GenQueue{Drops: 9}}}
+	}
+	a := ActionIndex(testBlock)
 	for _, c := range []struct {
-		name  string
-		pcnt  *uint64
-		basic uint32
-		pkt64 *uint64
-		want  uint64
+		name           string
+		chain          uint32
+		acts           []*tc.Action
+		guard, dropped bool
 	}{
-		{"hit counter", new(uint64(frames)), 7, new(uint64(frames)), frames},
-		{"hit counter over the action's", new(uint64(frames)), 7, nil, frames},
-		{"PKT64 without hit counter", nil, 7, new(uint64(frames)), frames},
-		{"32 bits only", nil, 7, nil, 7},
+		{"dropping", 0, []*tc.Action{act(a, tc.ActShot)}, true, true},
+		{"open", 0, []*tc.Action{act(a, tc.ActPipe)}, true, false},
+		{"another action index", 0, []*tc.Action{act(a+7, tc.ActShot)}, false, false},
+		{"another verdict", 0, []*tc.Action{act(a, tc.ActOk)}, false, false},
+		{"two actions", 0, []*tc.Action{act(a, tc.ActShot), act(a, tc.ActShot)}, false, false},
+		{"another chain", 4, []*tc.Action{act(a, tc.ActShot)}, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o := *guardFilterObject(testBlock)
-			o.Matchall.Pcnt = c.pcnt
-			(*o.Matchall.Actions)[0].Stats = &tc.GenStats{Basic: &tc.GenBasic{Bytes: bytes, Packets: c.basic}, Pkt64: c.pkt64}
+			o := *guardFilterObject(testBlock, EgressBlock(testBlock))
+			o.Chain = new(c.chain)
+			o.Matchall.Actions = &c.acts
 			f := filterOf(o)
-			if !f.isGuard() {
-				t.Fatalf("%+v is not the guard", f)
+			if f.isGuard(testBlock) != c.guard {
+				t.Fatalf("%+v: guard %v, want %v", f, !c.guard, c.guard)
 			}
-			if a := f.actions[0]; a.packets != c.want || a.bytes != bytes {
-				t.Fatalf("counters %d packets %d bytes, want %d %d", a.packets, a.bytes, c.want, uint64(bytes))
+			if c.guard && (f.dropping() != c.dropped || f.actions[0].drops != 9) {
+				t.Fatalf("dropping %v drops %d, want %v 9", f.dropping(), f.actions[0].drops, c.dropped)
 			}
 		})
 	}

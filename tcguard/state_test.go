@@ -47,20 +47,23 @@ func TestStateString(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	ingress := map[int]qdisc{
-		1: {ifindex: 1, kind: "clsact", ingressBlock: testBlock, egressBlock: testBlock},
+		1: {ifindex: 1, kind: "clsact", ingressBlock: testBlock, egressBlock: EgressBlock(testBlock)},
+		// One block for both directions (the guard before it had two).
+		8: {ifindex: 8, kind: "clsact", ingressBlock: testBlock, egressBlock: testBlock},
 		2: {ifindex: 2, kind: "clsact"},
 		3: {ifindex: 3, kind: "ingress"},
-		4: {ifindex: 4, kind: "clsact", ingressBlock: testBlock + 1},
+		4: {ifindex: 4, kind: "clsact", ingressBlock: testBlock + 2},
 		// Ingress alone bound: its egress is not guarded.
 		6: {ifindex: 6, kind: "clsact", ingressBlock: testBlock},
-		// Not a port, but on our block: a stranger.
+		// Not ports, but on our blocks: strangers.
 		7: {ifindex: 7, kind: "clsact", egressBlock: testBlock},
+		9: {ifindex: 9, kind: "clsact", ingressBlock: EgressBlock(testBlock)},
 	}
-	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6}, ingress, testBlock)
-	if !slices.Equal(foreign, []int{2, 3, 4, 6}) || !slices.Equal(unbound, []int{5}) {
+	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6, 8}, ingress, testBlock)
+	if !slices.Equal(foreign, []int{2, 3, 4, 6, 8}) || !slices.Equal(unbound, []int{5}) {
 		t.Fatalf("foreign %v unbound %v", foreign, unbound)
 	}
-	if got := strangers([]int{1, 2, 3, 4, 5, 6}, ingress, testBlock); !slices.Equal(got, []int{7}) {
-		t.Fatalf("strangers %v, want [7]", got)
+	if got := strangers([]int{1, 2, 3, 4, 5, 6, 8}, ingress, testBlock); !slices.Equal(got, []int{7, 9}) {
+		t.Fatalf("strangers %v, want [7 9]", got)
 	}
 }

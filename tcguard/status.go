@@ -11,18 +11,20 @@ import (
 type State int
 
 const (
-	// Blocked: the drop filter is in and nobody asked to open (also: no port
-	// bound at all and no open intent; the next Bind arms the block).
+	// Blocked: the guard filters are in both blocks, their action drops,
+	// and nobody asked to open (also: no port bound at all and no open
+	// intent; the next Bind arms the blocks, dropping).
 	Blocked State = iota + 1
-	// Opened: opened on purpose; the filter is gone.
+	// Opened: opened on purpose; the action lets frames pass.
 	Opened
-	// Interrupted: the open marker and the filter are both present. An
-	// Unblock or a Block did not finish, or the block was re-created (every
-	// port deleted, then bound again) on an opened node. Frames are dropped;
-	// re-run Unblock or Block.
+	// Interrupted: the open marker is present and the guard drops. An
+	// Unblock or a Block did not finish, or the blocks were re-created
+	// (every port deleted, then bound again) on an opened node. Frames are
+	// dropped; re-run Unblock or Block.
 	Interrupted
-	// Unguarded: nobody opened the guard, yet frames flow: ports are bound
-	// and the filter was removed behind our back (run Block), or an expected
+	// Unguarded: nobody opened the guard, yet frames may flow: ports are
+	// bound and a guard filter was removed or the action set to pass behind
+	// our back (run Block), or an expected
 	// port is not bound to the block at all (its qdisc was deleted or
 	// replaced: run Bind, which bridgectl apply does).
 	Unguarded
@@ -42,18 +44,19 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// StateOf is the state for a marker, a filter, whether any port is bound
-// to the block, and whether some expected port is not: such a port forwards
-// whatever the filter, so a node that was not opened is never Blocked then.
-func StateOf(marker, filter, bound, loose bool) State {
+// StateOf is the state for a marker, whether the guard drops (both filters
+// in, the action dropping), whether any port is bound to the blocks, and
+// whether some expected port is not: such a port forwards whatever the
+// guard says, so a node that was not opened is never Blocked then.
+func StateOf(marker, dropping, bound, loose bool) State {
 	switch {
-	case filter && marker:
+	case dropping && marker:
 		return Interrupted
 	case marker:
 		return Opened
 	case loose:
 		return Unguarded
-	case filter:
+	case dropping:
 		return Blocked
 	case bound:
 		return Unguarded
@@ -64,32 +67,33 @@ func StateOf(marker, filter, bound, loose bool) State {
 
 // Status is a snapshot of the guard.
 type Status struct {
-	State         State
-	FilterPresent bool  // the drop filter is in the block
-	Marker        bool  // the open marker exists
-	Armed         bool  // the block exists and carries ArmedChain
-	Bound         []int // ifindexes whose clsact ingress is bound to the block, sorted
-	Foreign       []int // expected ports with an ingress qdisc that is not ours
-	Unbound       []int // expected ports with no ingress qdisc at all
-	// Users are every device whose qdisc binds either direction to the
+	State    State
+	Dropping bool  // the guard filters are in both blocks and their action drops
+	Marker   bool  // the open marker exists
+	Armed    bool  // the guard filter is in both blocks (they exist)
+	Bound    []int // ifindexes whose clsact is bound to the blocks, sorted
+	Foreign  []int // expected ports with an ingress qdisc that is not ours
+	Unbound  []int // expected ports with no ingress qdisc at all
+	// Users are every device whose qdisc binds either direction to either
 	// block, ours or not, sorted.
 	Users []int
-	// Strangers are devices bound to the block (either direction) that are
-	// not expected ports; only known when expected ports are given.
+	// Strangers are devices bound to either block (either direction) that
+	// are not expected ports; only known when expected ports are given.
 	Strangers []int
-	// Intruders describe filters and chains in the block that the guard did
-	// not create (ErrForeignBlock): the block is somebody else's too.
+	// Intruders describe filters and chains in the blocks that the guard
+	// did not create (ErrForeignBlock): a block is somebody else's too.
 	Intruders []string
-	// Counters of the drop action: frames the guard dropped since the
-	// filter was last installed.
-	DroppedPackets, DroppedBytes uint64
+	// DroppedPackets counts the frames the guard's action dropped since the
+	// blocks were last armed, modulo 2^32 (the kernel's counter is 32 bits).
+	DroppedPackets uint64
 }
 
 // Status reads the guard's state. ports are the ifindexes the caller expects
 // to be bound (may be nil); those not bound show up in Foreign or Unbound and
 // make a guard that was not opened Unguarded, and devices bound to the block
 // that are not among them show up in Strangers. It costs one dump of the
-// namespace's qdiscs, O(devices), and one of the block's filters and chains.
+// namespace's qdiscs, O(devices), and one each of the blocks' filters and
+// chains.
 func (g *Guard) Status(ports []int) (Status, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -98,20 +102,11 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	if s.Marker, err = markerExists(g.o.StateDir); err != nil {
 		return Status{}, err
 	}
-	f, found, err := g.guardFilter()
+	v, err := g.look()
 	if err != nil {
 		return Status{}, err
 	}
-	if found && !f.isGuard() {
-		return Status{}, g.notOurs(f)
-	}
-	if found {
-		s.FilterPresent = true
-		s.DroppedPackets, s.DroppedBytes = f.actions[0].packets, f.actions[0].bytes
-	}
-	if s.Armed, err = g.armed(); err != nil {
-		return Status{}, err
-	}
+	s.Armed, s.Dropping, s.DroppedPackets, s.Intruders = v.armed(), v.armed() && v.dropping, uint64(v.drops), v.intruders
 	ingress, err := g.ingressQdiscs()
 	if err != nil {
 		return Status{}, err
@@ -130,10 +125,7 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	if ports != nil {
 		s.Strangers = strangers(ports, ingress, g.o.Block)
 	}
-	if s.Intruders, err = g.intruders(); err != nil {
-		return Status{}, err
-	}
-	s.State = StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
+	s.State = StateOf(s.Marker, s.Dropping, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
 }
 

@@ -22,20 +22,17 @@ type TC interface {
 	// AddQdisc creates a qdisc, never replacing one (NLM_F_EXCL).
 	AddQdisc(*tc.Object) error
 	// Filters dumps the filters msg selects (Info: priority and protocol).
-	// A matchall's Pcnt is its hit counter: every frame it took, in 64 bits
-	// (an action's Stats.Basic.Packets is the kernel's 32-bit field, and
-	// Stats.Pkt64 the full count once that no longer holds it).
+	// Each action comes with its index, its parameters (a gact's verdict)
+	// and its statistics (Stats.Queue.Drops: frames it dropped, 32 bits).
 	Filters(msg tc.Msg) ([]tc.Object, error)
 	// AddFilter creates a filter, never replacing one (NLM_F_EXCL).
 	AddFilter(*tc.Object) error
-	// DeleteFilter deletes the filter with the object's kind, priority and
-	// handle.
-	DeleteFilter(*tc.Object) error
 	// Chains dumps the chains of the block msg names.
 	Chains(msg tc.Msg) ([]tc.Object, error)
-	// AddChain creates an empty chain (Attribute.Chain; Kind empty), never
-	// a template.
-	AddChain(*tc.Object) error
+	// ReplaceAction sets a standalone action (RTM_NEWACTION, NLM_F_REPLACE):
+	// an action of that kind and index changes in place, for every filter
+	// bound to it; else it is created.
+	ReplaceAction(*tc.Action) error
 	Close() error
 }
 
@@ -131,14 +128,11 @@ func (k *kernelTC) Filters(m tc.Msg) ([]tc.Object, error) {
 func (k *kernelTC) AddFilter(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Filter().Add(o) })
 }
-func (k *kernelTC) DeleteFilter(o *tc.Object) error {
-	return k.do(func() error { return k.tc.Filter().Delete(o) })
-}
 func (k *kernelTC) Chains(m tc.Msg) ([]tc.Object, error) {
 	return bounded(k, func() ([]tc.Object, error) { return k.tc.Chain().Get(&m) })
 }
-func (k *kernelTC) AddChain(o *tc.Object) error {
-	return k.do(func() error { return k.tc.Chain().Add(o) })
+func (k *kernelTC) ReplaceAction(a *tc.Action) error {
+	return k.do(func() error { return k.tc.Actions().Replace([]*tc.Action{a}) })
 }
 
 // do is bounded for a request answered by an ack only.

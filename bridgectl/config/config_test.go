@@ -208,7 +208,7 @@ b = { parent = "eth1", vlan = 100 }
 	}, {
 		name: "sub-tables, dotted keys, options",
 		src: `[guard]
-block = 4294967295
+block = 4294967294
 
 [bridge]
 ageing = 1000000
@@ -244,7 +244,7 @@ b.mtu = 1500
 			{"dotted.2", "xl.2", 2, "eth0 802.1Q:12", "eth1 802.1Q:14", []string{"eth0.12"}, []string{"eth1.14"}},
 		},
 		check: func(t *testing.T, cfg *Config) {
-			if cfg.Guard.Block != 4294967295 || cfg.Bridge.Ageing != 1000000*time.Second {
+			if cfg.Guard.Block != 4294967294 || cfg.Bridge.Ageing != 1000000*time.Second {
 				t.Errorf("options: block %d ageing %v", cfg.Guard.Block, cfg.Bridge.Ageing)
 			}
 			s, d := cfg.Translations[0], cfg.Translations[2]

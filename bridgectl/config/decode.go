@@ -107,7 +107,9 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 
 	if t, path := p.table(doc, "", "guard"); t != nil {
 		p.unknownKeys(t, path, "guard.", guardKeys)
-		if n, ok := p.integer(t, path, "block", "guard.block", 1, math.MaxUint32); ok {
+		// The guard binds the ports' egress to the next index (tcguard's
+		// EgressBlock), so the largest index is not available.
+		if n, ok := p.integer(t, path, "block", "guard.block", 1, math.MaxUint32-1); ok {
 			cfg.Guard.Block = uint32(n)
 		}
 	}

@@ -21,6 +21,18 @@ import (
 type tcTable struct {
 	ingress map[int]tc.Object
 	blocks  map[uint32]*tcBlock
+	gacts   map[uint32]*gactAction // by index
+}
+
+// gactAction is a gact action as the kernel shares it by index: filters
+// bind it (bindcnt); one made by RTM_NEWACTION is also held on its own
+// (standalone), and it is freed when nothing holds it.
+type gactAction struct {
+	verdict        uint32
+	binds          int
+	standalone     bool
+	packets, bytes uint64
+	drops          uint32
 }
 
 type tcBlock struct {
@@ -31,6 +43,29 @@ type tcBlock struct {
 func (t *tcTable) init() {
 	t.ingress = map[int]tc.Object{}
 	t.blocks = map[uint32]*tcBlock{}
+	t.gacts = map[uint32]*gactAction{}
+}
+
+// gact is the shared action a filter's action binds; nil for a planted
+// filter's.
+func (t *tcTable) gact(a *tc.Action) *gactAction {
+	if a.Gact == nil || a.Gact.Parms == nil {
+		return nil
+	}
+	return t.gacts[a.Gact.Parms.Index]
+}
+
+// unbind drops a filter's hold on its actions.
+func (t *tcTable) unbind(f tc.Object) {
+	for _, a := range actions(f) {
+		g := t.gact(a)
+		if g == nil {
+			continue
+		}
+		if g.binds--; g.binds == 0 && !g.standalone {
+			delete(t.gacts, a.Gact.Parms.Index)
+		}
+	}
 }
 
 // deviceGone drops the tc objects of a deleted device.
@@ -44,10 +79,20 @@ func (t *tcTable) removeQdisc(ifindex int) {
 		return
 	}
 	for _, b := range []*uint32{q.IngressBlock, q.EgressBlock} {
-		if b != nil && !t.bound(*b) {
+		if blk := t.blocks[deref(b)]; blk != nil && !t.bound(*b) {
+			for _, f := range blk.filters {
+				t.unbind(f)
+			}
 			delete(t.blocks, *b)
 		}
 	}
+}
+
+func deref(p *uint32) uint32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func (t *tcTable) bound(block uint32) bool {
@@ -168,16 +213,61 @@ func BlockFilter(block, chain uint32, prio uint16, handle uint32, kind string) t
 }
 
 // PlantFilter puts f in a block (which some qdisc must bind), replacing the
-// filter at its chain, priority and handle, unchecked.
+// filter at its chain, priority and handle, unchecked. Its gact actions
+// must be new (a planted filter binds no shared action).
 func (k *Kernel) PlantFilter(block uint32, f tc.Object) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	b := k.tcTable.blocks[block]
 	if i := b.find(f); i >= 0 {
+		k.tcTable.unbind(b.filters[i])
 		b.filters[i] = f
 		return
 	}
 	b.filters = append(b.filters, f)
+}
+
+// RemoveFilter deletes the filter at chain 0, prio and handle of a block,
+// as `tc filter del block B prio P handle H KIND` does; false if there was
+// none.
+func (k *Kernel) RemoveFilter(block uint32, prio uint16, handle uint32) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b := k.tcTable.blocks[block]
+	if b == nil {
+		return false
+	}
+	i := b.find(BlockFilter(block, 0, prio, handle, ""))
+	if i < 0 {
+		return false
+	}
+	k.tcTable.unbind(b.filters[i])
+	b.filters = slices.Delete(b.filters, i, i+1)
+	return true
+}
+
+// SetGact changes a gact action's verdict in place, as `tc actions change
+// action gact VERDICT index I` does; false if there is no such action.
+func (k *Kernel) SetGact(index, verdict uint32) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g := k.tcTable.gacts[index]
+	if g != nil {
+		g.verdict = verdict
+	}
+	return g != nil
+}
+
+// Gact is a gact action's verdict and how many filters bind it; false if
+// there is no such action.
+func (k *Kernel) Gact(index uint32) (verdict uint32, binds int, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g := k.tcTable.gacts[index]
+	if g == nil {
+		return 0, 0, false
+	}
+	return g.verdict, g.binds, true
 }
 
 // PlantChain creates an empty chain in a block, unchecked.
@@ -187,12 +277,13 @@ func (k *Kernel) PlantChain(block, chain uint32) {
 	k.tcTable.blocks[block].chains[chain] = true
 }
 
-// CountDrops counts frames through the block's matchall filters as the
-// kernel does: the filter's hit counter (Pcnt) in 64 bits, each action's
-// bytes in 64 and its packets in the 32-bit field of struct
-// gnet_stats_basic, which wraps, and, once that differs from the count, the
-// count in TCA_STATS_PKT64 (Pkt64; gnet_stats_copy_basic).
-func (k *Kernel) CountDrops(block uint32, packets, bytes uint64) {
+// Frames passes frames through the block's matchall filters as the kernel
+// counts them: the filter's hit counter (Pcnt) in 64 bits; each gact
+// action's bytes in 64 and packets in 64 (sent as the 32-bit field of
+// struct gnet_stats_basic, which wraps, and, once that differs from the
+// count, in TCA_STATS_PKT64: gnet_stats_copy_basic), and, if it drops, its
+// drops in the 32-bit field of struct gnet_stats_queue.
+func (k *Kernel) Frames(block uint32, packets, bytes uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, f := range k.tcTable.blocks[block].filters {
@@ -203,17 +294,45 @@ func (k *Kernel) CountDrops(block uint32, packets, bytes uint64) {
 			*f.Matchall.Pcnt += packets
 		}
 		for _, a := range actions(f) {
-			total := uint64(a.Stats.Basic.Packets) + packets
-			if a.Stats.Pkt64 != nil {
-				total = *a.Stats.Pkt64 + packets
+			g := k.tcTable.gact(a)
+			if g == nil {
+				continue // planted
 			}
-			a.Stats.Basic.Packets, a.Stats.Pkt64 = uint32(total), nil
-			if total > math.MaxUint32 {
-				a.Stats.Pkt64 = &total
+			g.packets += packets
+			g.bytes += bytes
+			if g.verdict == tc.ActShot {
+				g.drops += uint32(packets)
 			}
-			a.Stats.Basic.Bytes += bytes
 		}
 	}
+}
+
+// dumped is a filter as a dump shows it: its gact actions as they are now,
+// with their counters.
+func (t *tcTable) dumped(f tc.Object) tc.Object {
+	if f.Matchall == nil || f.Matchall.Actions == nil {
+		return f
+	}
+	m := *f.Matchall
+	var acts []*tc.Action
+	for _, a := range actions(f) {
+		g := t.gact(a)
+		if g == nil {
+			acts = append(acts, a) // planted
+			continue
+		}
+		basic := &tc.GenBasic{Bytes: g.bytes, Packets: uint32(g.packets)}
+		stats := &tc.GenStats{Basic: basic, Queue: &tc.GenQueue{Drops: g.drops}}
+		if g.packets > math.MaxUint32 {
+			stats.Pkt64 = new(g.packets)
+		}
+		parms := *a.Gact.Parms
+		parms.Action, parms.BindCnt = g.verdict, uint32(g.binds)
+		acts = append(acts, &tc.Action{Kind: "gact", Index: parms.Index, Gact: &tc.Gact{Parms: &parms}, Stats: stats})
+	}
+	m.Actions = &acts
+	f.Matchall = &m
+	return f
 }
 
 func actions(f tc.Object) []*tc.Action {
@@ -314,7 +433,7 @@ func (t TC) Filters(m tc.Msg) ([]tc.Object, error) {
 			out = append(out, tc.Object{Msg: tc.Msg{Ifindex: f.Ifindex, Parent: f.Parent, Info: f.Info}, Attribute: tc.Attribute{Kind: f.Kind, Chain: new(chainOf(f))}})
 		}
 		f.Chain = new(chainOf(f))
-		out = append(out, f)
+		out = append(out, k.tcTable.dumped(f))
 	}
 	return out, nil
 }
@@ -346,40 +465,50 @@ func (t TC) AddFilter(o *tc.Object) error {
 		}
 	}
 	k.logf("filter add")
-	gact := *actions(*o)[0].Gact
+	parms := *actions(*o)[0].Gact.Parms
+	k.tcTable.bind(&parms)
 	f := tc.Object{Msg: o.Msg, Attribute: tc.Attribute{Kind: o.Kind, Chain: o.Chain, Matchall: &tc.Matchall{Pcnt: new(uint64(0)), Actions: &[]*tc.Action{
-		{Kind: "gact", Gact: &gact, Stats: &tc.GenStats{Basic: &tc.GenBasic{}}}}}}}
+		{Kind: "gact", Gact: &tc.Gact{Parms: &parms}}}}}}
 	b.filters = append(b.filters, f)
 	return nil
 }
 
-// DeleteFilter deletes as the kernel does, traps included: priority 0
-// flushes the chain, handle 0 deletes every filter at the priority, and no
-// kind matches any kind.
-func (t TC) DeleteFilter(o *tc.Object) error {
+// bind binds a filter's gact action as tcf_idr_check_alloc does: index 0
+// gets a new index; an existing index is bound as it is (its verdict
+// kept); a new one is created with the filter's verdict.
+func (t *tcTable) bind(p *tc.GactParms) {
+	if p.Index == 0 {
+		p.Index = 1
+		for t.gacts[p.Index] != nil {
+			p.Index++
+		}
+	}
+	g := t.gacts[p.Index]
+	if g == nil {
+		g = &gactAction{verdict: p.Action}
+		t.gacts[p.Index] = g
+	}
+	g.binds++
+}
+
+// ReplaceAction changes a gact action in place, or creates it standalone.
+func (t TC) ReplaceAction(a *tc.Action) error {
 	k := t.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.fail("delete filter"); err != nil {
+	if err := k.fail("replace action"); err != nil {
 		return err
 	}
-	b := t.block(o.Msg)
-	if b == nil {
-		return errNoBlock
+	if a.Kind != "gact" || a.Gact == nil || a.Gact.Parms == nil || a.Gact.Parms.Index == 0 {
+		return kernelError(unix.EINVAL, "kerneltest: only gact actions with an index are modelled")
 	}
-	gone := func(f tc.Object) bool {
-		return chainOf(f) == chainOf(*o) && (prio(o.Msg) == 0 || prio(f.Msg) == prio(o.Msg)) &&
-			(o.Kind == "" || f.Kind == o.Kind) && (o.Handle == 0 || f.Handle == o.Handle)
+	k.logf("action %d verdict %d", a.Gact.Parms.Index, a.Gact.Parms.Action)
+	g := k.tcTable.gacts[a.Gact.Parms.Index]
+	if g == nil {
+		g = &gactAction{standalone: true}
+		k.tcTable.gacts[a.Gact.Parms.Index] = g
 	}
-	if !slices.ContainsFunc(b.filters, gone) {
-		return kernelError(unix.ENOENT, "Specified filter handle not found")
-	}
-	if prio(o.Msg) == 0 {
-		k.logf("filter flush chain %d", chainOf(*o))
-	} else {
-		k.logf("filter del")
-	}
-	b.filters = slices.DeleteFunc(b.filters, gone)
+	g.verdict = a.Gact.Parms.Action
 	return nil
 }
 
@@ -404,26 +533,4 @@ func (t TC) Chains(m tc.Msg) ([]tc.Object, error) {
 		out = append(out, tc.Object{Msg: m, Attribute: tc.Attribute{Chain: new(c)}})
 	}
 	return out, nil
-}
-
-func (t TC) AddChain(o *tc.Object) error {
-	k := t.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.fail("add chain"); err != nil {
-		return err
-	}
-	b := t.block(o.Msg)
-	c := chainOf(*o)
-	switch {
-	case b == nil:
-		return errNoBlock
-	case o.Kind != "":
-		return kernelError(unix.EOPNOTSUPP, "Chain templates are not supported with specified classifier")
-	case b.chains[c] || slices.ContainsFunc(b.filters, func(f tc.Object) bool { return chainOf(f) == c }):
-		return kernelError(unix.EEXIST, "Filter chain already exists")
-	}
-	k.logf("chain %d", c)
-	b.chains[c] = true
-	return nil
 }

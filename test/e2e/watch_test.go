@@ -136,11 +136,11 @@ func (w *guardWatch) poll() {
 			w.errs++
 			continue
 		}
-		// Open: no drop filter and a bound port that is up. A port bound
-		// while it is still down cannot forward: bridgectl binds new ports
-		// to a fresh block (a node coming back) one before the filter goes
-		// in, and brings them up only after.
-		open := !s.FilterPresent && w.anyUp(name, s.Bound)
+		// Open: the guard does not drop and a bound port is up. A port
+		// bound while it is still down cannot forward: bridgectl binds new
+		// ports to fresh blocks (a node coming back) one before the guard
+		// filters go in, and brings them up only after.
+		open := !s.Dropping && w.anyUp(name, s.Bound)
 		if open && !w.open[name] {
 			w.opened[name] = append(w.opened[name], time.Now())
 		}

@@ -70,7 +70,7 @@ func TestGuardFailClosedUnderLoad(t *testing.T) {
 	})
 	// Blocked although the marker says open: interrupted, exit 1.
 	s = e.wantStatus(t, full, "interrupted", 2*total)
-	if !s.FilterPresent || !s.OpenMarker || !s.Armed {
+	if !s.Dropping || !s.OpenMarker || !s.Armed {
 		t.Fatalf("re-created block: %+v", s)
 	}
 	e.guard(t, "block", full)

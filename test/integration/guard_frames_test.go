@@ -24,7 +24,7 @@ func TestGuardFramesBlockUnblock(t *testing.T) {
 	cfg := e.config(t, n)
 	e.apply(t, cfg)
 	s := e.wantStatus(t, cfg, "blocked", 2*n)
-	if !s.FilterPresent || s.OpenMarker || !s.Armed || s.DroppedPackets != 0 || s.BoundTotal != 2*n {
+	if !s.Dropping || s.OpenMarker || !s.Armed || s.DroppedPackets != 0 || s.BoundTotal != 2*n {
 		t.Fatalf("fresh apply: %+v", s)
 	}
 	e.waitOperUp(t, guardPorts(n))
@@ -53,7 +53,7 @@ func TestGuardFramesBlockUnblock(t *testing.T) {
 
 	e.guard(t, "unblock", cfg)
 	e.guard(t, "unblock", cfg) // idempotent
-	if s := e.wantStatus(t, cfg, "open", 2*n); s.FilterPresent || !s.OpenMarker {
+	if s := e.wantStatus(t, cfg, "open", 2*n); s.Dropping || !s.OpenMarker {
 		t.Fatalf("unblocked: %+v", s)
 	}
 	p.probe(t, n)
@@ -67,7 +67,7 @@ func TestGuardFramesBlockUnblock(t *testing.T) {
 
 	e.guard(t, "block", cfg)
 	e.guard(t, "block", cfg) // idempotent
-	if s := e.wantStatus(t, cfg, "blocked", 2*n); !s.FilterPresent || s.OpenMarker {
+	if s := e.wantStatus(t, cfg, "blocked", 2*n); !s.Dropping || s.OpenMarker {
 		t.Fatalf("blocked again: %+v", s)
 	}
 	blocked("blocked again")

@@ -166,7 +166,7 @@ type guardStatus struct {
 	State           string   `json:"state"`
 	OK              bool     `json:"ok"`
 	Block           uint32   `json:"block"`
-	FilterPresent   bool     `json:"filter_present"`
+	Dropping        bool     `json:"dropping"`
 	OpenMarker      bool     `json:"open_marker"`
 	Armed           bool     `json:"armed"`
 	PortsConfigured int      `json:"ports_configured"`
@@ -174,7 +174,6 @@ type guardStatus struct {
 	PortsBound      int      `json:"ports_bound"`
 	BoundTotal      int      `json:"bound_total"`
 	DroppedPackets  uint64   `json:"dropped_packets"`
-	DroppedBytes    uint64   `json:"dropped_bytes"`
 	Unbound         []string `json:"unbound"`
 	Foreign         []string `json:"foreign"`
 	Problems        []string `json:"problems"`

@@ -44,7 +44,7 @@ func TestGuardInvalidFileActsOnNothing(t *testing.T) {
 	blocked := func(phase string) {
 		t.Helper()
 		s := e.wantStatus(t, cfg, "blocked", 2*n)
-		if !s.FilterPresent || s.OpenMarker {
+		if !s.Dropping || s.OpenMarker {
 			t.Fatalf("%s: %+v", phase, s)
 		}
 		dropped := func() int { return int(e.status(t, cfg).DroppedPackets - s.DroppedPackets) }

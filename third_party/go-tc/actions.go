@@ -47,7 +47,9 @@ func (a *Actions) Replace(info []*Action) error {
 	if err != nil {
 		return err
 	}
-	return a.action(unix.RTM_NEWACTION, netlink.Create, tcaMsg{
+	// qinqbridge patch 5: NLM_F_REPLACE, without which the kernel answers
+	// EEXIST for an action that exists instead of replacing it.
+	return a.action(unix.RTM_NEWACTION, netlink.Create|netlink.Replace, tcaMsg{
 		Family: unix.AF_UNSPEC,
 	}, options)
 }

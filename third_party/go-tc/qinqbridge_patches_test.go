@@ -6,6 +6,7 @@ package tc
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/florianl/go-tc/internal/unix"
 	"github.com/mdlayher/netlink"
@@ -140,5 +141,43 @@ func TestPatch4UnknownKind(t *testing.T) {
 	}
 	if a.Kind != "skbprio" || a.IngressBlock == nil || *a.IngressBlock != 5 {
 		t.Fatalf("%+v", a)
+	}
+}
+
+// sentConn records the requests sent and acknowledges each.
+type sentConn struct{ sent []netlink.Message }
+
+func (c *sentConn) Close() error                             { return nil }
+func (c *sentConn) JoinGroup(uint32) error                   { return nil }
+func (c *sentConn) LeaveGroup(uint32) error                  { return nil }
+func (c *sentConn) SetOption(netlink.ConnOption, bool) error { return nil }
+func (c *sentConn) SetReadDeadline(time.Time) error          { return nil }
+func (c *sentConn) Receive() ([]netlink.Message, error)      { return nil, nil }
+func (c *sentConn) Send(m netlink.Message) (netlink.Message, error) {
+	m.Header.Sequence, m.Header.PID = 1, 1
+	c.sent = append(c.sent, m)
+	return m, nil
+}
+
+// Patch 5: Actions().Replace asks the kernel to replace (NLM_F_REPLACE) an
+// existing action; Add still refuses one (NLM_F_EXCL).
+func TestPatch5ActionReplaceFlags(t *testing.T) {
+	c := &sentConn{}
+	a := (&Tc{con: c, logger: setDummyLogger()}).Actions()
+	gact := []*Action{{Kind: "gact", Gact: &Gact{Parms: &GactParms{Index: 9, Action: ActPipe}}}}
+	if err := a.Replace(gact); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Add(gact); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.sent) != 2 {
+		t.Fatalf("sent %d requests", len(c.sent))
+	}
+	if f := c.sent[0].Header.Flags; f&netlink.Replace == 0 || f&netlink.Excl != 0 || f&netlink.Create == 0 {
+		t.Fatalf("replace sent flags %v", f)
+	}
+	if f := c.sent[1].Header.Flags; f&netlink.Replace != 0 || f&netlink.Excl == 0 {
+		t.Fatalf("add sent flags %v", f)
 	}
 }

@@ -194,8 +194,8 @@ func cmdStatus(c *cli.Context) error {
 			return enc.Encode(r)
 		}
 		g := r.Guard
-		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames (%d bytes)\n",
-			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.DroppedBytes)
+		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames\n",
+			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets)
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tGUARD\tRX PKTS A/B\tTX PKTS A/B")
 		for _, t := range r.Translations {

@@ -183,8 +183,8 @@ func TestStartMonitorStop(t *testing.T) {
 		}
 	}
 	// The ports came up bound to the guard, which is blocked.
-	if b, ok := h.k.BoundBlock(h.k.Link(portA).Index); !h.k.Filter(defaults.Block) || !ok || b != defaults.Block {
-		t.Fatalf("ports not bound to a blocked guard: filter %v, %s bound to block %d (%v)", h.k.Filter(defaults.Block), portA, b, ok)
+	if b, ok := h.k.BoundBlock(h.k.Link(portA).Index); !h.k.Dropping(defaults.Block) || !ok || b != defaults.Block {
+		t.Fatalf("ports not bound to a blocked guard: filter %v, %s bound to block %d (%v)", h.k.Dropping(defaults.Block), portA, b, ok)
 	}
 	h.want("monitor", probe, 0)
 	h.want("monitor", recurring, 0)
@@ -201,7 +201,7 @@ func TestStartMonitorStop(t *testing.T) {
 	if n := h.k.Owned(); n != 0 {
 		t.Fatalf("%d links of ours left after stop", n)
 	}
-	if h.k.Filter(defaults.Block) {
+	if h.k.Dropping(defaults.Block) {
 		t.Fatal("block survived its ports")
 	}
 	h.want("monitor", probe, 7)

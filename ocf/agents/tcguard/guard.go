@@ -368,7 +368,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	}
 	// Ports holdPorts could not bind are down: they forward nothing.
 	s := h.status
-	s.State = tcguard.StateOf(s.Marker, s.FilterPresent, len(s.Bound) > 0, false)
+	s.State = tcguard.StateOf(s.Marker, s.Dropping, len(s.Bound) > 0, false)
 
 	a.setScore(ctx, r, n, snap, false)
 	if snap.applied != nil && snap.applied.Guard.Block != block {
@@ -382,7 +382,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	case tcguard.Interrupted:
 		return 0, ocf.Fail(ocf.FailedPromoted, "promoted, yet the guard of block %d drops every frame (promote or demote interrupted, or block re-created)", block)
 	case tcguard.Unguarded:
-		return 0, ocf.Fail(ocf.ErrGeneric, "unpromoted, yet the guard of block %d is open (drop filter removed): %d ports forward, traffic may loop", block, len(s.Bound))
+		return 0, ocf.Fail(ocf.ErrGeneric, "unpromoted, yet the guard of block %d is open (guard filter removed or action set to pass): %d ports may forward, traffic may loop", block, len(s.Bound))
 	}
 	return 0, fmt.Errorf("guard of block %d: unknown state %v", block, s.State)
 }

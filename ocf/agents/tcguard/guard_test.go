@@ -264,9 +264,9 @@ func TestLeaks(t *testing.T) {
 		h := newHarness(t, cfgTwo)
 		h.bridge(cfgTwo)
 		h.want("start", nil, 0)
-		h.k.RemoveFilter(block)
+		h.k.RemoveGuardFilter(block)
 		h.wantState(tcguard.Unguarded)
-		h.want("monitor", unpromoted, 1, "unpromoted, yet the guard of block 29026 is open", "4 ports forward")
+		h.want("monitor", unpromoted, 1, "unpromoted, yet the guard of block 29026 is open", "4 ports may forward")
 		h.want("stop", nil, 0)
 		h.wantState(tcguard.Blocked)
 	})
@@ -286,7 +286,7 @@ func TestLeaks(t *testing.T) {
 	t.Run("not started, unguarded", func(t *testing.T) {
 		h := newHarness(t, cfgTwo)
 		h.bridge(cfgTwo)
-		h.k.RemoveFilter(block)
+		h.k.RemoveGuardFilter(block)
 		h.want("monitor", probe, 1, "unguarded")
 		h.want("stop", nil, 0)
 		h.want("monitor", probe, 7)
@@ -419,9 +419,9 @@ func TestBlockMismatch(t *testing.T) {
 	other := "[guard]\nblock = 4242\n" + cfgTwo
 	h.bridge(other)
 	h.want("monitor", unpromoted, 1, "guards block 29026 but the bridge here binds its ports to block 4242")
-	h.k.RemoveFilter(4242)
+	h.k.RemoveGuardFilter(4242)
 	h.want("stop", nil, 0)
-	if !h.k.Filter(4242) {
+	if !h.k.Dropping(4242) {
 		t.Fatal("stop left block 4242 open")
 	}
 	h.want("start", nil, 0)

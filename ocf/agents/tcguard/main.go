@@ -2,18 +2,18 @@
 // standby guard of qinqbridge as a promotable clone. Install it as
 // /usr/lib/ocf/resource.d/qinqbridge/tcguard.
 //
-// Every translation port is bound to one shared tc block; the guard is one
-// drop filter in that block (package tcguard). Unpromoted, the filter is in
-// and the node forwards nothing; promote deletes it, demote puts it back,
-// each one request whatever the number of translations. stop blocks too:
-// the guard fails closed.
+// Every translation port is bound to two shared tc blocks (ingress and
+// egress); the guard is one gact action shared by a filter in each (package
+// tcguard). Unpromoted, it drops and the node forwards nothing; promote
+// makes it pass, demote makes it drop again, each one request whatever the
+// number of translations. stop blocks too: the guard fails closed.
 //
 // # Roles from real state
 //
 // "Running" is a marker file under the state directory (tmpfs, so a reboot
 // forgets it), written by start after blocking and removed by stop after
 // blocking; it also records the block index start guarded. The role is
-// tcguard's state — the kernel's drop filter plus tcguard's own open-intent
+// tcguard's state — the kernel's guard action plus tcguard's own open-intent
 // marker — never the promotion score:
 //
 //	started  tcguard state  meaning                                  monitor

@@ -24,10 +24,11 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:  "tcguard",
 		Usage: "the standby guard of qinqbridge: block or open every translation at once",
-		Description: "Every bridge port bridgectl creates is bound, before it comes up, to one shared tc block (the\n" +
-			"configuration's [guard] block, default 29026). The guard is a single matchall drop filter in that\n" +
-			"block: present, the node forwards nothing (blocked, also after a reboot or a crash); absent, every\n" +
-			"translation forwards (open). block and unblock send a few tc requests, whatever the number of\n" +
+		Description: "Every bridge port bridgectl creates is bound, before it comes up, to two shared tc blocks: its\n" +
+			"ingress to the configuration's [guard] block (default 29026), its egress to the next index. Each\n" +
+			"block holds one matchall filter, and both share one gact action (index: the block's): dropping,\n" +
+			"the node forwards nothing (blocked, also after a reboot or a crash); passing, every translation\n" +
+			"forwards (open). block and unblock send a few tc requests, whatever the number of\n" +
 			"translations, and are idempotent: a run killed at any point converges when run again. Every command\n" +
 			"first reads and checks the whole configuration, as bridgectl does (at most 1 MiB and 16384\n" +
 			"translations): for a file status calls invalid, nothing is opened (exit 2).\n\n" +
@@ -41,10 +42,10 @@ func newApp() *cli.App {
 		HideHelpCommand:      true,
 		EnableBashCompletion: true, // tcguard completion bash
 		Commands: []*cli.Command{
-			{Name: "block", Usage: "install the drop filter: the node forwards nothing (standby)", Flags: commonFlags(), Action: cmdBlock,
-				Description: "Adds the drop filter to the block unless it is there, then forgets the intent \"open\".\n" +
-					"Idempotent: blocking a blocked node changes nothing and exits 0. With no port bound yet there is\n" +
-					"nothing to filter; the next bridgectl apply arms the block closed anyway. It enumerates no link.\n" +
+			{Name: "block", Usage: "make the guard drop: the node forwards nothing (standby)", Flags: commonFlags(), Action: cmdBlock,
+				Description: "Puts back a guard filter that is missing, makes the guard's action drop, then forgets the\n" +
+					"intent \"open\". Idempotent: blocking a blocked node exits 0. With no port bound yet there is\n" +
+					"nothing to filter; the next bridgectl apply arms the blocks closed anyway. It enumerates no link.\n" +
 					"With a configuration file that cannot be used (invalid, unreadable), block still fails closed: it\n" +
 					"closes the block of the configuration bridgectl recorded as applied in the namespace (the one its\n" +
 					"ports are bound to), says on stderr which block it closed, and exits 2 because the file is not\n" +
@@ -52,8 +53,8 @@ func newApp() *cli.App {
 					"Examples:\n" +
 					"   tcguard block\n" +
 					"   tcguard block --netns lab -c /etc/qinqbridge/lab.toml"},
-			{Name: "unblock", Usage: "delete the drop filter: every translation forwards (active)", Flags: commonFlags(), Action: cmdUnblock,
-				Description: "Records the intent \"open\" (a marker under /run, fsynced), then deletes the drop filter.\n" +
+			{Name: "unblock", Usage: "make the guard pass: every translation forwards (active)", Flags: commonFlags(), Action: cmdUnblock,
+				Description: "Records the intent \"open\" (a marker under /run, fsynced), then makes the guard's action pass.\n" +
 					"Idempotent. It enumerates no link, and its tc requests do not depend on the number of translations.\n" +
 					"The configuration must be valid: for a file status calls invalid, nothing is opened (exit 2).\n\n" +
 					"Examples:\n" +
@@ -61,10 +62,10 @@ func newApp() *cli.App {
 					"   tcguard unblock --netns lab -c /etc/qinqbridge/lab.toml"},
 			{Name: "status", Usage: "show blocked/open, ports bound vs expected, frames dropped; exit 1 if something is off",
 				Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus,
-				Description: "States: blocked (filter in, nobody opened), open (opened on purpose), interrupted (an unblock\n" +
-					"or block did not finish, or the block was re-created on an opened node: frames are dropped; run\n" +
-					"unblock or block again), unguarded (the filter was removed behind tcguard's back: frames flow;\n" +
-					"run block).\n" +
+				Description: "States: blocked (the guard drops, nobody opened), open (opened on purpose), interrupted (an\n" +
+					"unblock or block did not finish, or the blocks were re-created on an opened node: frames are\n" +
+					"dropped; run unblock or block again), unguarded (a guard filter was removed or the action set to\n" +
+					"pass behind tcguard's back: frames may flow; run block).\n" +
 					"Expected ports are the bridge ports of the configuration that exist in the kernel. Each one not\n" +
 					"bound to the block is named: unbound (no ingress qdisc; bridgectl apply binds it) or foreign\n" +
 					"(an ingress qdisc tcguard did not create, left untouched: that port is not guarded).\n" +
@@ -163,17 +164,16 @@ type report struct {
 	Block uint32 `json:"block"`
 	NetNS string `json:"netns,omitempty"`
 
-	FilterPresent bool `json:"filter_present"` // the drop filter is in the block
-	OpenMarker    bool `json:"open_marker"`    // the intent "open" is recorded
-	Armed         bool `json:"armed"`          // the block exists and was armed closed
+	Dropping   bool `json:"dropping"`    // both guard filters are in, their action drops
+	OpenMarker bool `json:"open_marker"` // the intent "open" is recorded
+	Armed      bool `json:"armed"`       // both blocks exist and carry the guard filter
 
 	PortsConfigured int `json:"ports_configured"` // bridge ports in the configuration
 	PortsExpected   int `json:"ports_expected"`   // of those, the ones the kernel has
 	PortsBound      int `json:"ports_bound"`      // of those, the ones bound to the block
 	BoundTotal      int `json:"bound_total"`      // every device bound to the block
 
-	DroppedPackets uint64 `json:"dropped_packets"` // since the filter was last installed
-	DroppedBytes   uint64 `json:"dropped_bytes"`
+	DroppedPackets uint64 `json:"dropped_packets"` // since the blocks were armed, modulo 2^32
 
 	Unbound []string `json:"unbound"` // expected ports without ingress qdisc
 	Foreign []string `json:"foreign"` // expected ports with an ingress qdisc not ours
@@ -258,19 +258,19 @@ func newReport(s tcguard.Status, block uint32, ns string, configured int, ports 
 	}
 	r := report{
 		State: s.State.String(), Block: block, NetNS: ns,
-		FilterPresent: s.FilterPresent, OpenMarker: s.Marker, Armed: s.Armed,
+		Dropping: s.Dropping, OpenMarker: s.Marker, Armed: s.Armed,
 		PortsConfigured: configured, PortsExpected: len(ports), PortsBound: bound, BoundTotal: len(s.Bound),
-		DroppedPackets: s.DroppedPackets, DroppedBytes: s.DroppedBytes,
-		Unbound: name(s.Unbound), Foreign: name(s.Foreign), Problems: []string{},
+		DroppedPackets: s.DroppedPackets,
+		Unbound:        name(s.Unbound), Foreign: name(s.Foreign), Problems: []string{},
 	}
 	switch s.State {
 	case tcguard.Interrupted:
-		r.Problems = append(r.Problems, "interrupted: the drop filter is in although the node was opened (an unblock or block did not finish, or the block was re-created): frames are dropped; run tcguard unblock or tcguard block")
+		r.Problems = append(r.Problems, "interrupted: the guard drops although the node was opened (an unblock or block did not finish, or the blocks were re-created): frames are dropped; run tcguard unblock or tcguard block")
 	case tcguard.Unguarded:
 		if len(s.Unbound)+len(s.Foreign) > 0 {
 			r.Problems = append(r.Problems, "unguarded: nobody opened the guard, yet expected ports are not bound to the block: frames flow on them; run bridgectl apply")
 		} else {
-			r.Problems = append(r.Problems, "unguarded: the drop filter was removed behind tcguard's back and nobody opened the guard: frames flow; run tcguard block")
+			r.Problems = append(r.Problems, "unguarded: a guard filter was removed or the guard's action set to pass behind tcguard's back, and nobody opened the guard: frames may flow; run tcguard block")
 		}
 	}
 	if len(r.Unbound) > 0 {
@@ -305,8 +305,8 @@ func (r report) write(w *os.File) {
 		fmt.Fprintf(&b, "; %d other device(s) bound to the block", other)
 	}
 	b.WriteString("\n")
-	if r.FilterPresent {
-		fmt.Fprintf(&b, "dropped:  %d frames, %d bytes\n", r.DroppedPackets, r.DroppedBytes)
+	if r.Dropping {
+		fmt.Fprintf(&b, "dropped:  %d frames\n", r.DroppedPackets)
 	}
 	if len(r.Unbound) > 0 {
 		fmt.Fprintf(&b, "unbound:  %s\n", list(r.Unbound))

@@ -90,11 +90,11 @@ func TestReport(t *testing.T) {
 		ok       bool
 		problems int
 	}{
-		{"blocked", tcguard.Status{State: tcguard.Blocked, FilterPresent: true, Armed: true, Bound: []int{10, 11, 12, 13, 99}, DroppedPackets: 5}, true, 0},
+		{"blocked", tcguard.Status{State: tcguard.Blocked, Dropping: true, Armed: true, Bound: []int{10, 11, 12, 13, 99}, DroppedPackets: 5}, true, 0},
 		{"open", tcguard.Status{State: tcguard.Opened, Marker: true, Armed: true, Bound: ports}, true, 0},
-		{"interrupted", tcguard.Status{State: tcguard.Interrupted, Marker: true, FilterPresent: true, Armed: true, Bound: ports}, false, 1},
+		{"interrupted", tcguard.Status{State: tcguard.Interrupted, Marker: true, Dropping: true, Armed: true, Bound: ports}, false, 1},
 		{"unguarded", tcguard.Status{State: tcguard.Unguarded, Armed: true, Bound: ports}, false, 1},
-		{"unbound and foreign", tcguard.Status{State: tcguard.Blocked, FilterPresent: true, Armed: true, Bound: []int{10, 12}, Unbound: []int{13}, Foreign: []int{11}}, false, 2},
+		{"unbound and foreign", tcguard.Status{State: tcguard.Blocked, Dropping: true, Armed: true, Bound: []int{10, 12}, Unbound: []int{13}, Foreign: []int{11}}, false, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newReport(c.s, 7, "lab", 6, ports, names)

@@ -1,5 +1,6 @@
 // Command tcguard opens and closes the standby guard of a qinqbridge node —
-// one matchall drop filter in the tc block every bridge port is bound to —
+// one gact action shared by a matchall filter in each of the two tc blocks
+// every bridge port is bound to —
 // and reports its state: block, unblock, status.
 package main
 

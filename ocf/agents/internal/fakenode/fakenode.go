@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/florianl/go-tc"
-
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
@@ -211,27 +209,25 @@ func (k *Kernel) Owned() int {
 // the block goes with its last port.
 func (k *Kernel) Unbind(name string) { k.RemoveQdisc(k.Link(name).Index) }
 
-// RemoveFilter deletes what sits at the guard's priority in block (`tc
-// filter del block B prio 1`).
-func (k *Kernel) RemoveFilter(block uint32) {
-	del := tc.Object{Msg: tc.Msg{Ifindex: tc.MagicBlock, Parent: block, Info: uint32(tcguard.FilterPriority) << 16}}
-	if err := k.TC().DeleteFilter(&del); err != nil {
-		panic(fmt.Sprintf("fakenode: block %d: %v", block, err))
+// RemoveGuardFilter deletes the guard's filter from its ingress block
+// (`tc filter del block B prio 1 handle 1 matchall`).
+func (k *Kernel) RemoveGuardFilter(block uint32) {
+	if !k.RemoveFilter(block, tcguard.FilterPriority, tcguard.FilterHandle) {
+		panic(fmt.Sprintf("fakenode: block %d: no guard filter", block))
 	}
 }
 
-// Filter reports whether block holds the guard's drop filter, as tcguard
-// reads it.
-func (k *Kernel) Filter(block uint32) bool {
+// Dropping reports whether the guard of block drops, as tcguard reads it.
+func (k *Kernel) Dropping(block uint32) bool {
 	s, err := tcguard.New(tcguard.Options{Block: block, StateDir: k.Dir}, k.TC()).Status(nil)
 	if err != nil {
 		panic(fmt.Sprintf("fakenode: block %d: %v", block, err))
 	}
-	return s.FilterPresent
+	return s.Dropping
 }
 
 // WriteMarker writes tcguard's open marker (tcguard.MarkerName), the
-// intent "open" an Unblock records before it deletes the filter.
+// intent "open" an Unblock records before it opens the guard.
 func (k *Kernel) WriteMarker() {
 	if err := statedir.At(k.Dir).WriteFile(tcguard.MarkerName, []byte("written by a test\n")); err != nil {
 		panic(err)
