@@ -34,8 +34,8 @@ func TestKernelBindBlockUnblock(t *testing.T) {
 			t.Fatalf("port %d: ingress %q block %d", p, kind, block)
 		}
 	}
-	if got := e.blockFilters(t); !slices.Equal(got, []string{guardDesc}) {
-		t.Fatalf("block filters %q, want [%s]", got, guardDesc)
+	if got := e.blockFilters(t); !slices.Equal(got, []string{guardDesc, guardDesc}) {
+		t.Fatalf("blocks' filters %q, want %s twice", got, guardDesc)
 	}
 	s := e.wantState(t, Blocked)
 	if !slices.Equal(s.Bound, ports) || !s.Armed || len(s.Foreign)+len(s.Unbound) != 0 {
@@ -59,15 +59,18 @@ func TestKernelBindBlockUnblock(t *testing.T) {
 		}
 		t.Logf("step %d -> %v: %v", i, step.want, took)
 	}
-	if got := e.blockFilters(t); len(got) != 0 {
-		t.Fatalf("opened block still has filters %q", got)
+	if got := e.blockFilters(t); !slices.Equal(got, []string{guardOpenDesc, guardOpenDesc}) {
+		t.Fatalf("opened blocks' filters %q, want %s twice", got, guardOpenDesc)
 	}
-	// A port bound to an opened block joins it open: no filter comes back.
+	// A port bound to opened blocks joins them open.
 	p, _ := e.veth(t, "late", "late-peer")
 	if err := e.g.Bind([]int{p}); err != nil {
 		t.Fatal(err)
 	}
 	e.wantState(t, Opened)
+	if got := e.blockFilters(t); !slices.Equal(got, []string{guardOpenDesc, guardOpenDesc}) {
+		t.Fatalf("blocks' filters after a late Bind %q", got)
+	}
 }
 
 // A clsact that is not ours is reported, named, and left alone; the other
@@ -92,14 +95,14 @@ func TestKernelForeignQdisc(t *testing.T) {
 	if !slices.Equal(s.Bound, []int{a, b}) || !slices.Equal(s.Foreign, []int{f}) || s.State != Unguarded {
 		t.Fatalf("status %+v", s)
 	}
-	// Bound to another block is foreign too.
-	other, err := Open(Options{Block: testBlock + 1, NetNS: openNS(t, e.ns.Name), StateDir: filepath.Join(t.TempDir(), "other")})
+	// Bound to other blocks is foreign too.
+	other, err := Open(Options{Block: testBlock + 2, NetNS: openNS(t, e.ns.Name), StateDir: filepath.Join(t.TempDir(), "other")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
 	if err := other.Bind([]int{a}); !errors.Is(err, ErrForeign) {
-		t.Fatalf("binding a port of block %d to block %d: %v", testBlock, testBlock+1, err)
+		t.Fatalf("binding a port of block %d to block %d: %v", testBlock, testBlock+2, err)
 	}
 }
 
@@ -247,7 +250,9 @@ func TestKernelAnswers(t *testing.T) {
 		{"matchallx", kindGact, "cls_matchall"},
 		{kindMatchall, "gactx", "act_gact"},
 	} {
-		err := e.sendUnknownKind(t, unix.RTM_NEWTFILTER, guardMsg(testBlock), k.cls, func(ae *nl.AttributeEncoder) {
+		m := guardMsg(testBlock) // at priority 2: 1 holds the guard
+		m.Info = 2<<16 | m.Info&0xFFFF
+		err := e.sendUnknownKind(t, unix.RTM_NEWTFILTER, m, k.cls, func(ae *nl.AttributeEncoder) {
 			ae.Nested(unix.TCA_OPTIONS, func(ae *nl.AttributeEncoder) error {
 				ae.Nested(2, func(ae *nl.AttributeEncoder) error { // TCA_MATCHALL_ACT
 					ae.Nested(1, func(ae *nl.AttributeEncoder) error { // the first action

@@ -114,10 +114,20 @@ func (e *env) ingressOf(t testing.TB, ifindex int) (kind string, block uint32) {
 	return "", 0
 }
 
-// blockFilters describes the filters of our block as go-tc reads them.
+// blockFilters describes the filters of our blocks (ingress, then egress)
+// as go-tc reads them.
 func (e *env) blockFilters(t testing.TB) []string {
 	t.Helper()
-	fs, err := e.tc.Filter().Get(&tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: testBlock})
+	var out []string
+	for _, b := range []uint32{testBlock, EgressBlock(testBlock)} {
+		out = append(out, e.filtersOf(t, b)...)
+	}
+	return out
+}
+
+func (e *env) filtersOf(t testing.TB, block uint32) []string {
+	t.Helper()
+	fs, err := e.tc.Filter().Get(&tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: block})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +141,7 @@ func (e *env) blockFilters(t testing.TB) []string {
 			for _, a := range *f.Matchall.Actions {
 				d += " " + a.Kind
 				if a.Gact != nil && a.Gact.Parms != nil {
-					d += fmt.Sprintf(" action %d", a.Gact.Parms.Action)
+					d += fmt.Sprintf(" index %d action %d", a.Gact.Parms.Index, a.Gact.Parms.Action)
 				}
 			}
 		}
@@ -140,7 +150,12 @@ func (e *env) blockFilters(t testing.TB) []string {
 	return out
 }
 
-const guardDesc = "matchall prio 1 handle 1 gact action 2" // TC_ACT_SHOT
+// The guard filter as the kernel dumps it, dropping (TC_ACT_SHOT) and open
+// (TC_ACT_PIPE): the shared action's index is the block's.
+const (
+	guardDesc     = "matchall prio 1 handle 1 gact index 29026 action 2"
+	guardOpenDesc = "matchall prio 1 handle 1 gact index 29026 action 3"
+)
 
 // addForeignClsact puts a clsact qdisc without shared block on a device, as
 // another tool would.

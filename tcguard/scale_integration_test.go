@@ -74,7 +74,7 @@ func TestKernelScale(t *testing.T) {
 	}
 	t.Logf("Unblock with %d ports: %s", len(ports), spread(unblock))
 	t.Logf("Block with %d ports: %s", len(ports), spread(block))
-	if got := e.blockFilters(t); len(got) != 1 || got[0] != guardDesc {
+	if got := e.blockFilters(t); len(got) != 2 || got[0] != guardDesc || got[1] != guardDesc {
 		t.Fatalf("after the rounds: %q", got)
 	}
 }
