@@ -151,13 +151,20 @@ func TestKernelPromotedButBlocked(t *testing.T) {
 	n.bridge.Want(t, n.bridgeBin, "stop", nil, 0)
 }
 
-func deleteFilter(t *testing.T, ns *testbed.NS) {
+// tcIn is a go-tc socket in ns, closed with the test.
+func tcIn(t *testing.T, ns *testbed.NS) *tc.Tc {
 	t.Helper()
 	tcnl, err := tc.Open(&tc.Config{NetNS: int(ns.Handle)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tcnl.Close()
+	t.Cleanup(func() { tcnl.Close() })
+	return tcnl
+}
+
+func deleteFilter(t *testing.T, ns *testbed.NS) {
+	t.Helper()
+	tcnl := tcIn(t, ns)
 	info := uint32(tcguard.FilterPriority)<<16 | uint32(htons(unix.ETH_P_ALL))
 	if err := tcnl.Filter().Delete(&tc.Object{
 		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: defaults.Block, Handle: tcguard.FilterHandle, Info: info},
@@ -170,12 +177,7 @@ func deleteFilter(t *testing.T, ns *testbed.NS) {
 // openActionByHand is `tc actions change action gact pipe index 29026`.
 func openActionByHand(t *testing.T, ns *testbed.NS) {
 	t.Helper()
-	tcnl, err := tc.Open(&tc.Config{NetNS: int(ns.Handle)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcnl.Close()
-	if err := tcnl.Actions().Replace([]*tc.Action{{Kind: "gact", Gact: &tc.Gact{Parms: &tc.GactParms{
+	if err := tcIn(t, ns).Actions().Replace([]*tc.Action{{Kind: "gact", Gact: &tc.Gact{Parms: &tc.GactParms{
 		Index: tcguard.ActionIndex(defaults.Block), Action: tc.ActPipe}}}}); err != nil {
 		t.Fatal(err)
 	}
