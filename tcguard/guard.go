@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 )
 
 // The guard filter's fixed identity in each of its blocks. Priority 1 is
@@ -41,7 +42,7 @@ type Options struct {
 type Guard struct {
 	mu sync.Mutex
 	o  Options
-	tc TC
+	tc tcnl.TC
 }
 
 // Open connects to rtnetlink in the namespace. It changes nothing.
@@ -56,7 +57,7 @@ func Open(o Options) (*Guard, error) {
 	if o.NetNS != nil {
 		fd = o.NetNS.Fd()
 	}
-	t, err := openTC(fd)
+	t, err := tcnl.Open(fd)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func Open(o Options) (*Guard, error) {
 }
 
 // New returns a Guard over t (tests: an in-memory kernel). o is not checked.
-func New(o Options, t TC) *Guard { return &Guard{o: o, tc: t} }
+func New(o Options, t tcnl.TC) *Guard { return &Guard{o: o, tc: t} }
 
 // Close closes the sockets. The kernel state stays as it is.
 func (g *Guard) Close() error { return g.tc.Close() }
@@ -204,7 +205,7 @@ func (g *Guard) ensureFilter(block uint32) (bool, error) {
 // guardFilter finds the filter at our priority and handle in block, if any.
 func (g *Guard) guardFilter(block uint32) (filter, bool, error) {
 	q := blockMsg(block)
-	q.Info = filterInfo()
+	q.Info = filterInfo
 	objs, err := g.tc.Filters(q)
 	if err != nil {
 		return filter{}, false, fmt.Errorf("tcguard: listing filters of block %d: %w", block, err)

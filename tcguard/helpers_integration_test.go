@@ -175,7 +175,7 @@ func (e *env) addForeignClsact(t testing.TB, ifindex int) {
 func (e *env) deleteGuardBehindOurBack(t testing.TB, block uint32) {
 	t.Helper()
 	err := e.tc.Filter().Delete(&tc.Object{
-		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: block, Handle: FilterHandle, Info: filterInfo()},
+		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: block, Handle: FilterHandle, Info: filterInfo},
 		Attribute: tc.Attribute{Kind: "matchall"},
 	})
 	if err != nil {

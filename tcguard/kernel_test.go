@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 )
 
 // newKernel is an in-memory namespace with the given devices (and lo).
@@ -43,7 +44,7 @@ func ingressQdisc(ifindex int, kind string, ingressBlock, egressBlock uint32) tc
 // the given verdicts.
 func blockFilter(block uint32, chain uint32, prio uint16, handle uint32, kind string, verdicts ...uint32) tc.Object {
 	m := blockMsg(block)
-	m.Handle, m.Info = handle, uint32(prio)<<16|filterInfo()&0xFFFF
+	m.Handle, m.Info = handle, tcnl.Info(prio, unix.ETH_P_ALL)
 	f := tc.Object{Msg: m, Attribute: tc.Attribute{Kind: kind, Chain: new(chain)}}
 	if len(verdicts) > 0 {
 		var acts []*tc.Action

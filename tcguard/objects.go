@@ -4,6 +4,8 @@ import (
 	"github.com/florianl/go-tc"
 	"github.com/florianl/go-tc/core"
 	"golang.org/x/sys/unix"
+
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 )
 
 // Kinds of the objects the guard creates.
@@ -35,6 +37,9 @@ func clsactObject(ifindex int, block uint32) *tc.Object {
 	}
 }
 
+// filterInfo is the guard filter's tcm_info: our priority, every protocol.
+var filterInfo = tcnl.Info(FilterPriority, unix.ETH_P_ALL)
+
 // blockMsg addresses a shared block (filters, chains).
 func blockMsg(block uint32) tc.Msg { return tc.Msg{Ifindex: tc.MagicBlock, Parent: block} }
 
@@ -43,7 +48,7 @@ func blockMsg(block uint32) tc.Msg { return tc.Msg{Ifindex: tc.MagicBlock, Paren
 // (and on create lets the kernel pick one).
 func guardMsg(block uint32) tc.Msg {
 	m := blockMsg(block)
-	m.Handle, m.Info = FilterHandle, filterInfo()
+	m.Handle, m.Info = FilterHandle, filterInfo
 	return m
 }
 

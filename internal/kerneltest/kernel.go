@@ -1,6 +1,6 @@
 // Package kerneltest is an in-memory network namespace for unit tests: the
 // link table behind bridgectl/kernel's Links seam (links.go) and the tc
-// qdiscs, blocks, filters and chains behind tcguard's TC seam (tc.go), with
+// qdiscs, blocks, filters and chains behind the tc seam (tcnl.TC) (tc.go), with
 // the semantics the kernel has (verified in the testbed VM), so that tests
 // run the real bridgectl.Manager and the real tcguard.Guard above it. It is
 // the lowest seam: it models kernel objects and their rules, never

@@ -126,10 +126,10 @@ func kernelError(errno unix.Errno, text string) error {
 
 var errNoBlock = kernelError(unix.EINVAL, "Block of given index was not found")
 
-// TC is the Kernel seen through tcguard's TC seam.
+// TC is the Kernel seen through the tc seam (tcnl.TC).
 type TC struct{ k *Kernel }
 
-// TC returns the namespace's tc seam (tcguard.TC).
+// TC returns the namespace's tc seam (tcnl.TC).
 func (k *Kernel) TC() TC { return TC{k} }
 
 // AddDevice makes sure a device exists at ifindex, for tests of tc alone:
@@ -310,15 +310,14 @@ func (k *Kernel) Frames(block uint32, packets, bytes uint64) {
 // dumped is a filter as a dump shows it: its gact actions as they are now,
 // with their counters.
 func (t *tcTable) dumped(f tc.Object) tc.Object {
-	if f.Matchall == nil || f.Matchall.Actions == nil {
+	if len(actions(f)) == 0 {
 		return f
 	}
-	m := *f.Matchall
 	var acts []*tc.Action
 	for _, a := range actions(f) {
 		g := t.gact(a)
 		if g == nil {
-			acts = append(acts, a) // planted
+			acts = append(acts, a) // not shared (vlan, mirred) or planted: as stored
 			continue
 		}
 		basic := &tc.GenBasic{Bytes: g.bytes, Packets: uint32(g.packets)}
@@ -330,16 +329,27 @@ func (t *tcTable) dumped(f tc.Object) tc.Object {
 		parms.Action, parms.BindCnt = g.verdict, uint32(g.binds)
 		acts = append(acts, &tc.Action{Kind: "gact", Index: parms.Index, Gact: &tc.Gact{Parms: &parms}, Stats: stats})
 	}
-	m.Actions = &acts
-	f.Matchall = &m
+	if f.Matchall != nil {
+		m := *f.Matchall
+		m.Actions = &acts
+		f.Matchall = &m
+	} else {
+		fl := *f.Flower
+		fl.Actions = &acts
+		f.Flower = &fl
+	}
 	return f
 }
 
+// actions are a matchall's or a flower's actions.
 func actions(f tc.Object) []*tc.Action {
-	if f.Matchall == nil || f.Matchall.Actions == nil {
-		return nil
+	switch {
+	case f.Matchall != nil && f.Matchall.Actions != nil:
+		return *f.Matchall.Actions
+	case f.Flower != nil && f.Flower.Actions != nil:
+		return *f.Flower.Actions
 	}
-	return *f.Matchall.Actions
+	return nil
 }
 
 func chainOf(o tc.Object) uint32 {
@@ -436,41 +446,6 @@ func (t TC) Filters(m tc.Msg) ([]tc.Object, error) {
 		out = append(out, k.tcTable.dumped(f))
 	}
 	return out, nil
-}
-
-func (t TC) AddFilter(o *tc.Object) error {
-	k := t.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.fail("add filter"); err != nil {
-		return err
-	}
-	b := t.block(o.Msg)
-	switch {
-	case b == nil:
-		return errNoBlock
-	case prio(o.Msg) == 0 || o.Info&0xFFFF == 0:
-		return kernelError(unix.EINVAL, "kerneltest: priority 0 (the kernel would pick one) or protocol 0")
-	case o.Kind != "matchall":
-		return kernelError(unix.ENOENT, "TC classifier not found")
-	case len(actions(*o)) != 1 || actions(*o)[0].Kind != "gact" || actions(*o)[0].Gact == nil:
-		return kernelError(unix.ENOENT, "Failed to load TC action module")
-	}
-	for _, f := range b.filters {
-		if chainOf(f) == chainOf(*o) && prio(f.Msg) == prio(o.Msg) {
-			if f.Kind != o.Kind || f.Info != o.Info {
-				return kernelError(unix.EINVAL, "Filter kind and protocol must match existing filter")
-			}
-			return kernelError(unix.EEXIST, "Filter already exists") // matchall holds one filter
-		}
-	}
-	k.logf("filter add")
-	parms := *actions(*o)[0].Gact.Parms
-	k.tcTable.bind(&parms)
-	f := tc.Object{Msg: o.Msg, Attribute: tc.Attribute{Kind: o.Kind, Chain: o.Chain, Matchall: &tc.Matchall{Pcnt: new(uint64(0)), Actions: &[]*tc.Action{
-		{Kind: "gact", Gact: &tc.Gact{Parms: &parms}}}}}}
-	b.filters = append(b.filters, f)
-	return nil
 }
 
 // bind binds a filter's gact action as tcf_idr_check_alloc does: index 0

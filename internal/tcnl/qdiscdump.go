@@ -1,4 +1,4 @@
-package tcguard
+package tcnl
 
 import (
 	"encoding/binary"
@@ -24,7 +24,7 @@ const tcmsgLen = 20
 
 // dialQdiscs opens the qdisc dump's socket in the namespace fd (0: the
 // current one), with 32 KiB reads (see dumpChunk). It is opened with the
-// guard: the namespace's fd may be closed afterwards.
+// sockets: the namespace's fd may be closed afterwards.
 func dialQdiscs(fd int) (*netlink.Conn, error) {
 	return netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: fd, MessageBufferSize: dumpChunk})
 }

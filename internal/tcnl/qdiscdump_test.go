@@ -1,4 +1,4 @@
-package tcguard
+package tcnl
 
 import (
 	"encoding/binary"
@@ -38,7 +38,7 @@ func TestQdiscOfMessage(t *testing.T) {
 		ingress, egress uint32
 		err             bool
 	}{
-		{"clsact on both blocks", qdiscMessage(t, 7, 0xFFFFFFF1, "clsact", 29026, 29026), "clsact", 29026, 29026, false},
+		{"clsact on two blocks", qdiscMessage(t, 7, 0xFFFFFFF1, "clsact", 29026, 29027), "clsact", 29026, 29027, false},
 		{"ingress, no block", qdiscMessage(t, 8, 0xFFFFFFF1, "ingress", 0, 0), "ingress", 0, 0, false},
 		{"short", make([]byte, tcmsgLen-1), "", 0, 0, true},
 	} {
@@ -50,9 +50,14 @@ func TestQdiscOfMessage(t *testing.T) {
 			if err != nil {
 				return
 			}
-			q := qdiscOf(o)
-			if q.kind != c.kind || q.ingressBlock != c.ingress || q.egressBlock != c.egress || o.Ifindex == 0 || o.Parent != 0xFFFFFFF1 {
-				t.Fatalf("got %+v from %+v", q, o)
+			block := func(p *uint32) uint32 {
+				if p == nil {
+					return 0
+				}
+				return *p
+			}
+			if o.Kind != c.kind || block(o.IngressBlock) != c.ingress || block(o.EgressBlock) != c.egress || o.Ifindex == 0 || o.Parent != 0xFFFFFFF1 {
+				t.Fatalf("got %+v", o)
 			}
 		})
 	}

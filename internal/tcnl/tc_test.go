@@ -1,4 +1,4 @@
-package tcguard
+package tcnl
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 // rtnl lock may be held by anything, and a send would wait for it.
 func openTestTC(t *testing.T) *kernelTC {
 	t.Helper()
-	k, err := openTC(0)
+	k, err := open(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tcguard
+package tcnl
 
 import (
 	"errors"
@@ -12,10 +12,8 @@ import (
 	"github.com/mdlayher/netlink"
 )
 
-// TC is the guard's seam to the kernel's tc objects of one network
-// namespace, in florianl/go-tc's types: exactly the requests the guard makes.
-// Errors are the kernel's (a *netlink.OpError carrying the errno and the
-// extended-ack text). internal/kerneltest implements it in memory.
+// TC is the tc objects of one namespace. Errors are the kernel's (a
+// *netlink.OpError carrying the errno and the extended-ack text).
 type TC interface {
 	// Qdiscs lists every qdisc of the namespace (kind and shared blocks).
 	Qdiscs() ([]tc.Object, error)
@@ -25,8 +23,17 @@ type TC interface {
 	// Each action comes with its index, its parameters (a gact's verdict)
 	// and its statistics (Stats.Queue.Drops: frames it dropped, 32 bits).
 	Filters(msg tc.Msg) ([]tc.Object, error)
+	// DeleteQdisc deletes the qdisc with the object's parent, handle and
+	// kind.
+	DeleteQdisc(*tc.Object) error
 	// AddFilter creates a filter, never replacing one (NLM_F_EXCL).
 	AddFilter(*tc.Object) error
+	// ReplaceFilter changes the filter at the object's priority and handle
+	// in place (NLM_F_REPLACE), or creates it.
+	ReplaceFilter(*tc.Object) error
+	// DeleteFilter deletes the filter with the object's kind, priority and
+	// handle; with handle 0, every filter at that priority.
+	DeleteFilter(*tc.Object) error
 	// Chains dumps the chains of the block msg names.
 	Chains(msg tc.Msg) ([]tc.Object, error)
 	// ReplaceAction sets a standalone action (RTM_NEWACTION, NLM_F_REPLACE):
@@ -36,8 +43,7 @@ type TC interface {
 	Close() error
 }
 
-// kernelTC is TC over rtnetlink, through go-tc (our copy in
-// third_party/go-tc, with the fixes its PATCHES.md lists).
+// kernelTC is TC over rtnetlink, through go-tc.
 type kernelTC struct {
 	tc     *tc.Tc
 	qdiscs *netlink.Conn // the qdisc dump's own socket (qdiscdump.go)
@@ -66,11 +72,13 @@ const dumpChunk = 32 << 10
 // devices take about a second under TCG.
 const replyTimeout = 10 * time.Second
 
-// openTC opens the socket in the namespace fd (0: the current one).
-func openTC(fd int) (*kernelTC, error) {
+// Open opens the sockets in the namespace fd (0: the current one).
+func Open(fd int) (TC, error) { return open(fd) }
+
+func open(fd int) (*kernelTC, error) {
 	t, err := tc.Open(&tc.Config{NetNS: fd, MessageBufferSize: dumpChunk})
 	if err != nil {
-		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
+		return nil, fmt.Errorf("tc: rtnetlink socket: %w", err)
 	}
 	// The kernel's error text (extended ack) in our errors; optional, old
 	// kernels just give less detail. Not CapAcknowledge: with capped acks
@@ -79,7 +87,7 @@ func openTC(fd int) (*kernelTC, error) {
 	q, err := dialQdiscs(fd)
 	if err != nil {
 		t.Close()
-		return nil, fmt.Errorf("tcguard: rtnetlink socket: %w", err)
+		return nil, fmt.Errorf("tc: rtnetlink socket: %w", err)
 	}
 	return &kernelTC{tc: t, qdiscs: q, timeout: replyTimeout}, nil
 }
@@ -92,7 +100,7 @@ func openTC(fd int) (*kernelTC, error) {
 // rtnl lock held elsewhere, which no socket deadline or close can
 // interrupt (nor could the process exit before the kernel lets go);
 // running each request in a goroutine of its own to return anyway cost
-// 100 µs a request under TCG, 20% on a Bind of 4000 ports.
+// 100 µs a request under TCG, 20% on a guard Bind of 4000 ports.
 func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
 	var zero T
 	if k.expired.Load() {
@@ -110,7 +118,7 @@ func bounded[T any](k *kernelTC, request func() (T, error)) (T, error) {
 }
 
 func (k *kernelTC) noAnswer() error {
-	return fmt.Errorf("tcguard: the kernel did not answer a tc request within %v; socket closed: %w", k.timeout, os.ErrDeadlineExceeded)
+	return fmt.Errorf("tc: the kernel did not answer a request within %v; socket closed: %w", k.timeout, os.ErrDeadlineExceeded)
 }
 
 func (k *kernelTC) Qdiscs() ([]tc.Object, error) {
@@ -125,8 +133,17 @@ func (k *kernelTC) AddQdisc(o *tc.Object) error {
 func (k *kernelTC) Filters(m tc.Msg) ([]tc.Object, error) {
 	return bounded(k, func() ([]tc.Object, error) { return k.tc.Filter().Get(&m) })
 }
+func (k *kernelTC) DeleteQdisc(o *tc.Object) error {
+	return k.do(func() error { return k.tc.Qdisc().Delete(o) })
+}
 func (k *kernelTC) AddFilter(o *tc.Object) error {
 	return k.do(func() error { return k.tc.Filter().Add(o) })
+}
+func (k *kernelTC) ReplaceFilter(o *tc.Object) error {
+	return k.do(func() error { return k.tc.Filter().Replace(o) })
+}
+func (k *kernelTC) DeleteFilter(o *tc.Object) error {
+	return k.do(func() error { return k.tc.Filter().Delete(o) })
 }
 func (k *kernelTC) Chains(m tc.Msg) ([]tc.Object, error) {
 	return bounded(k, func() ([]tc.Object, error) { return k.tc.Chain().Get(&m) })
