@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/florianl/go-tc"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +70,7 @@ func (g *Guard) Bind(ifindexes []int) error {
 	var errs []error
 	rest := ifindexes
 	for !v.armed() && len(rest) > 0 {
-		perrs, err := g.bind(rest[:1])
+		perrs, err := g.bind(rest[:1], clsactObject)
 		rest = rest[1:]
 		errs = append(errs, perrs...)
 		if err != nil {
@@ -85,20 +86,50 @@ func (g *Guard) Bind(ifindexes []int) error {
 			return errors.Join(append(errs, fmt.Errorf("tcguard: blocks %d and %d vanished while binding their first port", g.o.Block, EgressBlock(g.o.Block)))...)
 		}
 	}
-	perrs, err := g.bind(rest)
+	perrs, err := g.bind(rest, clsactObject)
 	errs = append(errs, perrs...)
 	return errors.Join(append(errs, err)...)
+}
+
+// BindTrunks makes sure each trunk of the tc datapath has a clsact qdisc
+// whose ingress is bound to TrunkBlock, its egress unbound; ports are
+// refused as Bind refuses them. The translation filters there each end in
+// the guard's action. Where none does yet (a fresh block), the action is
+// first made to drop, created on its own if need be, so that the first
+// filter binds a dropping action whatever a leftover of it said: the tc
+// datapath's trunks are up, unlike new bridge ports.
+func (g *Guard) BindTrunks(ifindexes []int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v, err := g.look()
+	if err != nil {
+		return err
+	}
+	if err := g.refuseForeign(v); err != nil {
+		return err
+	}
+	perrs, err := g.bind(ifindexes, trunkClsactObject)
+	if err != nil {
+		return errors.Join(append(perrs, err)...)
+	}
+	if v.gated == 0 && len(ifindexes) > len(perrs) {
+		if err := g.setVerdict(tc.ActShot); err != nil {
+			return errors.Join(append(perrs, err)...)
+		}
+	}
+	return errors.Join(perrs...)
 }
 
 // bind creates the ports' clsact qdiscs and checks the ones that were
 // already there. It returns the failures of single ports and, separately, a
 // failure that concerns them all (socket, missing module). One request per
 // round trip, as `tc -batch` does.
-func (g *Guard) bind(ports []int) ([]error, error) {
+func (g *Guard) bind(ports []int, qdisc func(int, uint32) *tc.Object) ([]error, error) {
 	var perrs []error
 	var existing []int
 	for _, p := range ports {
-		err := g.tc.AddQdisc(clsactObject(p, g.o.Block))
+		want := qdisc(p, g.o.Block)
+		err := g.tc.AddQdisc(want)
 		switch {
 		case err == nil:
 		case !kernelRefused(err):
@@ -113,14 +144,14 @@ func (g *Guard) bind(ports []int) ([]error, error) {
 			perrs = append(perrs, &PortError{p, fmt.Errorf("creating clsact bound to block %d: %w", g.o.Block, err)})
 		}
 	}
-	verrs, err := g.verify(existing)
+	verrs, err := g.verify(existing, qdiscOf(*qdisc(0, g.o.Block)))
 	return append(perrs, verrs...), err
 }
 
-// verify checks that the ports' existing ingress qdiscs are ours, from one
-// dump of all qdiscs (go-tc has no single-qdisc get; the kernel does not
-// filter qdisc dumps by device).
-func (g *Guard) verify(ports []int) ([]error, error) {
+// verify checks that the ports' existing ingress qdiscs are as want binds
+// them, from one dump of all qdiscs (go-tc has no single-qdisc get; the
+// kernel does not filter qdisc dumps by device).
+func (g *Guard) verify(ports []int, want qdisc) ([]error, error) {
 	if len(ports) == 0 {
 		return nil, nil
 	}
@@ -134,7 +165,7 @@ func (g *Guard) verify(ports []int) ([]error, error) {
 		switch {
 		case !ok: // it vanished since it answered EEXIST
 			perrs = append(perrs, &PortError{p, errors.New("its ingress qdisc vanished while binding")})
-		case !q.ours(g.o.Block):
+		case q.kind != want.kind || q.ingressBlock != want.ingressBlock || q.egressBlock != want.egressBlock:
 			perrs = append(perrs, &PortError{p, foreign(q)})
 		}
 	}

@@ -25,9 +25,9 @@ const MarkerName = "guard-open"
 
 // Options say where the guard lives.
 type Options struct {
-	// Block is the shared tc block index of the ports' ingress (non-zero,
-	// below the largest: their egress is bound to EgressBlock(Block)), e.g.
-	// defaults.Block.
+	// Block is the shared tc block index of the bridge ports' ingress
+	// (non-zero; the guard also uses EgressBlock and TrunkBlock, the next
+	// two), e.g. defaults.Block.
 	Block uint32
 	// NetNS is the network namespace to work in; nil means the current one.
 	// Open opens its sockets there; the namespace may be closed afterwards.
@@ -47,8 +47,8 @@ type Guard struct {
 
 // Open connects to rtnetlink in the namespace. It changes nothing.
 func Open(o Options) (*Guard, error) {
-	if o.Block == 0 || o.Block == math.MaxUint32 {
-		return nil, fmt.Errorf("tcguard: block index %d: not 0 (no shared block) nor %d (the egress block is the next index)", o.Block, uint32(math.MaxUint32))
+	if o.Block == 0 || o.Block > math.MaxUint32-2 {
+		return nil, fmt.Errorf("tcguard: block index %d: not 0 (no shared block), at most %d (the guard uses the next two too)", o.Block, uint32(math.MaxUint32-2))
 	}
 	if o.StateDir == "" {
 		return nil, errors.New("tcguard: no state directory for the open marker")
@@ -135,7 +135,7 @@ func (g *Guard) arm(v view) (view, error) {
 		return v, nil
 	}
 	fresh := !v.any()
-	for i, b := range g.blocks() {
+	for i, b := range g.portBlocks() {
 		if v.present[i] {
 			continue
 		}
@@ -240,5 +240,11 @@ func (g *Guard) notOurs(block uint32, f filter) error {
 		block, FilterPriority, f.kind, f.handle)
 }
 
-// blocks are the guard's ingress and egress blocks.
-func (g *Guard) blocks() [2]uint32 { return [2]uint32{g.o.Block, EgressBlock(g.o.Block)} }
+// blocks are the guard's blocks: the bridge ports' ingress and egress
+// blocks, and the trunks' block of the tc datapath.
+func (g *Guard) blocks() []uint32 {
+	return []uint32{g.o.Block, EgressBlock(g.o.Block), TrunkBlock(g.o.Block)}
+}
+
+// portBlocks are the blocks of the guard filters: the bridge ports'.
+func (g *Guard) portBlocks() []uint32 { return g.blocks()[:2] }

@@ -175,7 +175,7 @@ func TestKernelInterrupted(t *testing.T) {
 	}
 	e.wantState(t, Blocked)
 	// A filter deleted behind our back, in either block: unguarded.
-	for _, b := range e.g.blocks() {
+	for _, b := range e.g.portBlocks() {
 		e.deleteGuardBehindOurBack(t, b)
 		e.wantState(t, Unguarded)
 		if err := e.g.Block(); err != nil {
@@ -281,7 +281,7 @@ func TestKernelAnswers(t *testing.T) {
 		t.Fatalf("second clsact: %v", err)
 	}
 	// The guard's blocks hold no chain but chain 0.
-	for _, b := range e.g.blocks() {
+	for _, b := range e.g.portBlocks() {
 		chains, err := e.g.tc.Chains(blockMsg(b))
 		if err != nil || slices.ContainsFunc(chains, func(o tc.Object) bool { return deref(o.Chain) != 0 }) {
 			t.Fatalf("chains of block %d: %+v %v", b, chains, err)
@@ -293,7 +293,7 @@ func TestKernelAnswers(t *testing.T) {
 // the guard filter bound to the shared action with the verdict.
 func (e *env) wantGuardFilters(t *testing.T, verdict uint32) {
 	t.Helper()
-	for _, b := range e.g.blocks() {
+	for _, b := range e.g.portBlocks() {
 		f, found, err := e.g.guardFilter(b)
 		if err != nil || !found || !f.isGuard(testBlock) || f.actions[0].verdict != int32(verdict) {
 			t.Fatalf("block %d: guard filter %+v found %v (%v), want action %d with verdict %d", b, f, found, err, ActionIndex(testBlock), verdict)

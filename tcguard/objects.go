@@ -13,12 +13,18 @@ const (
 	kindClsact   = "clsact"
 	kindMatchall = "matchall"
 	kindGact     = "gact"
+	kindFlower   = "flower"
 )
 
 // EgressBlock is the block the ports' egress is bound to, next to their
 // ingress block: Linux 6.8 and later refuse one block for both directions
 // of a device (EBUSY, "block dev insert failed").
 func EgressBlock(block uint32) uint32 { return block + 1 }
+
+// TrunkBlock is the block of the tc datapath: the trunks' ingress is bound
+// to it, and it holds the translation filters, each of which ends in the
+// guard's action before its redirect.
+func TrunkBlock(block uint32) uint32 { return block + 2 }
 
 // ActionIndex is the index of the guard's gact action, shared by the
 // filters of both blocks: promotion changes its verdict, one request that
@@ -39,6 +45,16 @@ func clsactObject(ifindex int, block uint32) *tc.Object {
 
 // filterInfo is the guard filter's tcm_info: our priority, every protocol.
 var filterInfo = tcnl.Info(FilterPriority, unix.ETH_P_ALL)
+
+// trunkClsactObject is a clsact qdisc on a trunk with its ingress bound to
+// TrunkBlock(block), its egress unbound: the trunk's own traffic (a
+// management VLAN) is not the guard's to stop.
+func trunkClsactObject(ifindex int, block uint32) *tc.Object {
+	return &tc.Object{
+		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: uint32(ifindex), Handle: core.BuildHandle(tc.HandleRoot, 0), Parent: tc.HandleIngress},
+		Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(TrunkBlock(block))},
+	}
+}
 
 // blockMsg addresses a shared block (filters, chains).
 func blockMsg(block uint32) tc.Msg { return tc.Msg{Ifindex: tc.MagicBlock, Parent: block} }
@@ -89,17 +105,23 @@ func qdiscOf(o tc.Object) qdisc {
 		ingressBlock: deref(o.IngressBlock), egressBlock: deref(o.EgressBlock)}
 }
 
-// ours reports whether q is a guard clsact: ingress bound to block, egress
-// to EgressBlock(block).
+// ours reports whether q is a guard clsact: a bridge port's (ingress bound
+// to block, egress to EgressBlock) or a trunk's (ingress bound to
+// TrunkBlock, egress unbound).
 func (q qdisc) ours(block uint32) bool {
-	return q.kind == kindClsact && q.ingressBlock == block && q.egressBlock == EgressBlock(block)
+	return q.kind == kindClsact && (q.ingressBlock == block && q.egressBlock == EgressBlock(block) ||
+		q.ingressBlock == TrunkBlock(block) && q.egressBlock == 0)
 }
 
-// uses reports whether q binds either direction to either of the guard's
+// uses reports whether q binds either direction to any of the guard's
 // blocks.
 func (q qdisc) uses(block uint32) bool {
-	e := EgressBlock(block)
-	return q.ingressBlock == block || q.egressBlock == block || q.ingressBlock == e || q.egressBlock == e
+	for _, b := range [3]uint32{block, EgressBlock(block), TrunkBlock(block)} {
+		if q.ingressBlock == b || q.egressBlock == b {
+			return true
+		}
+	}
+	return false
 }
 
 // action is one action of a filter, with its counters.
@@ -125,10 +147,14 @@ type filter struct {
 
 func filterOf(o tc.Object) filter {
 	f := filter{prio: uint16(o.Info >> 16), handle: o.Handle, chain: deref(o.Chain), kind: o.Kind}
-	if o.Kind != kindMatchall || o.Matchall == nil || o.Matchall.Actions == nil {
-		return f
+	var acts []*tc.Action
+	switch {
+	case o.Kind == kindMatchall && o.Matchall != nil && o.Matchall.Actions != nil:
+		acts = *o.Matchall.Actions
+	case o.Kind == kindFlower && o.Flower != nil && o.Flower.Actions != nil:
+		acts = *o.Flower.Actions
 	}
-	for _, a := range *o.Matchall.Actions {
+	for _, a := range acts {
 		x := action{kind: a.Kind, index: a.Index}
 		if a.Gact != nil && a.Gact.Parms != nil {
 			x.verdict, x.hasVerdict = int32(a.Gact.Parms.Action), true
@@ -151,6 +177,21 @@ func (f filter) isGuard(guardBlock uint32) bool {
 		f.kind == kindMatchall && len(f.actions) == 1 && f.actions[0].kind == kindGact &&
 		f.actions[0].index == ActionIndex(guardBlock) && f.actions[0].hasVerdict &&
 		(f.actions[0].verdict == tc.ActShot || f.actions[0].verdict == tc.ActPipe)
+}
+
+// gate is the guard's action among a translation filter's actions (kind
+// flower, in TrunkBlock): exactly one gact, with the guard's index.
+func (f filter) gate(guardBlock uint32) (action, bool) {
+	var gate action
+	n := 0
+	for _, a := range f.actions {
+		if a.kind == kindGact {
+			gate, n = a, n+1
+		}
+	}
+	ok := n == 1 && f.kind == kindFlower && f.chain == 0 && gate.index == ActionIndex(guardBlock) && gate.hasVerdict &&
+		(gate.verdict == tc.ActShot || gate.verdict == tc.ActPipe)
+	return gate, ok
 }
 
 // dropping reports whether a guard filter's action drops.

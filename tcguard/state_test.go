@@ -52,18 +52,20 @@ func TestClassify(t *testing.T) {
 		8: {ifindex: 8, kind: "clsact", ingressBlock: testBlock, egressBlock: testBlock},
 		2: {ifindex: 2, kind: "clsact"},
 		3: {ifindex: 3, kind: "ingress"},
-		4: {ifindex: 4, kind: "clsact", ingressBlock: testBlock + 2},
+		4: {ifindex: 4, kind: "clsact", ingressBlock: testBlock + 3},
+		// A trunk of the tc datapath: ours.
+		10: {ifindex: 10, kind: "clsact", ingressBlock: TrunkBlock(testBlock)},
 		// Ingress alone bound: its egress is not guarded.
 		6: {ifindex: 6, kind: "clsact", ingressBlock: testBlock},
 		// Not ports, but on our blocks: strangers.
 		7: {ifindex: 7, kind: "clsact", egressBlock: testBlock},
 		9: {ifindex: 9, kind: "clsact", ingressBlock: EgressBlock(testBlock)},
 	}
-	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6, 8}, ingress, testBlock)
+	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6, 8, 10}, ingress, testBlock)
 	if !slices.Equal(foreign, []int{2, 3, 4, 6, 8}) || !slices.Equal(unbound, []int{5}) {
 		t.Fatalf("foreign %v unbound %v", foreign, unbound)
 	}
-	if got := strangers([]int{1, 2, 3, 4, 5, 6, 8}, ingress, testBlock); !slices.Equal(got, []int{7, 9}) {
+	if got := strangers([]int{1, 2, 3, 4, 5, 6, 8, 10}, ingress, testBlock); !slices.Equal(got, []int{7, 9}) {
 		t.Fatalf("strangers %v, want [7 9]", got)
 	}
 }

@@ -68,10 +68,13 @@ func StateOf(marker, dropping, bound, loose bool) State {
 // Status is a snapshot of the guard.
 type Status struct {
 	State    State
-	Dropping bool  // the guard filters are in both blocks and their action drops
-	Marker   bool  // the open marker exists
-	Armed    bool  // the guard filter is in both blocks (they exist)
-	Bound    []int // ifindexes whose clsact is bound to the blocks, sorted
+	Dropping bool // the action drops, and guards all it reaches (no lone guard filter)
+	Marker   bool // the open marker exists
+	Armed    bool // the guard filter is in both bridge-port blocks (they exist)
+	// Gated counts the tc datapath's translation filters that end in the
+	// guard's action.
+	Gated int
+	Bound []int // ifindexes whose clsact is bound as a bridge port's or a trunk's, sorted
 	Foreign  []int // expected ports with an ingress qdisc that is not ours
 	Unbound  []int // expected ports with no ingress qdisc at all
 	// Users are every device whose qdisc binds either direction to either
@@ -106,14 +109,19 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	s.Armed, s.Dropping, s.DroppedPackets, s.Intruders = v.armed(), v.armed() && v.dropping, uint64(v.drops), v.intruders
+	s.Armed, s.Gated, s.Dropping = v.armed(), v.gated, v.guards() && v.dropping
+	s.DroppedPackets, s.Intruders = uint64(v.drops), v.intruders
 	ingress, err := g.ingressQdiscs()
 	if err != nil {
 		return Status{}, err
 	}
+	bridgePorts := 0 // they forward unless the guard drops
 	for ifindex, q := range ingress {
 		if q.ours(g.o.Block) {
 			s.Bound = append(s.Bound, ifindex)
+			if q.egressBlock != 0 {
+				bridgePorts++
+			}
 		}
 		if q.uses(g.o.Block) {
 			s.Users = append(s.Users, ifindex)
@@ -125,7 +133,8 @@ func (g *Guard) Status(ports []int) (Status, error) {
 	if ports != nil {
 		s.Strangers = strangers(ports, ingress, g.o.Block)
 	}
-	s.State = StateOf(s.Marker, s.Dropping, len(s.Bound) > 0, len(s.Foreign)+len(s.Unbound) > 0)
+	// Trunks forward only through translation filters.
+	s.State = StateOf(s.Marker, s.Dropping, bridgePorts > 0 || s.Gated > 0, len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
 }
 

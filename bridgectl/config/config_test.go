@@ -208,7 +208,7 @@ b = { parent = "eth1", vlan = 100 }
 	}, {
 		name: "sub-tables, dotted keys, options",
 		src: `[guard]
-block = 4294967294
+block = 4294967293
 
 [bridge]
 ageing = 1000000
@@ -244,7 +244,7 @@ b.mtu = 1500
 			{"dotted.2", "xl.2", 2, "eth0 802.1Q:12", "eth1 802.1Q:14", []string{"eth0.12"}, []string{"eth1.14"}},
 		},
 		check: func(t *testing.T, cfg *Config) {
-			if cfg.Guard.Block != 4294967294 || cfg.Bridge.Ageing != 1000000*time.Second {
+			if cfg.Guard.Block != 4294967293 || cfg.Bridge.Ageing != 1000000*time.Second {
 				t.Errorf("options: block %d ageing %v", cfg.Guard.Block, cfg.Bridge.Ageing)
 			}
 			s, d := cfg.Translations[0], cfg.Translations[2]
@@ -469,5 +469,29 @@ b = { parent = "eth1", vlan = "3-4" }
 	a.Tags = append(a.Tags, q(99))
 	if got := cfg.Translations[0].B.Tags[0].ID; got != 3 {
 		t.Errorf("appending to A's tags changed B's to %d", got)
+	}
+}
+
+func TestDatapath(t *testing.T) {
+	const tr = "[[translation]]\nname = \"x\"\na = { parent = \"eth0\", vlan = 10 }\nb = { parent = \"eth1\", vlan = 20 }\n"
+	for _, c := range []struct {
+		src  string
+		want Datapath
+	}{
+		{tr, BridgeDatapath},
+		{"datapath = \"bridge\"\n" + tr, BridgeDatapath},
+		{"datapath = \"tc\"\n" + tr, TCDatapath},
+	} {
+		cfg, err := Parse("t.toml", []byte(c.src))
+		if err != nil || cfg.Datapath != c.want {
+			t.Fatalf("%q: %v %v, want %s", c.src, cfg, err, c.want)
+		}
+	}
+	// The datapath is part of the digest; the default adds nothing to it.
+	bridge, _ := Parse("t.toml", []byte(tr))
+	explicit, _ := Parse("t.toml", []byte("datapath = \"bridge\"\n"+tr))
+	tc, _ := Parse("t.toml", []byte("datapath = \"tc\"\n"+tr))
+	if bridge.Digest() != explicit.Digest() || bridge.Digest() == tc.Digest() {
+		t.Fatal("digest does not tell the datapaths apart, or the default changed it")
 	}
 }

@@ -90,7 +90,7 @@ const (
 
 // The keys each table may have.
 var (
-	topKeys         = []string{"translation", "guard", "bridge"}
+	topKeys         = []string{"datapath", "translation", "guard", "bridge"}
 	guardKeys       = []string{"block"}
 	bridgeKeys      = []string{"ageing"}
 	translationKeys = []string{"name", "a", "b", "bridge"}
@@ -103,13 +103,22 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 	cfg := &Config{File: p.file}
 	cfg.Guard.Block = defaults.Block
 	cfg.Bridge.Ageing = defaultAgeing
+	cfg.Datapath = BridgeDatapath
 	p.unknownKeys(doc, "", "", topKeys)
+	if s, ok := p.str(doc, "", "datapath", "datapath"); ok {
+		switch d := Datapath(s); d {
+		case BridgeDatapath, TCDatapath:
+			cfg.Datapath = d
+		default:
+			p.errorf(p.pos(child("", "datapath")), "datapath: %q is neither %q nor %q", s, BridgeDatapath, TCDatapath)
+		}
+	}
 
 	if t, path := p.table(doc, "", "guard"); t != nil {
 		p.unknownKeys(t, path, "guard.", guardKeys)
-		// The guard binds the ports' egress to the next index (tcguard's
-		// EgressBlock), so the largest index is not available.
-		if n, ok := p.integer(t, path, "block", "guard.block", 1, math.MaxUint32-1); ok {
+		// The guard uses the next two indexes too (tcguard's EgressBlock
+		// and TrunkBlock).
+		if n, ok := p.integer(t, path, "block", "guard.block", 1, math.MaxUint32-2); ok {
 			cfg.Guard.Block = uint32(n)
 		}
 	}

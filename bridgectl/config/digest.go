@@ -35,6 +35,10 @@ func (c *Config) Digest() string {
 	b = append(b, "\nbridge.ageing "...)
 	b = strconv.AppendInt(b, int64(c.Bridge.Ageing), 10)
 	b = append(b, '\n')
+	if c.Datapath == TCDatapath {
+		// Only then: the digests of files from before the key stay.
+		b = append(b, "datapath tc\n"...)
+	}
 	for _, i := range order {
 		t := &c.Translations[i]
 		// Strings are quoted so that no name can imitate a field boundary.

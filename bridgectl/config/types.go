@@ -72,10 +72,23 @@ func (p Pos) String() string {
 // ageing says otherwise.
 const defaultAgeing = 300 * time.Second
 
+// Datapath is how frames cross a translation.
+type Datapath string
+
+const (
+	// BridgeDatapath: VLAN devices on the trunks, one bridge per
+	// translation (the default).
+	BridgeDatapath Datapath = "bridge"
+	// TCDatapath: tc filters on the trunks' ingress match the tags, rewrite
+	// them and redirect the frame to the other trunk; no device is created.
+	TCDatapath Datapath = "tc"
+)
+
 // Config is a decoded, validated configuration.
 type Config struct {
-	File  string
-	Guard struct {
+	File     string
+	Datapath Datapath
+	Guard    struct {
 		Block uint32 // tc shared block index of the standby guard
 	}
 	Bridge struct {
