@@ -6,8 +6,11 @@ package bridgectl
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/florianl/go-tc"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
@@ -15,6 +18,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -39,11 +43,11 @@ type Manager struct {
 	dir   statedir.Dir
 	ns    *namespace.NetNS
 	links kernel.Links
-	// OpenGuard opens the standby guard of the namespace for a block:
-	// tcguard.Open in the namespace, unless New's caller sets another
-	// (tests: tcguard.New over internal/kerneltest's tc).
-	OpenGuard func(block uint32) (*tcguard.Guard, error)
-	unlock    func() // set while the namespace's lock is held
+	// OpenTC opens the namespace's tc objects (the guard's, the tc
+	// datapath's): tcnl.Open in the namespace, unless New's caller sets
+	// another (tests: internal/kerneltest's tc).
+	OpenTC func() (tcnl.TC, error)
+	unlock func() // set while the namespace's lock is held
 }
 
 // binder is the guard as kernel.Apply binds ports with it.
@@ -87,7 +91,7 @@ func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 		o.LockWait = defaults.LockWait
 	}
 	m := &Manager{opts: o, ns: ns, links: links}
-	m.OpenGuard = m.openGuard
+	m.OpenTC = func() (tcnl.TC, error) { return tcnl.Open(ns.Fd()) }
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
 		m.Close()
@@ -143,10 +147,12 @@ func (m *Manager) Lock() (unlock func(), err error) {
 }
 
 // Guard opens the standby guard of this namespace for block.
-func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) { return m.OpenGuard(block) }
-
-func (m *Manager) openGuard(block uint32) (*tcguard.Guard, error) {
-	return tcguard.Open(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()})
+func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
+	t, err := m.OpenTC()
+	if err != nil {
+		return nil, err
+	}
+	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()}, t), nil
 }
 
 // View is the kernel as seen against a configuration.
@@ -154,6 +160,10 @@ type View struct {
 	State *plan.State
 	Want  []plan.Link
 	Plan  *plan.Plan
+	// The tc datapath: the filters the configuration wants, the kernel's
+	// (with their counters), and the trunks the wanted ones need.
+	WantFilters, Filters []plan.Filter
+	Trunks               []string
 }
 
 // Observe reads the links (and, with guard, which ports are bound to the
@@ -174,8 +184,10 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	}
 	st := plan.NewState(links)
 	want, err := plan.Desired(cfg, st)
+	var gs tcguard.Status
 	if bound != nil {
 		b := <-bound
+		gs = b.status
 		if err == nil {
 			err = b.err
 		}
@@ -199,7 +211,82 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &View{State: st, Want: want, Plan: p}, nil
+	v := &View{State: st, Want: want, Plan: p}
+	if guard {
+		if err := m.observeDatapath(cfg, v, gs); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// observeDatapath adds the tc datapath to v's plan: the filters to create,
+// modify and delete (those of an earlier configuration too, whatever the
+// datapath now), the trunks to bind and to unbind. A wanted trunk whose
+// ingress holds somebody else's qdisc is refused by name, before anything
+// changes.
+func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status) error {
+	var err error
+	if cfg.Datapath == config.TCDatapath {
+		if v.WantFilters, v.Trunks, err = plan.DesiredFilters(cfg, v.State); err != nil {
+			return err
+		}
+	}
+	t, err := m.OpenTC()
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(cfg.Guard.Block)})
+	if err != nil {
+		return fmt.Errorf("listing the filters of block %d: %w", tcguard.TrunkBlock(cfg.Guard.Block), err)
+	}
+	v.Filters = kernel.ObservedFilters(objs, v.State, tcguard.ActionIndex(cfg.Guard.Block))
+	v.Plan.Filters = plan.ComputeFilters(v.WantFilters, v.Filters)
+	if len(v.Trunks) > 0 {
+		g, err := m.Guard(cfg.Guard.Block)
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		ts, err := g.Status(m.indexes(v.State, v.Trunks))
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, i := range ts.Foreign {
+			errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath needs to bind it to block %d",
+				v.State.Name(i), tcguard.ErrForeign, tcguard.TrunkBlock(cfg.Guard.Block)))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		gs = ts
+	}
+	wanted := map[int]bool{}
+	for _, i := range m.indexes(v.State, v.Trunks) {
+		wanted[i] = true
+		if _, bound := slices.BinarySearch(gs.Trunks, i); !bound {
+			v.Plan.Bind = append(v.Plan.Bind, v.State.Name(i))
+		}
+	}
+	for _, i := range gs.Trunks {
+		if !wanted[i] {
+			v.Plan.Unbind = append(v.Plan.Unbind, v.State.Name(i))
+		}
+	}
+	return nil
+}
+
+// indexes are the ifindexes of the named links that exist.
+func (m *Manager) indexes(st *plan.State, names []string) []int {
+	var out []int
+	for _, n := range names {
+		if o := st.ByName[n]; o != nil {
+			out = append(out, o.Index)
+		}
+	}
+	return out
 }
 
 // boundPorts is the guard's status (which devices are bound to its block),
@@ -210,13 +297,17 @@ type boundPorts struct {
 }
 
 // SharedBlock refuses a guard block that somebody else uses too: a device
-// bridgectl did not create bound to it, or a filter or chain tcguard did not
+// bridgectl did not create bound to it (other than as a trunk of the tc
+// datapath), or a filter or chain tcguard did not
 // put in it. Binding our ports to it, or dropping in it, would cut that
 // software's traffic, and its filters could open our ports. bridgectl's
 // planner and the tcguard agent's monitor both ask it.
 func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 	var strangers []string
 	for _, i := range s.Users {
+		if _, trunk := slices.BinarySearch(s.Trunks, i); trunk {
+			continue // bound as the tc datapath's trunks are: by us
+		}
 		if o := st.ByIndex[i]; o == nil {
 			strangers = append(strangers, fmt.Sprintf("ifindex %d", i))
 		} else if !o.Owned() {
@@ -239,7 +330,7 @@ func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 	ch := make(chan boundPorts, 1)
 	go func() {
-		g, err := m.OpenGuard(block)
+		g, err := m.Guard(block)
 		if err != nil {
 			ch <- boundPorts{err: err}
 			return
@@ -265,13 +356,7 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 	}
 	var res plan.Result
 	if !v.Plan.Empty() {
-		g, err := m.OpenGuard(cfg.Guard.Block)
-		if err != nil {
-			return v, res, err
-		}
-		defer g.Close()
-		res, err = kernel.Apply(m.links, v.Plan, v.State, binder{g})
-		if err != nil {
+		if res, err = m.apply(cfg, v); err != nil {
 			return v, res, err
 		}
 	}
@@ -279,6 +364,67 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 		return v, res, fmt.Errorf("applied, but cannot record it: %w", err)
 	}
 	return v, res, nil
+}
+
+// apply executes v's plan. The datapath the configuration has is built
+// before the other one's leftovers go, so that switching datapaths keeps
+// the guard's action bound (an opened node stays open) and the frames
+// flowing: the tc datapath takes a trunk's frames before any VLAN device
+// sees them. The tc datapath's trunks are bound (and a fresh action set
+// to drop) before its first filter; a trunk is unbound only after its
+// filters are gone.
+func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
+	g, err := m.Guard(cfg.Guard.Block)
+	if err != nil {
+		return plan.Result{}, err
+	}
+	defer g.Close()
+	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{g}) }
+	filters := func() (plan.Result, error) {
+		if len(v.Plan.Filters) == 0 {
+			return plan.Result{}, nil
+		}
+		if len(v.Trunks) > 0 {
+			if err := g.BindTrunks(m.indexes(v.State, v.Trunks)); err != nil {
+				return plan.Result{}, &kernel.PhaseError{Phase: "bind trunks", Err: err}
+			}
+		}
+		t, err := m.OpenTC()
+		if err != nil {
+			return plan.Result{}, err
+		}
+		defer t.Close()
+		res, err := kernel.ApplyFilters(t, v.Plan.Filters, v.State, tcguard.TrunkBlock(cfg.Guard.Block), tcguard.ActionIndex(cfg.Guard.Block))
+		if err != nil {
+			return res, &kernel.PhaseError{Phase: "filters", Err: err}
+		}
+		return res, nil
+	}
+	first, second := links, filters
+	if cfg.Datapath == config.TCDatapath {
+		first, second = filters, links
+	}
+	var res plan.Result
+	for _, phase := range []func() (plan.Result, error){first, second} {
+		r, err := phase()
+		res = res.Add(r)
+		if err != nil {
+			return res, err
+		}
+	}
+	if len(v.Plan.Bind) > 0 && len(v.Plan.Filters) == 0 {
+		// Trunks unbound behind our back, filters intact.
+		if err := g.BindTrunks(m.indexes(v.State, v.Plan.Bind)); err != nil {
+			return res, &kernel.PhaseError{Phase: "bind trunks", Err: err}
+		}
+	}
+	if err := g.UnbindTrunks(m.indexes(v.State, v.Plan.Unbind)); err != nil {
+		return res, &kernel.PhaseError{Phase: "unbind trunks", Err: err}
+	}
+	if len(v.Trunks) == 0 && len(v.Plan.Unbind) > 0 {
+		return res, g.Release()
+	}
+	return res, nil
 }
 
 // SetDown sets the links with these ifindexes down (bridge ports that cannot
@@ -312,5 +458,46 @@ func (m *Manager) Down() ([]plan.Foreign, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.downDatapath(st); err != nil {
+		return nil, err
+	}
 	return plan.ForeignInGroups(st), m.dir.Remove(appliedFile)
+}
+
+// downDatapath deletes the tc datapath's filters, unbinds its trunks and
+// releases the guard's action if it was created for them, in the block of
+// the configuration applied (the default block if none is recorded).
+func (m *Manager) downDatapath(st *plan.State) error {
+	cfg := &config.Config{Datapath: config.BridgeDatapath} // no filter wanted
+	cfg.Guard.Block = defaults.Block
+	if applied, err := m.Applied(); err == nil {
+		cfg.Guard.Block = applied.Guard.Block
+	}
+	g, err := m.Guard(cfg.Guard.Block)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	gs, err := g.Status(nil)
+	if err != nil {
+		return err
+	}
+	v := &View{State: st, Plan: &plan.Plan{}}
+	if err := m.observeDatapath(cfg, v, gs); err != nil {
+		return err
+	}
+	if len(v.Plan.Filters) > 0 {
+		t, err := m.OpenTC()
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		if _, err := kernel.ApplyFilters(t, v.Plan.Filters, st, tcguard.TrunkBlock(cfg.Guard.Block), tcguard.ActionIndex(cfg.Guard.Block)); err != nil {
+			return err
+		}
+	}
+	if err := g.UnbindTrunks(gs.Trunks); err != nil {
+		return err
+	}
+	return g.Release()
 }

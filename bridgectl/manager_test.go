@@ -14,7 +14,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
-	"github.com/qinqbridge/qinqbridge/tcguard"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 )
 
 // The real Manager (observe, plan, apply, down) on the in-memory kernel.
@@ -30,9 +30,7 @@ func fakeManager(t *testing.T) (*Manager, *kerneltest.Kernel) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.OpenGuard = func(block uint32) (*tcguard.Guard, error) {
-		return tcguard.New(tcguard.Options{Block: block, StateDir: m.Dir()}, k.TC()), nil
-	}
+	m.OpenTC = func() (tcnl.TC, error) { return k.TC(), nil }
 	t.Cleanup(m.Close)
 	return m, k
 }

@@ -3,8 +3,12 @@ package bridgectl
 import (
 	"slices"
 
+	"github.com/florianl/go-tc"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
+	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
 // LinkStatus is one link of a translation as the kernel has it.
@@ -29,12 +33,31 @@ type EndStatus struct {
 	Links []LinkStatus `json:"links"` // outermost first; the last is the bridge port
 }
 
-// TranslationStatus is one expanded translation.
+// TranslationStatus is one expanded translation. In the tc datapath it
+// has no links (A and B name the stacks only, Bridge is empty) and
+// Filters, one per direction.
 type TranslationStatus struct {
-	Name   string     `json:"name"`
-	A      EndStatus  `json:"a"`
-	B      EndStatus  `json:"b"`
-	Bridge LinkStatus `json:"bridge"`
+	Name     string          `json:"name"`
+	Datapath config.Datapath `json:"datapath"`
+	A        EndStatus       `json:"a"`
+	B        EndStatus       `json:"b"`
+	Bridge   LinkStatus      `json:"bridge"`
+	Filters  []FilterStatus  `json:"filters,omitempty"`
+}
+
+// FilterStatus is one direction of a translation in the tc datapath, with
+// the counters of its filter.
+type FilterStatus struct {
+	Direction string `json:"direction"` // "a>b" or "b>a"
+	Present   bool   `json:"present"`   // the filter is in the kernel as wanted
+	Handle    uint32 `json:"handle,omitempty"`
+	// Matched counts the frames it took; Forwarded those that left by the
+	// other trunk, and Bytes their bytes as sent; GuardDropped those the
+	// guard's action dropped (Matched - Forwarded).
+	Matched      uint64 `json:"matched"`
+	Forwarded    uint64 `json:"forwarded"`
+	Bytes        uint64 `json:"bytes"`
+	GuardDropped uint64 `json:"guard_dropped"`
 }
 
 // GuardStatus is the standby guard of the namespace, as the translations
@@ -43,7 +66,7 @@ type GuardStatus struct {
 	Block          uint32 `json:"block"`
 	State          string `json:"state"` // blocked, open, interrupted or unguarded (tcguard.State)
 	PortsBound     int    `json:"ports_bound"`
-	PortsExpected  int    `json:"ports_expected"`  // bridge ports that exist
+	PortsExpected  int    `json:"ports_expected"`  // bridge ports (tc datapath: trunks) that exist
 	DroppedPackets uint64 `json:"dropped_packets"` // modulo 2^32 (tcguard.Status)
 }
 
@@ -61,12 +84,12 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 	}
 	st := plan.NewState(links)
 	var ports []int
-	for _, name := range cfg.PortNames() {
+	for _, name := range cfg.GuardedNames() {
 		if o := st.ByName[name]; o != nil {
 			ports = append(ports, o.Index)
 		}
 	}
-	g, err := m.OpenGuard(cfg.Guard.Block)
+	g, err := m.Guard(cfg.Guard.Block)
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +119,57 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		}
 		return es
 	}
+	if cfg.Datapath == config.TCDatapath {
+		return r, m.filterStatus(cfg, st, gs, r)
+	}
 	for _, t := range cfg.Translations {
-		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
+		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
 	}
 	return r, nil
+}
+
+// filterStatus fills r for the tc datapath: each translation's two filters
+// with their counters, and the trunks bound.
+func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, gs tcguard.Status, r *Report) error {
+	t, err := m.OpenTC()
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(cfg.Guard.Block)})
+	if err != nil {
+		return err
+	}
+	have := map[string]plan.Filter{}
+	for _, f := range kernel.ObservedFilters(objs, st, tcguard.ActionIndex(cfg.Guard.Block)) {
+		have[f.Key()] = f
+	}
+	for _, name := range cfg.GuardedNames() {
+		if o := st.ByName[name]; o != nil {
+			if _, bound := slices.BinarySearch(gs.Trunks, o.Index); bound {
+				r.Guard.PortsBound++
+			}
+		}
+	}
+	for _, tr := range cfg.Translations {
+		ts := TranslationStatus{Name: tr.Name, Datapath: cfg.Datapath, A: EndStatus{Stack: tr.A.Stack.String()}, B: EndStatus{Stack: tr.B.Stack.String()}}
+		for _, d := range []struct {
+			dir     string
+			in, out config.Stack
+		}{{"a>b", tr.A.Stack, tr.B.Stack}, {"b>a", tr.B.Stack, tr.A.Stack}} {
+			fs := FilterStatus{Direction: d.dir}
+			if h, ok := have[d.in.String()]; ok {
+				fs.Present = h.Out.String() == d.out.String() && h.Gate
+				fs.Handle, fs.Matched, fs.Forwarded, fs.Bytes = h.Handle, h.Matched, h.Forwarded, h.Bytes
+				if h.Matched > h.Forwarded {
+					fs.GuardDropped = h.Matched - h.Forwarded
+				}
+			}
+			ts.Filters = append(ts.Filters, fs)
+		}
+		r.Translations = append(r.Translations, ts)
+	}
+	return nil
 }
 
 func end(e config.End, link func(string) LinkStatus) EndStatus {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/florianl/go-tc"
+	"github.com/florianl/go-tc/core"
 	"golang.org/x/sys/unix"
 )
 
@@ -118,6 +119,45 @@ func (g *Guard) BindTrunks(ifindexes []int) error {
 		}
 	}
 	return errors.Join(perrs...)
+}
+
+// UnbindTrunks deletes the trunks' clsact qdiscs that BindTrunks created:
+// those bound, as it binds them, to TrunkBlock only, with no filter on
+// their egress hook (somebody else's: such a qdisc is left, and named in
+// the error). A trunk without one is fine. Call it once no translation
+// filter is left for the trunk: the block's filters go with its last
+// binding.
+func (g *Guard) UnbindTrunks(ifindexes []int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(ifindexes) == 0 {
+		return nil
+	}
+	ingress, err := g.ingressQdiscs()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range ifindexes {
+		q, ok := ingress[p]
+		if !ok || q.kind != kindClsact || q.ingressBlock != TrunkBlock(g.o.Block) || q.egressBlock != 0 {
+			continue // not ours (or gone)
+		}
+		egress, err := g.tc.Filters(tc.Msg{Ifindex: uint32(p), Parent: core.BuildHandle(tc.HandleRoot, tc.HandleMinEgress)})
+		if err != nil {
+			return fmt.Errorf("tcguard: listing the egress filters of ifindex %d: %w", p, err)
+		}
+		if len(egress) > 0 {
+			errs = append(errs, &PortError{p, fmt.Errorf("%w: its clsact holds %d egress filter(s) tcguard did not create: left in place", ErrForeign, len(egress))})
+			continue
+		}
+		err = g.tc.DeleteQdisc(&tc.Object{Msg: tc.Msg{Family: unix.AF_UNSPEC, Ifindex: uint32(p), Handle: core.BuildHandle(tc.HandleRoot, 0), Parent: tc.HandleIngress},
+			Attribute: tc.Attribute{Kind: kindClsact}})
+		if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("tcguard: deleting the clsact of trunk ifindex %d: %w", p, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // bind creates the ports' clsact qdiscs and checks the ones that were

@@ -113,6 +113,21 @@ func (g *Guard) Unblock() error {
 	return g.setVerdict(tc.ActPipe)
 }
 
+// Release deletes the guard's action if nothing binds it any more: one
+// BindTrunks created on its own for the tc datapath stays after the last
+// translation filter and trunk are gone. A bound action is left (the
+// kernel refuses), and so is a missing one.
+func (g *Guard) Release() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err := g.tc.DeleteAction(&tc.Action{Kind: kindGact, Index: ActionIndex(g.o.Block)})
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT), errors.Is(err, unix.EPERM), errors.Is(err, unix.EINVAL):
+		return nil
+	}
+	return fmt.Errorf("tcguard: deleting gact action %d: %w", ActionIndex(g.o.Block), err)
+}
+
 // armedView refuses blocks holding foreign objects, then arms the blocks
 // that exist, and returns the view after.
 func (g *Guard) armedView() (view, error) {

@@ -75,8 +75,11 @@ type Status struct {
 	// guard's action.
 	Gated int
 	Bound []int // ifindexes whose clsact is bound as a bridge port's or a trunk's, sorted
-	Foreign  []int // expected ports with an ingress qdisc that is not ours
-	Unbound  []int // expected ports with no ingress qdisc at all
+	// Trunks are those of Bound bound as trunks of the tc datapath (their
+	// ingress to TrunkBlock), sorted.
+	Trunks  []int
+	Foreign []int // expected ports with an ingress qdisc that is not ours
+	Unbound []int // expected ports with no ingress qdisc at all
 	// Users are every device whose qdisc binds either direction to either
 	// block, ours or not, sorted.
 	Users []int
@@ -121,6 +124,8 @@ func (g *Guard) Status(ports []int) (Status, error) {
 			s.Bound = append(s.Bound, ifindex)
 			if q.egressBlock != 0 {
 				bridgePorts++
+			} else {
+				s.Trunks = append(s.Trunks, ifindex)
 			}
 		}
 		if q.uses(g.o.Block) {
@@ -128,6 +133,7 @@ func (g *Guard) Status(ports []int) (Status, error) {
 		}
 	}
 	slices.Sort(s.Bound)
+	slices.Sort(s.Trunks)
 	slices.Sort(s.Users)
 	s.Foreign, s.Unbound = classify(ports, ingress, g.o.Block)
 	if ports != nil {

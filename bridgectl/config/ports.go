@@ -1,17 +1,23 @@
 package config
 
-// PortNames returns the names of the translations' bridge ports (the
-// innermost link of each end), each once, in file order: the links the
-// standby guard must hold.
-func (c *Config) PortNames() []string {
+// GuardedNames returns the names of the devices the standby guard must
+// hold, each once, in file order: in the bridge datapath the translations'
+// bridge ports (the innermost link of each end), in the tc datapath their
+// trunks (each end's parent), whose ingress carries the translation
+// filters.
+func (c *Config) GuardedNames() []string {
 	seen := make(map[string]bool, 2*len(c.Translations))
 	var out []string
 	for _, t := range c.Translations {
 		for _, e := range [2]End{t.A, t.B} {
-			links := e.Links()
-			if p := links[len(links)-1]; !seen[p] {
-				seen[p] = true
-				out = append(out, p)
+			name := e.Parent
+			if c.Datapath != TCDatapath {
+				links := e.Links()
+				name = links[len(links)-1]
+			}
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
 			}
 		}
 	}

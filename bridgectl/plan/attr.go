@@ -28,11 +28,18 @@ const (
 	AttrUp
 )
 
+// Attributes of a tc datapath filter, fixed in place (replaced).
+const (
+	AttrOut Attr = iota + 32
+	AttrSkipHW
+)
+
 var attrNames = map[Attr]string{
 	AttrKind: "kind", AttrParent: "parent", AttrProtocol: "protocol", AttrID: "id",
 	AttrGroup: "group", AttrMTU: "mtu", AttrMaster: "master", AttrSTP: "stp",
 	AttrMcastSnooping: "mcast_snooping", AttrAgeing: "ageing", AttrGroupFwdMask: "group_fwd_mask",
 	AttrAlias: "alias", AttrAddrGenMode: "addrgenmode", AttrGuard: "guard", AttrUp: "up",
+	AttrOut: "out", AttrSkipHW: "skip_hw",
 }
 
 // String is the attribute's name in plan and check output.
@@ -46,6 +53,11 @@ func (a Attr) String() string {
 // Result counts what an apply did.
 type Result struct {
 	Created, Recreated, Modified, Deleted int
+}
+
+// Add sums two counts.
+func (r Result) Add(o Result) Result {
+	return Result{r.Created + o.Created, r.Recreated + o.Recreated, r.Modified + o.Modified, r.Deleted + o.Deleted}
 }
 
 func (r Result) String() string {

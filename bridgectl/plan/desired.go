@@ -33,6 +33,9 @@ func (e *MissingParentError) Error() string {
 // bridges, then bridge ports. MTUs depend on the parents' MTUs in st, so a
 // missing parent is an error naming it.
 func Desired(cfg *config.Config, st *State) ([]Link, error) {
+	if cfg.Datapath == config.TCDatapath {
+		return nil, nil // no link: DesiredFilters
+	}
 	var errs []error
 	var stags, bridges, ports []Link
 	seen := map[string]bool{}

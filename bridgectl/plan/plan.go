@@ -68,19 +68,39 @@ type Plan struct {
 	// Foreign links apply leaves alone; plan, check and the bridge agent's
 	// monitor report them.
 	Foreign []Foreign
+	// The tc datapath: the trunks to bind to the guard's trunk block, its
+	// filters' steps, and the trunks to unbind (none of our filters is left
+	// for them). Set by the caller (bridgectl.Manager), empty for a
+	// configuration that has none and a kernel that has none left.
+	Bind    []string
+	Filters []FilterStep
+	Unbind  []string
 }
 
 // Empty reports whether apply has nothing to change.
-func (p *Plan) Empty() bool { return len(p.Steps) == 0 }
+func (p *Plan) Empty() bool {
+	return len(p.Steps) == 0 && len(p.Bind) == 0 && len(p.Filters) == 0 && len(p.Unbind) == 0
+}
 
 // Clean reports whether the kernel is converged and nothing foreign is in
 // the way: what check exits 0 for.
 func (p *Plan) Clean() bool { return p.Empty() && len(p.Foreign) == 0 }
 
-// Count returns how many steps do op.
+// Count returns how many link steps do op.
 func (p *Plan) Count(op Op) int {
 	n := 0
 	for _, s := range p.Steps {
+		if s.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// CountFilters returns how many filter steps do op.
+func (p *Plan) CountFilters(op Op) int {
+	n := 0
+	for _, s := range p.Filters {
 		if s.Op == op {
 			n++
 		}

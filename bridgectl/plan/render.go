@@ -28,11 +28,31 @@ func (p *Plan) Write(w io.Writer) error {
 			b.Reset()
 		}
 	}
+	for _, t := range p.Bind {
+		fmt.Fprintf(&b, "+ trunk %s: bind its ingress to the guard's trunk block\n", t)
+	}
+	for _, s := range p.Filters {
+		switch s.Op {
+		case Create:
+			fmt.Fprintf(&b, "+ filter %s: create (translation %s)\n", s.Want, s.Want.Translation)
+		case Modify:
+			fmt.Fprintf(&b, "~ filter %s: %s\n", s.Want.Key(), changes(s.Changes))
+		case Delete:
+			fmt.Fprintf(&b, "- filter %s: delete, %s\n", s.Have, s.Reason)
+		}
+	}
+	for _, t := range p.Unbind {
+		fmt.Fprintf(&b, "- trunk %s: unbind (no translation filter left)\n", t)
+	}
 	for _, f := range p.Foreign {
 		fmt.Fprintf(&b, "! %s\n", f)
 	}
 	fmt.Fprintf(&b, "%d to create, %d to recreate, %d to modify, %d to delete",
 		p.Count(Create), p.Count(Recreate), p.Count(Modify), p.Count(Delete))
+	if n := len(p.Filters) + len(p.Bind) + len(p.Unbind); n > 0 {
+		fmt.Fprintf(&b, "; filters: %d to create, %d to modify, %d to delete; trunks: %d to bind, %d to unbind",
+			p.CountFilters(Create), p.CountFilters(Modify), p.CountFilters(Delete), len(p.Bind), len(p.Unbind))
+	}
 	if n := len(p.Foreign); n > 0 {
 		fmt.Fprintf(&b, "; %d foreign left alone", n)
 	}
@@ -63,6 +83,24 @@ func (p *Plan) WriteDrift(w io.Writer) error {
 			}
 			b.Reset()
 		}
+	}
+	for _, t := range p.Bind {
+		fmt.Fprintf(&b, "trunk %s: guard: have unbound, want bound\n", t)
+	}
+	for _, s := range p.Filters {
+		switch s.Op {
+		case Create:
+			fmt.Fprintf(&b, "filter %s: exists: have absent, want -> %s\n", s.Want.Key(), s.Want.Out)
+		case Delete:
+			fmt.Fprintf(&b, "filter %s: exists: have -> %s, want absent (%s)\n", s.Have.Key(), s.Have.Out, s.Reason)
+		default:
+			for _, c := range s.Changes {
+				fmt.Fprintf(&b, "filter %s: %s: have %s, want %s\n", s.Want.Key(), c.Attr, c.Have, c.Want)
+			}
+		}
+	}
+	for _, t := range p.Unbind {
+		fmt.Fprintf(&b, "trunk %s: guard: have bound, want unbound\n", t)
 	}
 	for _, f := range p.Foreign {
 		fmt.Fprintf(&b, "%s\n", f)

@@ -428,6 +428,9 @@ func (t TC) Filters(m tc.Msg) ([]tc.Object, error) {
 	if err := k.fail("dump filters"); err != nil {
 		return nil, err
 	}
+	if m.Ifindex != tc.MagicBlock {
+		return nil, nil // a device's own hooks: no filter is modelled there
+	}
 	b := t.block(m)
 	if b == nil {
 		return nil, nil // a dump of no block is empty, not an error
@@ -464,6 +467,28 @@ func (t *tcTable) bind(p *tc.GactParms) {
 		t.gacts[p.Index] = g
 	}
 	g.binds++
+}
+
+// DeleteAction deletes a standalone gact action nothing binds.
+func (t TC) DeleteAction(a *tc.Action) error {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.fail("delete action"); err != nil {
+		return err
+	}
+	g := k.tcTable.gacts[a.Index]
+	switch {
+	case a.Kind != "gact":
+		return kernelError(unix.EINVAL, "kerneltest: only gact actions are modelled")
+	case g == nil:
+		return kernelError(unix.ENOENT, "TC action with specified index not found")
+	case g.binds > 0:
+		return kernelError(unix.EPERM, "Failed to delete TC action")
+	}
+	k.logf("action %d del", a.Index)
+	delete(k.tcTable.gacts, a.Index)
+	return nil
 }
 
 // ReplaceAction changes a gact action in place, or creates it standalone.

@@ -202,7 +202,7 @@ func unmarshalFlower(data []byte, info *Flower) error {
 			tmp := bytesToHardwareAddr(ad.Bytes())
 			info.KeyEthSrcMask = &tmp
 		case tcaFlowerKeyEthType:
-			tmp := ad.Uint16()
+			tmp := be16(ad.Bytes()) // qinqbridge patch 6
 			info.KeyEthType = &tmp
 		case tcaFlowerKeyIPProto:
 			tmp := ad.Uint8()
@@ -241,7 +241,7 @@ func unmarshalFlower(data []byte, info *Flower) error {
 			tmp := ad.Uint8()
 			info.KeyVlanPrio = &tmp
 		case tcaFlowerKeyVlanEthType:
-			tmp := ad.Uint16()
+			tmp := be16(ad.Bytes()) // qinqbridge patch 6
 			info.KeyVlanEthType = &tmp
 		case tcaFlowerKeyEncKeyID:
 			tmp := ad.Uint32()
@@ -367,7 +367,7 @@ func unmarshalFlower(data []byte, info *Flower) error {
 			tmp := ad.Uint8()
 			info.KeyCVlanPrio = &tmp
 		case tcaFlowerKeyCVlanEthType:
-			tmp := ad.Uint16()
+			tmp := be16(ad.Bytes()) // qinqbridge patch 6
 			info.KeyCVlanEthType = &tmp
 		case tcaFlowerKeyEncIPTOS:
 			tmp := ad.Uint8()
@@ -630,4 +630,13 @@ func marshalFlower(info *Flower) ([]byte, error) {
 		return []byte{}, multiError
 	}
 	return marshalAttributes(options)
+}
+
+// be16 decodes an attribute the kernel sends in network byte order
+// (__be16): an EtherType. qinqbridge patch 6.
+func be16(b []byte) uint16 {
+	if len(b) < 2 {
+		return 0
+	}
+	return uint16(b[0])<<8 | uint16(b[1])
 }

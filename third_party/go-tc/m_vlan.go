@@ -57,7 +57,8 @@ func marshalVlan(info *VLan) ([]byte, error) {
 		options = append(options, tcOption{Interpretation: vtUint16, Type: tcaVLanPushVLanID, Data: *info.PushID})
 	}
 	if info.PushProtocol != nil {
-		options = append(options, tcOption{Interpretation: vtUint16, Type: tcaVLanPushVLanProtocol, Data: *info.PushProtocol})
+		// qinqbridge patch 6: the kernel reads it as __be16.
+		options = append(options, tcOption{Interpretation: vtUint16Be, Type: tcaVLanPushVLanProtocol, Data: *info.PushProtocol})
 	}
 	if info.PushPriority != nil {
 		options = append(options, tcOption{Interpretation: vtUint32, Type: tcaVLanPushVLanPriority, Data: *info.PushPriority})
@@ -88,7 +89,7 @@ func unmarshalVLan(data []byte, info *VLan) error {
 			tmp := ad.Uint16()
 			info.PushID = &tmp
 		case tcaVLanPushVLanProtocol:
-			tmp := ad.Uint16()
+			tmp := be16(ad.Bytes()) // qinqbridge patch 6
 			info.PushProtocol = &tmp
 		case tcaVLanPushVLanPriority:
 			tmp := ad.Uint32()

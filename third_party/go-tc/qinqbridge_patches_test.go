@@ -181,3 +181,35 @@ func TestPatch5ActionReplaceFlags(t *testing.T) {
 		t.Fatalf("add sent flags %v", f)
 	}
 }
+
+// Patch 6: EtherTypes the kernel keeps in network byte order — act_vlan's
+// push protocol, flower's VLAN EtherTypes — are sent and read that way.
+func TestPatch6NetworkOrderEtherTypes(t *testing.T) {
+	proto := uint16(0x88a8)
+	b, err := marshalVlan(&VLan{PushProtocol: &proto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ad.Next() {
+		if ad.Type() == tcaVLanPushVLanProtocol && (ad.Bytes()[0] != 0x88 || ad.Bytes()[1] != 0xa8) {
+			t.Fatalf("push protocol sent as % x", ad.Bytes())
+		}
+	}
+	var v VLan
+	if err := unmarshalVLan(b, &v); err != nil || v.PushProtocol == nil || *v.PushProtocol != proto {
+		t.Fatalf("push protocol read back: %v %v", v.PushProtocol, err)
+	}
+	et, cet := uint16(0x8100), uint16(0x0800)
+	fb, err := marshalFlower(&Flower{KeyVlanEthType: &et, KeyCVlanEthType: &cet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Flower
+	if err := unmarshalFlower(fb, &f); err != nil || f.KeyVlanEthType == nil || *f.KeyVlanEthType != et || *f.KeyCVlanEthType != cet {
+		t.Fatalf("flower EtherTypes read back: %+v %v", f, err)
+	}
+}

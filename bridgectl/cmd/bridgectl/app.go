@@ -197,6 +197,9 @@ func cmdStatus(c *cli.Context) error {
 		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames\n",
 			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets)
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		if cfg.Datapath == config.TCDatapath {
+			return writeFilterStatus(w, r)
+		}
 		fmt.Fprintln(w, "TRANSLATION\tEND A\tEND B\tBRIDGE\tSTATE\tGUARD\tRX PKTS A/B\tTX PKTS A/B")
 		for _, t := range r.Translations {
 			pa, pb := t.A.Links[len(t.A.Links)-1], t.B.Links[len(t.B.Links)-1]
@@ -206,6 +209,26 @@ func cmdStatus(c *cli.Context) error {
 		}
 		return w.Flush()
 	})
+}
+
+// writeFilterStatus is status's table for the tc datapath: per
+// translation and direction, its filter and counters.
+func writeFilterStatus(w *tabwriter.Writer, r *bridgectl.Report) error {
+	fmt.Fprintln(w, "TRANSLATION\tDIRECTION\tFROM\tTO\tFILTER\tMATCHED\tFORWARDED\tBYTES\tGUARD DROPPED")
+	for _, t := range r.Translations {
+		for _, f := range t.Filters {
+			from, to := t.A.Stack, t.B.Stack
+			if f.Direction == "b>a" {
+				from, to = to, from
+			}
+			filter := "missing"
+			if f.Present {
+				filter = fmt.Sprintf("%#x", f.Handle)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", t.Name, f.Direction, from, to, filter, f.Matched, f.Forwarded, f.Bytes, f.GuardDropped)
+		}
+	}
+	return w.Flush()
 }
 
 // guard is a translation's guard column: the node's guard state, unless one

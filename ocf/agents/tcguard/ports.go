@@ -47,7 +47,7 @@ func (s snapshot) expectedPorts() []int {
 		return nil
 	}
 	ports := []int{}
-	for _, name := range s.applied.PortNames() {
+	for _, name := range s.applied.GuardedNames() {
 		if o := s.links.ByName[name]; o != nil && o.Owned() {
 			ports = append(ports, o.Index)
 		}

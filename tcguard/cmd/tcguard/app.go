@@ -207,7 +207,7 @@ func cmdStatus(c *cli.Context) error {
 		index[n], names[o.Index] = o.Index, n
 	}
 	var ports []int
-	portNames := cfg.PortNames()
+	portNames := cfg.GuardedNames()
 	configured := len(portNames)
 	for _, p := range portNames {
 		if i, ok := index[p]; ok {

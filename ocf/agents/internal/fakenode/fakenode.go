@@ -18,6 +18,7 @@ import (
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/internal/statedir"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -92,9 +93,7 @@ func (k *Kernel) Open(o bridgectl.Options) (node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.OpenGuard = func(block uint32) (*tcguard.Guard, error) {
-		return tcguard.New(tcguard.Options{Block: block, StateDir: m.Dir()}, k.TC()), nil
-	}
+	m.OpenTC = func() (tcnl.TC, error) { return k.TC(), nil }
 	return fakeNode{node.FromManager(m), k}, nil
 }
 
