@@ -95,10 +95,11 @@ func (g *Guard) Bind(ifindexes []int) error {
 // BindTrunks makes sure each trunk of the tc datapath has a clsact qdisc
 // whose ingress is bound to TrunkBlock, its egress unbound; ports are
 // refused as Bind refuses them. The translation filters there each end in
-// the guard's action. Where none does yet (a fresh block), the action is
-// first made to drop, created on its own if need be, so that the first
-// filter binds a dropping action whatever a leftover of it said: the tc
-// datapath's trunks are up, unlike new bridge ports.
+// the guard's action: the first one creates it, dropping. A leftover
+// action made on its own (by nothing tcguard does but a Block or Unblock
+// racing the last port's deletion) cannot be bound by them (the kernel
+// refuses a skip_hw filter an action made without that flag): apply then
+// fails, closed, until Release (bridgectl down) deletes it.
 func (g *Guard) BindTrunks(ifindexes []int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -110,15 +111,7 @@ func (g *Guard) BindTrunks(ifindexes []int) error {
 		return err
 	}
 	perrs, err := g.bind(ifindexes, trunkClsactObject)
-	if err != nil {
-		return errors.Join(append(perrs, err)...)
-	}
-	if v.gated == 0 && len(ifindexes) > len(perrs) {
-		if err := g.setVerdict(tc.ActShot); err != nil {
-			return errors.Join(append(perrs, err)...)
-		}
-	}
-	return errors.Join(perrs...)
+	return errors.Join(append(perrs, err)...)
 }
 
 // UnbindTrunks deletes the trunks' clsact qdiscs that BindTrunks created:

@@ -113,10 +113,9 @@ func (g *Guard) Unblock() error {
 	return g.setVerdict(tc.ActPipe)
 }
 
-// Release deletes the guard's action if nothing binds it any more: one
-// BindTrunks created on its own for the tc datapath stays after the last
-// translation filter and trunk are gone. A bound action is left (the
-// kernel refuses), and so is a missing one.
+// Release deletes the guard's action if nothing binds it any more (one made
+// on its own: see BindTrunks). A bound action is left (the kernel
+// refuses), and so is a missing one.
 func (g *Guard) Release() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -17,7 +17,7 @@ func translationFilter(handle uint32) *tc.Object {
 	m := blockMsg(TrunkBlock(testBlock))
 	m.Handle, m.Info = handle, tcnl.Info(10, unix.ETH_P_8021Q)
 	vid := uint16(100 + handle)
-	return &tc.Object{Msg: m, Attribute: tc.Attribute{Kind: kindFlower, Flower: &tc.Flower{KeyVlanID: &vid, Actions: &[]*tc.Action{
+	return &tc.Object{Msg: m, Attribute: tc.Attribute{Kind: kindFlower, Flower: &tc.Flower{KeyVlanID: &vid, Flags: new(uint32(1)), Actions: &[]*tc.Action{
 		{Kind: "vlan", VLan: &tc.VLan{}},
 		gateAction(testBlock, tc.ActShot),
 		{Kind: "mirred", Mirred: &tc.Mirred{}},
@@ -29,7 +29,8 @@ func translationFilter(handle uint32) *tc.Object {
 func TestTrunksGuardTranslationFilters(t *testing.T) {
 	k := newKernel(t, 1, 2)
 	g := guardOn(t, k, testBlock)
-	// A leftover action that passes (say, an Unblock that raced a down).
+	// A leftover action that passes, made on its own (say, an Unblock that
+	// raced a down).
 	if err := k.TC().ReplaceAction(gateAction(testBlock, tc.ActPipe)); err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +42,21 @@ func TestTrunksGuardTranslationFilters(t *testing.T) {
 			t.Fatalf("trunk %d: %+v", d, q)
 		}
 	}
-	// No filter yet: nothing forwards, and the leftover action drops.
-	if v, _, ok := k.Gact(ActionIndex(testBlock)); !ok || v != tc.ActShot {
-		t.Fatalf("leftover action: verdict %d (%v), want drop", v, ok)
-	}
+	// No filter yet: nothing forwards.
 	s := wantState(t, g, Blocked)
 	if s.Gated != 0 || len(s.Bound) != 2 {
 		t.Fatalf("status %+v", s)
+	}
+	// The leftover cannot be bound by a translation filter (skip_hw): no
+	// filter forwards through it. Release deletes it.
+	if err := k.TC().AddFilter(translationFilter(1)); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("binding the leftover action: %v", err)
+	}
+	if err := g.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := k.Gact(ActionIndex(testBlock)); ok {
+		t.Fatal("Release left the unbound action")
 	}
 	for h := uint32(1); h <= 3; h++ {
 		if err := k.TC().AddFilter(translationFilter(h)); err != nil {

@@ -32,7 +32,10 @@ const (
 // (index gate, created dropping if it does not exist yet) and the redirect
 // to the out trunk, outIndex.
 func FilterObject(f plan.Filter, block, gate uint32, outIndex int) *tc.Object {
-	fl := &tc.Flower{Indev: new(f.In.Parent), Flags: new(uint32(0)), KeyVlanID: new(f.In.Tags[0].ID)}
+	// The key's EtherType is the outer tag's protocol: flower reads the
+	// VLAN keys only when it is a VLAN protocol (as tc sets it from the
+	// filter's protocol).
+	fl := &tc.Flower{Indev: new(f.In.Parent), Flags: new(uint32(0)), KeyEthType: new(uint16(f.In.Tags[0].Proto)), KeyVlanID: new(f.In.Tags[0].ID)}
 	if f.SkipHW {
 		*fl.Flags = skipHW
 	}
@@ -180,10 +183,8 @@ func ApplyFilters(t tcnl.TC, steps []plan.FilterStep, st *plan.State, block, gat
 			o := FilterObject(s.Want, block, gate, out.Index)
 			if s.Op == plan.Create {
 				err = t.AddFilter(o)
-				res.Created++
 			} else {
 				err = t.ReplaceFilter(o)
-				res.Modified++
 			}
 		case plan.Delete:
 			err = t.DeleteFilter(&tc.Object{
@@ -193,10 +194,17 @@ func ApplyFilters(t tcnl.TC, steps []plan.FilterStep, st *plan.State, block, gat
 			if errors.Is(err, unix.ENOENT) {
 				err = nil // gone meanwhile
 			}
-			res.Deleted++
 		}
 		if err != nil {
 			return res, fmt.Errorf("filter %s: %s: %w", s.Op, filterName(s), err)
+		}
+		switch s.Op {
+		case plan.Create:
+			res.Created++
+		case plan.Modify:
+			res.Modified++
+		case plan.Delete:
+			res.Deleted++
 		}
 	}
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 )
@@ -69,6 +70,7 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 	var errs []error
 	trunks := map[string]bool{}
 	missing := map[string]bool{}
+	short := map[string]int{} // MTU errors by text after the translation's name: one each
 	for _, t := range cfg.Translations {
 		ok := true
 		for _, e := range []config.End{t.A, t.B} {
@@ -84,12 +86,20 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 			continue
 		}
 		if err := filterMTU(t, st); err != nil {
-			errs = append(errs, err)
+			_, why, _ := strings.Cut(err.Error(), ": translation "+t.Name+": ")
+			if short[why]++; short[why] == 1 {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		trunks[t.A.Parent], trunks[t.B.Parent] = true, true
 		for _, d := range [2][2]config.Stack{{t.A.Stack, t.B.Stack}, {t.B.Stack, t.A.Stack}} {
 			out = append(out, Filter{Translation: t.Name, In: d[0], Out: d[1], Prio: FilterPrio(d[0].Tags[0].Proto), Gate: true, SkipHW: true})
+		}
+	}
+	for why, n := range short {
+		if n > 1 {
+			errs = append(errs, fmt.Errorf("%d more translations: %s", n-1, why))
 		}
 	}
 	errs = append(errs, overlaps(out)...)

@@ -53,6 +53,11 @@ func (t TC) putFilter(o *tc.Object, replace bool) error {
 		if a.Kind != "gact" && a.Kind != "vlan" && a.Kind != "mirred" || a.Kind == "gact" && (a.Gact == nil || a.Gact.Parms == nil) {
 			return kernelError(unix.ENOENT, "Failed to load TC action module")
 		}
+		// tcf_action_init: an action made on its own carries no offload
+		// flags; a filter with skip_hw cannot bind it.
+		if g := k.tcTable.gact(a); g != nil && g.standalone && skipHW(*o) {
+			return kernelError(unix.EINVAL, "Mismatch between action and filter offload flags")
+		}
 	}
 	at := -1
 	for i, f := range b.filters {
@@ -92,6 +97,12 @@ func (t TC) putFilter(o *tc.Object, replace bool) error {
 	} else {
 		fl := *o.Flower
 		fl.Actions = &acts
+		if !vlanType(fl.KeyEthType) {
+			// fl_set_key reads the VLAN keys only under a VLAN EtherType.
+			fl.KeyVlanID, fl.KeyVlanEthType, fl.KeyCVlanID = nil, nil, nil
+		} else if !vlanType(fl.KeyVlanEthType) {
+			fl.KeyCVlanID = nil // and the inner ones only under a VLAN one too
+		}
 		f.Flower = &fl
 	}
 	if at >= 0 {
@@ -103,6 +114,13 @@ func (t TC) putFilter(o *tc.Object, replace bool) error {
 	k.logf("filter add")
 	b.filters = append(b.filters, f)
 	return nil
+}
+
+func vlanType(p *uint16) bool { return p != nil && (*p == unix.ETH_P_8021Q || *p == unix.ETH_P_8021AD) }
+
+func skipHW(o tc.Object) bool {
+	f := o.Flower
+	return f != nil && f.Flags != nil && *f.Flags&1 != 0 // TCA_CLS_FLAGS_SKIP_HW
 }
 
 // sameFlowerKey reports whether two flower filters match the same frames

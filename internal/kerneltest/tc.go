@@ -30,7 +30,7 @@ type tcTable struct {
 type gactAction struct {
 	verdict        uint32
 	binds          int
-	standalone     bool
+	standalone     bool // made by RTM_NEWACTION: without TCA_ACT_FLAGS_BIND
 	packets, bytes uint64
 	drops          uint32
 }

@@ -61,7 +61,8 @@ func marshalVlan(info *VLan) ([]byte, error) {
 		options = append(options, tcOption{Interpretation: vtUint16Be, Type: tcaVLanPushVLanProtocol, Data: *info.PushProtocol})
 	}
 	if info.PushPriority != nil {
-		options = append(options, tcOption{Interpretation: vtUint32, Type: tcaVLanPushVLanPriority, Data: *info.PushPriority})
+		// qinqbridge patch 7: the kernel's attribute is a u8.
+		options = append(options, tcOption{Interpretation: vtUint8, Type: tcaVLanPushVLanPriority, Data: uint8(*info.PushPriority)})
 	}
 	return marshalAttributes(options)
 }
@@ -92,7 +93,7 @@ func unmarshalVLan(data []byte, info *VLan) error {
 			tmp := be16(ad.Bytes()) // qinqbridge patch 6
 			info.PushProtocol = &tmp
 		case tcaVLanPushVLanPriority:
-			tmp := ad.Uint32()
+			tmp := uint32(ad.Uint8()) // qinqbridge patch 7
 			info.PushPriority = &tmp
 		case tcaVLanPad:
 			// padding does not contain data, we just skip it

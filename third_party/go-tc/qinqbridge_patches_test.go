@@ -213,3 +213,26 @@ func TestPatch6NetworkOrderEtherTypes(t *testing.T) {
 		t.Fatalf("flower EtherTypes read back: %+v %v", f, err)
 	}
 }
+
+// Patch 7: act_vlan's push priority, a u8 in the kernel's dumps, decodes.
+func TestPatch7VlanPushPriorityU8(t *testing.T) {
+	ae := netlink.NewAttributeEncoder()
+	ae.Uint16(tcaVLanPushVLanID, 300)
+	ae.Uint8(tcaVLanPushVLanPriority, 5) // nla_put_u8, as tcf_vlan_dump
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v VLan
+	if err := unmarshalVLan(b, &v); err != nil || v.PushPriority == nil || *v.PushPriority != 5 {
+		t.Fatalf("push priority: %v %v", v.PushPriority, err)
+	}
+	prio := uint32(5)
+	enc, err := marshalVlan(&VLan{PushPriority: &prio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshalVLan(enc, &v); err != nil || *v.PushPriority != 5 {
+		t.Fatalf("round trip: %v %v", v.PushPriority, err)
+	}
+}
