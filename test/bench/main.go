@@ -84,24 +84,26 @@ func main() {
 	}
 	os.MkdirAll(*work, 0o755)
 	var rows []row
-	rows = append(rows, benchBridgectl()...)
-	if _, err := os.Stat(filepath.Join(*bin, "tcguard")); err == nil && !*quick {
-		rows = append(rows, benchGuard()...)
+	if !*dpOnly {
+		rows = append(rows, benchBridgectl()...)
+		if _, err := os.Stat(filepath.Join(*bin, "tcguard")); err == nil && !*quick {
+			rows = append(rows, benchGuard()...)
+		}
+	}
+	if *dpOnly || !*quick {
+		rows = append(rows, benchDataplane()...)
 	}
 	var b bytes.Buffer
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "MEASUREMENT\tMEASURED\tREFERENCE (same boot)\tRATIO\tLIMIT\tOK\n")
 	failed := 0
 	for _, r := range rows {
-		ok := "ok"
+		ok := "-"
 		if r.limit != "" {
-			var lim float64
-			fmt.Sscanf(strings.TrimPrefix(r.limit, "≤ "), "%g", &lim)
-			if r.ratio > lim {
+			ok = "ok"
+			if !withinLimit(r.ratio, r.limit) {
 				ok, failed = "OVER", failed+1
 			}
-		} else {
-			ok = "-"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%.3f\t%s\t%s\n", r.what, r.measured, r.reference, r.ratio, r.limit, ok)
 	}
@@ -113,6 +115,17 @@ func main() {
 	if failed > 0 {
 		fmt.Printf("bench: %d measurement(s) over their limit\n", failed)
 	}
+}
+
+// withinLimit: limit is "≤ x" (at most) or "≥ x" (at least).
+func withinLimit(ratio float64, limit string) bool {
+	var lim float64
+	if v, ok := strings.CutPrefix(limit, "≥ "); ok {
+		fmt.Sscanf(v, "%g", &lim)
+		return ratio >= lim
+	}
+	fmt.Sscanf(strings.TrimPrefix(limit, "≤ "), "%g", &lim)
+	return ratio <= lim
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
