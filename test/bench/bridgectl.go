@@ -24,9 +24,17 @@ func setupNS() {
 	}
 }
 
-func writeConfig(count int) string {
-	path := filepath.Join(*work, fmt.Sprintf("bench-%d.toml", count))
-	cfg := fmt.Sprintf(`[bridge]
+func writeConfig(count int) string { return writeConfigOf("", count) }
+
+// writeConfigOf writes writeConfig's translations in a datapath ("": the
+// default, no key).
+func writeConfigOf(datapath string, count int) string {
+	path := filepath.Join(*work, fmt.Sprintf("bench-%s%d.toml", datapath, count))
+	var key string
+	if datapath != "" {
+		key = fmt.Sprintf("datapath = %q\n", datapath)
+	}
+	cfg := key + fmt.Sprintf(`[bridge]
 ageing = 300
 
 [[translation]]
@@ -57,11 +65,13 @@ func ipBatchCreate(count int, withGuard bool) (links, tc string) {
 		fmt.Fprintf(&b, "link add link v0 name v0.%d group 29026 mtu 1496 master %s type vlan id %d loose_binding on\n", i, br, i)
 		fmt.Fprintf(&b, "link set v0.%d addrgenmode none alias \"qinqbridge bulk.%d b\"\n", i, i)
 		if withGuard {
-			fmt.Fprintf(&t, "qdisc add dev q0.s100.%d ingress_block 29026 clsact\n", i)
+			fmt.Fprintf(&t, "qdisc add dev q0.s100.%d ingress_block 29026 egress_block 29027 clsact\n", i)
 			if i == 1 {
-				fmt.Fprintf(&t, "filter add block 29026 ingress pref 1 handle 1 protocol all matchall action drop\n")
+				for _, block := range []int{29026, 29027} {
+					fmt.Fprintf(&t, "filter add block %d pref 1 handle 1 protocol all matchall action gact drop index 29026\n", block)
+				}
 			}
-			fmt.Fprintf(&t, "qdisc add dev v0.%d ingress_block 29026 clsact\n", i)
+			fmt.Fprintf(&t, "qdisc add dev v0.%d ingress_block 29026 egress_block 29027 clsact\n", i)
 		}
 	}
 	// Up after the guard is in place, parents first.

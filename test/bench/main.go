@@ -84,13 +84,18 @@ func main() {
 	}
 	os.MkdirAll(*work, 0o755)
 	var rows []row
-	if !*dpOnly {
+	if *tcOnly {
+		rows = benchTCPath()
+	} else if !*dpOnly {
 		rows = append(rows, benchBridgectl()...)
 		if _, err := os.Stat(filepath.Join(*bin, "tcguard")); err == nil && !*quick {
 			rows = append(rows, benchGuard()...)
 		}
 	}
-	if *dpOnly || !*quick {
+	if !*tcOnly && !*dpOnly && !*quick {
+		rows = append(rows, benchTCPath()...)
+	}
+	if *dpOnly || !*quick && !*tcOnly {
 		rows = append(rows, benchDataplane()...)
 	}
 	var b bytes.Buffer
