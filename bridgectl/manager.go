@@ -464,6 +464,24 @@ func (m *Manager) Down() ([]plan.Foreign, error) {
 	return plan.ForeignInGroups(st), m.dir.Remove(appliedFile)
 }
 
+// RemoveFilters deletes the tc datapath's translation filters and unbinds
+// its trunks: nothing of the tc datapath forwards after it. It is the tc
+// datapath's way to fail closed when the guard's action cannot be set
+// (somebody else's objects in its blocks): setting the trunks down instead
+// would touch interfaces that are not ours.
+func (m *Manager) RemoveFilters() error {
+	unlock, err := m.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	links, err := m.links.Dump(false)
+	if err != nil {
+		return err
+	}
+	return m.downDatapath(plan.NewState(links))
+}
+
 // downDatapath deletes the tc datapath's filters, unbinds its trunks and
 // releases the guard's action if it was created for them, in the block of
 // the configuration applied (the default block if none is recorded).

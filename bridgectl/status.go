@@ -94,7 +94,11 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		return nil, err
 	}
 	defer g.Close()
-	gs, err := g.Status(ports)
+	status := g.Status
+	if cfg.Datapath == config.TCDatapath {
+		status = g.StatusTrunks
+	}
+	gs, err := status(ports)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,9 @@ type Status struct {
 	// Gated counts the tc datapath's translation filters that end in the
 	// guard's action.
 	Gated int
+	// Reach: something forwards unless the guard drops (a bridge port
+	// bound, or a translation filter).
+	Reach bool
 	Bound []int // ifindexes whose clsact is bound as a bridge port's or a trunk's, sorted
 	// Trunks are those of Bound bound as trunks of the tc datapath (their
 	// ingress to TrunkBlock), sorted.
@@ -100,7 +103,15 @@ type Status struct {
 // that are not among them show up in Strangers. It costs one dump of the
 // namespace's qdiscs, O(devices), and one each of the blocks' filters and
 // chains.
-func (g *Guard) Status(ports []int) (Status, error) {
+func (g *Guard) Status(ports []int) (Status, error) { return g.status(ports, false) }
+
+// StatusTrunks is Status for the tc datapath, whose expected devices are
+// trunks: one not bound takes no frame to the translation filters, so it
+// forwards nothing and is no cause for Unguarded (it is listed, and the
+// node cannot forward those translations).
+func (g *Guard) StatusTrunks(trunks []int) (Status, error) { return g.status(trunks, true) }
+
+func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var s Status
@@ -140,7 +151,8 @@ func (g *Guard) Status(ports []int) (Status, error) {
 		s.Strangers = strangers(ports, ingress, g.o.Block)
 	}
 	// Trunks forward only through translation filters.
-	s.State = StateOf(s.Marker, s.Dropping, bridgePorts > 0 || s.Gated > 0, len(s.Foreign)+len(s.Unbound) > 0)
+	s.Reach = bridgePorts > 0 || s.Gated > 0
+	s.State = StateOf(s.Marker, s.Dropping, s.Reach, !trunks && len(s.Foreign)+len(s.Unbound) > 0)
 	return s, nil
 }
 

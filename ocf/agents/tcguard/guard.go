@@ -188,13 +188,21 @@ func (a *guard) hold(r *ocf.Request, n node.Node, block uint32) (snapshot, error
 	return snap, nil
 }
 
-// isolate sets every expected port down: the fail-closed way out when the
-// guard's block cannot be used (somebody else's filter in it), without
-// touching anything that is not ours.
+// isolate sets every expected port down (in the tc datapath: deletes the
+// translation filters): the fail-closed way out when the guard's block
+// cannot be used (somebody else's filter in it), without touching anything
+// that is not ours.
 func (a *guard) isolate(r *ocf.Request, n node.Node, why error) error {
 	snap, err := readSnapshot(n)
 	if err != nil {
 		return err
+	}
+	if snap.trunks() {
+		if err := n.RemoveFilters(); err != nil {
+			return err
+		}
+		r.Log.Errorf("%v: deleted the translation filters instead", why)
+		return nil
 	}
 	ports := snap.expectedPorts()
 	if err := n.SetDown(ports); err != nil {
@@ -350,7 +358,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	if !started {
 		// A stopped instance changes nothing: a leak fails the probe, and
 		// Pacemaker's stop closes it.
-		s, err := g.Status(snap.expectedPorts())
+		s, err := snap.status(g)
 		if err != nil {
 			return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 		}
@@ -368,7 +376,7 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	}
 	// Ports holdPorts could not bind are down: they forward nothing.
 	s := h.status
-	s.State = tcguard.StateOf(s.Marker, s.Dropping, len(s.Bound) > 0, false)
+	s.State = tcguard.StateOf(s.Marker, s.Dropping, s.Reach, false)
 
 	a.setScore(ctx, r, n, snap, false)
 	if snap.applied != nil && snap.applied.Guard.Block != block {
@@ -431,23 +439,29 @@ func promotionScore(snap snapshot) (int, string) {
 	}
 	ok := 0
 	for i := range applied.Translations {
-		if forwards(snap.links, &applied.Translations[i]) {
+		if forwards(snap.links, &applied.Translations[i], applied.Datapath) {
 			ok++
 		}
 	}
 	return scoreNoneOK + (scoreMax-scoreNoneOK)*ok/total, fmt.Sprintf("%d of %d translations can forward", ok, total)
 }
 
-func forwards(st *plan.State, t *config.Translation) bool {
+func forwards(st *plan.State, t *config.Translation, datapath config.Datapath) bool {
 	for _, e := range []*config.End{&t.A, &t.B} {
 		if p := st.ByName[e.Parent]; p == nil || !p.Up || !p.OperUp {
 			return false
+		}
+		if datapath == config.TCDatapath {
+			continue // no link: the bridge agent's monitor checks its filters
 		}
 		for _, name := range e.Links() {
 			if o := st.ByName[name]; o == nil || !o.Owned() || !o.Up {
 				return false
 			}
 		}
+	}
+	if datapath == config.TCDatapath {
+		return true
 	}
 	o := st.ByName[t.Bridge]
 	return o != nil && o.Owned() && o.Up

@@ -40,19 +40,34 @@ func readSnapshot(n node.Node) (snapshot, error) {
 	return snapshot{applied, st}, nil
 }
 
-// expectedPorts are the ifindexes of the bridge ports of the applied
-// configuration that exist here (and are ours). Nothing applied: none.
+// expectedPorts are the ifindexes of the devices the applied configuration
+// has the guard hold that exist here: its bridge ports (ours), or in the
+// tc datapath its trunks. Nothing applied: none.
 func (s snapshot) expectedPorts() []int {
 	if s.applied == nil {
 		return nil
 	}
 	ports := []int{}
 	for _, name := range s.applied.GuardedNames() {
-		if o := s.links.ByName[name]; o != nil && o.Owned() {
+		if o := s.links.ByName[name]; o != nil && (o.Owned() || s.trunks()) {
 			ports = append(ports, o.Index)
 		}
 	}
 	return ports
+}
+
+// trunks: the applied configuration is in the tc datapath, whose guarded
+// devices are the trunks.
+func (s snapshot) trunks() bool {
+	return s.applied != nil && s.applied.Datapath == config.TCDatapath
+}
+
+// status reads the guard against the expected devices.
+func (s snapshot) status(g node.Guard) (tcguard.Status, error) {
+	if s.trunks() {
+		return g.StatusTrunks(s.expectedPorts())
+	}
+	return g.Status(s.expectedPorts())
 }
 
 // holdPorts reads the guard against every expected port and binds again
@@ -61,14 +76,24 @@ func (s snapshot) expectedPorts() []int {
 // it) is set down: down, it forwards nothing. So within one monitor an
 // unpromoted node forwards nothing again, whatever was deleted.
 func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint32, snap snapshot) (held, error) {
-	ports, st := snap.expectedPorts(), snap.links
-	s, err := g.Status(ports)
+	st := snap.links
+	s, err := snap.status(g)
 	if err != nil {
 		return held{}, err
 	}
 	loose := append(slices.Clone(s.Unbound), s.Foreign...)
 	if len(loose) == 0 {
 		return held{s, snap}, nil
+	}
+	if snap.trunks() {
+		// A trunk without its binding takes no frame to the translation
+		// filters: it forwards nothing, and it is not ours to set down.
+		r.Log.Warningf("%d trunk(s) lost their binding to tc block %d (%s): binding them again", len(loose), tcguard.TrunkBlock(block), portList(st, loose))
+		if err := g.BindTrunks(loose); err != nil {
+			r.Log.Errorf("trunks %s cannot be bound: their translations do not forward here: %v", portList(st, loose), err)
+		}
+		s, err = snap.status(g)
+		return held{s, snap}, err
 	}
 	r.Log.Warningf("%d bridge port(s) lost their binding to tc block %d (%s): binding them again", len(loose), block, portList(st, loose))
 	if err := g.Bind(loose); err != nil {
@@ -86,7 +111,7 @@ func (a *guard) holdPorts(r *ocf.Request, n node.Node, g node.Guard, block uint3
 			return held{}, err
 		}
 	}
-	s, err = g.Status(ports)
+	s, err = snap.status(g)
 	if err != nil {
 		return held{}, err
 	}
@@ -102,7 +127,7 @@ func (h held) problem(block uint32) error {
 	var errs []error
 	var loose []int
 	for _, p := range append(slices.Clone(h.status.Unbound), h.status.Foreign...) {
-		if o := h.links.ByIndex[p]; o == nil || o.Up {
+		if o := h.links.ByIndex[p]; !h.trunks() && (o == nil || o.Up) {
 			loose = append(loose, p)
 		}
 	}

@@ -214,7 +214,11 @@ func cmdStatus(c *cli.Context) error {
 			ports = append(ports, i)
 		}
 	}
-	s, err := g.Status(ports)
+	status := g.Status
+	if cfg.Datapath == config.TCDatapath {
+		status = g.StatusTrunks // the trunks are what it holds
+	}
+	s, err := status(ports)
 	if err != nil {
 		return fail(exitError, "status: %v", err)
 	}

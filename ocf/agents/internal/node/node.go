@@ -33,9 +33,11 @@ import (
 // Guard is the part of *tcguard.Guard the agents use.
 type Guard interface {
 	Bind(ifindexes []int) error
+	BindTrunks(ifindexes []int) error
 	Block() error
 	Unblock() error
 	Status(ports []int) (tcguard.Status, error)
+	StatusTrunks(trunks []int) (tcguard.Status, error)
 	Close() error
 }
 
@@ -53,6 +55,9 @@ type Node interface {
 	Down() ([]plan.Foreign, error)
 	// SetDown sets links down by ifindex (ports that cannot be guarded).
 	SetDown(ifindexes []int) error
+	// RemoveFilters deletes the tc datapath's translation filters (ours),
+	// leaving the trunks (not ours) as they are.
+	RemoveFilters() error
 	Guard(block uint32) (Guard, error)
 	Close()
 }
