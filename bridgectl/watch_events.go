@@ -119,7 +119,7 @@ func (s *scope) relevantLink(ev LinkEvent) bool {
 // relevantTC reports whether a tc event may concern us. A port loses its
 // binding when its clsact qdisc is deleted or replaced, and the guard when
 // a filter of its blocks (ingress or egress) or a block (which dies with the
-// last bound qdisc) goes. Every qdisc event counts, on any device: a port's ifindex is only
+// last bound qdisc) goes; the tc datapath's filters are in the trunk block. Every qdisc event counts, on any device: a port's ifindex is only
 // known once observed, and qdisc changes are rare enough to spend one
 // debounced check on. Filters and chains count unless they belong to
 // another shared block, which cannot hold ours. Classes and actions cannot
@@ -132,7 +132,8 @@ func (s *scope) relevantTC(ev TCEvent) bool {
 		return true
 	case ev.Type == unix.RTM_NEWTFILTER || ev.Type == unix.RTM_DELTFILTER ||
 		ev.Type == unix.RTM_NEWCHAIN || ev.Type == unix.RTM_DELCHAIN:
-		return ev.Ifindex != tc.MagicBlock || ev.Parent == s.block || ev.Parent == tcguard.EgressBlock(s.block)
+		return ev.Ifindex != tc.MagicBlock || ev.Parent == s.block || ev.Parent == tcguard.EgressBlock(s.block) ||
+			ev.Parent == tcguard.TrunkBlock(s.block)
 	}
 	return false
 }
