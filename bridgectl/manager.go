@@ -232,16 +232,9 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 			return err
 		}
 	}
-	t, err := m.OpenTC()
-	if err != nil {
+	if v.Filters, err = m.filters(cfg.Guard.Block, v.State); err != nil {
 		return err
 	}
-	defer t.Close()
-	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(cfg.Guard.Block)})
-	if err != nil {
-		return fmt.Errorf("listing the filters of block %d: %w", tcguard.TrunkBlock(cfg.Guard.Block), err)
-	}
-	v.Filters = kernel.ObservedFilters(objs, v.State, tcguard.ActionIndex(cfg.Guard.Block))
 	v.Plan.Filters = plan.ComputeFilters(v.WantFilters, v.Filters)
 	if len(v.Trunks) > 0 {
 		g, err := m.Guard(cfg.Guard.Block)
@@ -276,6 +269,20 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 		}
 	}
 	return nil
+}
+
+// filters reads the tc datapath's filters of the guard of block.
+func (m *Manager) filters(block uint32, st *plan.State) ([]plan.Filter, error) {
+	t, err := m.OpenTC()
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(block)})
+	if err != nil {
+		return nil, fmt.Errorf("listing the filters of block %d: %w", tcguard.TrunkBlock(block), err)
+	}
+	return kernel.ObservedFilters(objs, st, tcguard.ActionIndex(block)), nil
 }
 
 // indexes are the ifindexes of the named links that exist.

@@ -3,10 +3,7 @@ package bridgectl
 import (
 	"slices"
 
-	"github.com/florianl/go-tc"
-
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
-	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
@@ -135,17 +132,12 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 // filterStatus fills r for the tc datapath: each translation's two filters
 // with their counters, and the trunks bound.
 func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, gs tcguard.Status, r *Report) error {
-	t, err := m.OpenTC()
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(cfg.Guard.Block)})
+	fs, err := m.filters(cfg.Guard.Block, st)
 	if err != nil {
 		return err
 	}
 	have := map[string]plan.Filter{}
-	for _, f := range kernel.ObservedFilters(objs, st, tcguard.ActionIndex(cfg.Guard.Block)) {
+	for _, f := range fs {
 		have[f.Key()] = f
 	}
 	for _, name := range cfg.GuardedNames() {

@@ -61,11 +61,8 @@ func FailedPorts(err error) (ports []int, whole bool) {
 func (g *Guard) Bind(ifindexes []int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	v, err := g.look()
+	v, err := g.lookOwn()
 	if err != nil {
-		return err
-	}
-	if err := g.refuseForeign(v); err != nil {
 		return err
 	}
 	var errs []error
@@ -103,11 +100,7 @@ func (g *Guard) Bind(ifindexes []int) error {
 func (g *Guard) BindTrunks(ifindexes []int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	v, err := g.look()
-	if err != nil {
-		return err
-	}
-	if err := g.refuseForeign(v); err != nil {
+	if _, err := g.lookOwn(); err != nil {
 		return err
 	}
 	perrs, err := g.bind(ifindexes, trunkClsactObject)

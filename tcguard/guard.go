@@ -130,14 +130,20 @@ func (g *Guard) Release() error {
 // armedView refuses blocks holding foreign objects, then arms the blocks
 // that exist, and returns the view after.
 func (g *Guard) armedView() (view, error) {
+	v, err := g.lookOwn()
+	if err != nil {
+		return view{}, err
+	}
+	return g.arm(v)
+}
+
+// lookOwn is look, refusing blocks that hold somebody else's objects.
+func (g *Guard) lookOwn() (view, error) {
 	v, err := g.look()
 	if err != nil {
 		return view{}, err
 	}
-	if err := g.refuseForeign(v); err != nil {
-		return view{}, err
-	}
-	return g.arm(v)
+	return v, g.refuseForeign(v)
 }
 
 // arm adds the guard filter to each of the guard's blocks that exists and
