@@ -119,7 +119,7 @@ func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 	if s.Marker, err = markerExists(g.o.StateDir); err != nil {
 		return Status{}, err
 	}
-	v, err := g.look()
+	v, err := g.lookDeep()
 	if err != nil {
 		return Status{}, err
 	}

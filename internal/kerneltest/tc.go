@@ -469,6 +469,32 @@ func (t *tcTable) bind(p *tc.GactParms) {
 	g.binds++
 }
 
+// Actions dumps the gact actions, as the kernel does (bind and ref counts
+// as a dump shows them: the filters', and one more for a standalone one).
+func (t TC) Actions(kind string) ([]*tc.Action, error) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.fail("dump actions"); err != nil {
+		return nil, err
+	}
+	if kind != "gact" {
+		return nil, nil
+	}
+	var out []*tc.Action
+	for _, i := range slices.Sorted(maps.Keys(k.tcTable.gacts)) {
+		g := k.tcTable.gacts[i]
+		ref := g.binds
+		if g.standalone {
+			ref++
+		}
+		stats := &tc.GenStats{Basic: &tc.GenBasic{Bytes: g.bytes, Packets: uint32(g.packets)}, Queue: &tc.GenQueue{Drops: g.drops}}
+		out = append(out, &tc.Action{Kind: "gact", Index: i, Stats: stats,
+			Gact: &tc.Gact{Parms: &tc.GactParms{Index: i, Action: g.verdict, BindCnt: uint32(g.binds), RefCnt: uint32(ref)}}})
+	}
+	return out, nil
+}
+
 // DeleteAction deletes a standalone gact action nothing binds.
 func (t TC) DeleteAction(a *tc.Action) error {
 	k := t.k

@@ -40,6 +40,9 @@ type TC interface {
 	// an action of that kind and index changes in place, for every filter
 	// bound to it; else it is created.
 	ReplaceAction(*tc.Action) error
+	// Actions dumps the actions of a kind (their index, parameters —
+	// a gact's verdict and bind count — and statistics).
+	Actions(kind string) ([]*tc.Action, error)
 	// DeleteAction deletes a standalone action by kind and index; the
 	// kernel refuses (EPERM) while a filter binds it.
 	DeleteAction(*tc.Action) error
@@ -153,6 +156,9 @@ func (k *kernelTC) Chains(m tc.Msg) ([]tc.Object, error) {
 }
 func (k *kernelTC) ReplaceAction(a *tc.Action) error {
 	return k.do(func() error { return k.tc.Actions().Replace([]*tc.Action{a}) })
+}
+func (k *kernelTC) Actions(kind string) ([]*tc.Action, error) {
+	return bounded(k, func() ([]*tc.Action, error) { return k.tc.Actions().Get([]*tc.Action{{Kind: kind}}) })
 }
 func (k *kernelTC) DeleteAction(a *tc.Action) error {
 	return k.do(func() error { return k.tc.Actions().Delete([]*tc.Action{a}) })
