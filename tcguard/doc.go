@@ -13,6 +13,16 @@
 // place: no filter list changes, so no bound qdisc is touched (deleting
 // chain 0's only filter makes the kernel update every binding).
 //
+// In the tc datapath (bridgectl's datapath = "tc") there is no bridge port:
+// the trunks' ingress is bound to a third block (TrunkBlock, BindTrunks),
+// where bridgectl puts one flower filter per direction of a translation;
+// each rewrites the tags, then passes the same shared action, then
+// redirects the frame to the other trunk. The action is the guard there
+// too: dropping, no translated frame leaves; passing, all do. Frames no
+// filter takes (a management VLAN) reach the host stack, blocked or open.
+// Promotion reads the action itself (one dump of the gact actions), never
+// the thousands of translation filters; Status reads those too.
+//
 // # Fail closed
 //
 // A node forwards nothing unless someone explicitly opened it:
