@@ -81,7 +81,7 @@ demo: build
 	@if [ -x examples/demo/run ]; then examples/demo/run; else echo "demo: not written yet (issue 7)"; exit 1; fi
 
 e2e: build
-	@if [ -x test/e2e/run ]; then test/e2e/run; else echo "e2e: not written yet (issue 6)"; exit 1; fi
+	@if [ -x test/e2e/run ]; then test/e2e/run && test/e2e/run -datapath=tc; else echo "e2e: not written yet (issue 6)"; exit 1; fi
 
 # Man pages and bash completion, printed by the programs themselves from the
 # definitions --help and the OCF meta-data come from.

@@ -132,7 +132,7 @@ func setup(t *testing.T) *cluster {
 		}{
 			{"/etc/corosync/corosync.conf", []byte(conf.String()), 0o644},
 			{"/etc/corosync/authkey", key, 0o400},
-			{"/etc/qinqbridge/qinqbridge.toml", []byte(configBefore), 0o644},
+			{"/etc/qinqbridge/qinqbridge.toml", []byte(configText(configBefore)), 0o644},
 		} {
 			if err := n.writeFile(f.path, f.data, f.mode); err != nil {
 				t.Fatal(err)
@@ -383,19 +383,15 @@ func (c *cluster) reconfigure(promoted string) (string, time.Time) {
 	for _, name := range c.order {
 		execsBefore[name] = c.restarts(name)
 	}
-	idx := map[string]int{}
+	idx := map[string]string{}
 	for _, name := range c.order {
 		n := c.nodes[name]
-		l, err := n.ns.nl.LinkByName("br-t1")
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		idx[name] = l.Attrs().Index
-		if err := n.writeFile("/etc/qinqbridge/qinqbridge.toml", []byte(configAfter), 0o644); err != nil {
+		idx[name] = c.t1Identity(n)
+		if err := n.writeFile("/etc/qinqbridge/qinqbridge.toml", []byte(configText(configAfter)), 0o644); err != nil {
 			c.t.Fatal(err)
 		}
 	}
-	sum := sha256.Sum256([]byte(configAfter))
+	sum := sha256.Sum256([]byte(configText(configAfter)))
 	rev := hex.EncodeToString(sum[:6])
 	if out, err := c.nodes[promoted].runT(time.Minute, "crm_resource", "-r", "p_bridge", "-p", "revision", "-v", rev); err != nil {
 		c.t.Fatalf("%v\n%s", err, out)
@@ -404,9 +400,7 @@ func (c *cluster) reconfigure(promoted string) (string, time.Time) {
 	for _, name := range c.order {
 		n := c.nodes[name]
 		for {
-			_, errAdded := n.ns.nl.LinkByName(addedLink)
-			_, errRemoved := n.ns.nl.LinkByName(removedLink)
-			if errAdded == nil && errRemoved != nil {
+			if c.appliedAfter(n) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -427,12 +421,58 @@ func (c *cluster) reconfigure(promoted string) (string, time.Time) {
 		c.t.Errorf("fail counts %d after the configuration change", fc)
 	}
 	for _, name := range c.order {
-		l, err := c.nodes[name].ns.nl.LinkByName("br-t1")
-		if err != nil || l.Attrs().Index != idx[name] {
-			c.t.Errorf("%s: br-t1 was re-created by the configuration change", name)
+		if id := c.t1Identity(c.nodes[name]); id != idx[name] {
+			c.t.Errorf("%s: translation t1 was re-created by the configuration change (%s, was %s)", name, id, idx[name])
 		}
 	}
 	return "", time.Time{}
+}
+
+// t1Identity is what tells translation t1's kernel objects apart from
+// re-created ones: its bridge's ifindex, or in the tc datapath its two
+// filters' handles.
+func (c *cluster) t1Identity(n *node) string {
+	c.t.Helper()
+	if *datapath == "bridge" {
+		l, err := n.ns.nl.LinkByName("br-t1")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		return fmt.Sprint(l.Attrs().Index)
+	}
+	out, err := n.runT(time.Minute, "bridgectl", "status", "--json")
+	if err != nil {
+		c.t.Fatalf("%v\n%s", err, out)
+	}
+	var r struct {
+		Translations []struct {
+			Name    string
+			Filters []struct{ Handle uint32 }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		c.t.Fatalf("bridgectl status --json: %v\n%s", err, out)
+	}
+	for _, t := range r.Translations {
+		if t.Name == "t1" && len(t.Filters) == 2 && t.Filters[0].Handle != 0 && t.Filters[1].Handle != 0 {
+			return fmt.Sprintf("filters %#x %#x", t.Filters[0].Handle, t.Filters[1].Handle)
+		}
+	}
+	c.t.Fatalf("%s: no filters of t1 in bridgectl status:\n%s", n.name, out)
+	return ""
+}
+
+// appliedAfter reports whether n applied configAfter: its added link is
+// there and its removed one gone, or in the tc datapath, bridgectl check
+// of the new file finds nothing to do.
+func (c *cluster) appliedAfter(n *node) bool {
+	if *datapath == "bridge" {
+		_, errAdded := n.ns.nl.LinkByName(addedLink)
+		_, errRemoved := n.ns.nl.LinkByName(removedLink)
+		return errAdded == nil && errRemoved != nil
+	}
+	_, err := n.runT(time.Minute, "bridgectl", "check")
+	return err == nil
 }
 
 func (c *cluster) printTable() {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"flag"
 	"net"
 
 	"github.com/qinqbridge/qinqbridge/test/e2e/traffic"
@@ -39,6 +40,19 @@ b = { parent = "eth1", vlan = "400-409" }
 	configBefore = configBase + configT3
 	configAfter  = configBase + configAdded
 )
+
+// datapath is the datapath the run's configurations use ("bridge": the
+// default, no key). `test/e2e/run -datapath=tc` runs the cluster test in
+// the tc datapath.
+var datapath = flag.String("datapath", "bridge", "the configurations' datapath: bridge or tc")
+
+// configText is a configuration in the run's datapath.
+func configText(translations string) string {
+	if *datapath == "bridge" {
+		return translations
+	}
+	return "datapath = \"" + *datapath + "\"\n" + translations
+}
 
 // addedLink and removedLink tell that a node applied configAfter.
 const (

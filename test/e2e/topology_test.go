@@ -158,6 +158,17 @@ func (tp *topology) wireNode(n *netNS, port string, addr net.IP) error {
 			return err
 		}
 	}
+	if *datapath == "tc" {
+		// The QinQ trunk carries what the VLAN trunk sends, plus the S-tag
+		// (plan refuses it otherwise: mirred does not check MTUs).
+		l, err := n.nl.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if err := n.nl.LinkSetMTU(l, 1504); err != nil {
+			return err
+		}
+	}
 	cl, err := n.nl.LinkByName("cl0")
 	if err != nil {
 		return err

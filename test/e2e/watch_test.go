@@ -136,11 +136,13 @@ func (w *guardWatch) poll() {
 			w.errs++
 			continue
 		}
-		// Open: the guard does not drop and a bound port is up. A port
-		// bound while it is still down cannot forward: bridgectl binds new
-		// ports to fresh blocks (a node coming back) one before the guard
-		// filters go in, and brings them up only after.
-		open := !s.Dropping && w.anyUp(name, s.Bound)
+		// Open: the guard does not drop what reaches it (bridge ports bound,
+		// or translation filters), and a bound port is up. A port bound
+		// while it is still down cannot forward: bridgectl binds new ports
+		// to fresh blocks (a node coming back) one before the guard filters
+		// go in, and brings them up only after. A trunk forwards only
+		// through translation filters.
+		open := s.Reach && !s.Dropping && w.anyUp(name, s.Bound)
 		if open && !w.open[name] {
 			w.opened[name] = append(w.opened[name], time.Now())
 		}
