@@ -125,8 +125,7 @@ func (g *Guard) UnbindTrunks(ifindexes []int) error {
 	}
 	var errs []error
 	for _, p := range ifindexes {
-		q, ok := ingress[p]
-		if !ok || q.kind != kindClsact || q.ingressBlock != TrunkBlock(g.o.Block) || q.egressBlock != 0 {
+		if q, ok := ingress[p]; !ok || !q.is(trunkQdisc(g.o.Block)) {
 			continue // not ours (or gone)
 		}
 		egress, err := g.tc.Filters(tc.Msg{Ifindex: uint32(p), Parent: core.BuildHandle(tc.HandleRoot, tc.HandleMinEgress)})
@@ -191,7 +190,7 @@ func (g *Guard) verify(ports []int, want qdisc) ([]error, error) {
 		switch {
 		case !ok: // it vanished since it answered EEXIST
 			perrs = append(perrs, &PortError{p, errors.New("its ingress qdisc vanished while binding")})
-		case q.kind != want.kind || q.ingressBlock != want.ingressBlock || q.egressBlock != want.egressBlock:
+		case !q.is(want):
 			perrs = append(perrs, &PortError{p, foreign(q)})
 		}
 	}

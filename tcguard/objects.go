@@ -109,8 +109,19 @@ func qdiscOf(o tc.Object) qdisc {
 // to block, egress to EgressBlock) or a trunk's (ingress bound to
 // TrunkBlock, egress unbound).
 func (q qdisc) ours(block uint32) bool {
-	return q.kind == kindClsact && (q.ingressBlock == block && q.egressBlock == EgressBlock(block) ||
-		q.ingressBlock == TrunkBlock(block) && q.egressBlock == 0)
+	return q.is(portQdisc(block)) || q.is(trunkQdisc(block))
+}
+
+// portQdisc and trunkQdisc are what clsactObject and trunkClsactObject
+// make, as the qdisc dump shows them.
+func portQdisc(block uint32) qdisc {
+	return qdisc{kind: kindClsact, ingressBlock: block, egressBlock: EgressBlock(block)}
+}
+func trunkQdisc(block uint32) qdisc { return qdisc{kind: kindClsact, ingressBlock: TrunkBlock(block)} }
+
+// is reports whether q is want's kind bound to want's blocks.
+func (q qdisc) is(want qdisc) bool {
+	return q.kind == want.kind && q.ingressBlock == want.ingressBlock && q.egressBlock == want.egressBlock
 }
 
 // uses reports whether q binds either direction to any of the guard's
@@ -124,15 +135,19 @@ func (q qdisc) uses(block uint32) bool {
 	return false
 }
 
-// action is one action of a filter, with its counters.
+// action is one action of a filter. Its counters are read from the action
+// itself (look), shared as it is.
 type action struct {
 	kind       string
 	index      uint32
 	verdict    int32 // gact: tc_gen.action
 	hasVerdict bool
-	// drops counts the frames the action dropped, in the kernel's 32-bit
-	// field (struct gnet_stats_queue): it wraps.
-	drops uint32
+}
+
+// isGate reports whether a is the guard's shared action, dropping or open.
+func (a action) isGate(guardBlock uint32) bool {
+	return a.kind == kindGact && a.index == ActionIndex(guardBlock) && a.hasVerdict &&
+		(a.verdict == tc.ActShot || a.verdict == tc.ActPipe)
 }
 
 // filter is one filter (or, with handle 0, the header the kernel sends for
@@ -162,9 +177,6 @@ func filterOf(o tc.Object) filter {
 				x.index = a.Gact.Parms.Index
 			}
 		}
-		if a.Stats != nil && a.Stats.Queue != nil {
-			x.drops = a.Stats.Queue.Drops
-		}
 		f.actions = append(f.actions, x)
 	}
 	return f
@@ -174,14 +186,12 @@ func filterOf(o tc.Object) filter {
 // shared action, dropping or open.
 func (f filter) isGuard(guardBlock uint32) bool {
 	return f.handle == FilterHandle && f.prio == FilterPriority && f.chain == 0 &&
-		f.kind == kindMatchall && len(f.actions) == 1 && f.actions[0].kind == kindGact &&
-		f.actions[0].index == ActionIndex(guardBlock) && f.actions[0].hasVerdict &&
-		(f.actions[0].verdict == tc.ActShot || f.actions[0].verdict == tc.ActPipe)
+		f.kind == kindMatchall && len(f.actions) == 1 && f.actions[0].isGate(guardBlock)
 }
 
-// gate is the guard's action among a translation filter's actions (kind
-// flower, in TrunkBlock): exactly one gact, with the guard's index.
-func (f filter) gate(guardBlock uint32) (action, bool) {
+// gated reports whether f is a translation filter that ends in the guard:
+// flower, in chain 0, whose one gact action is the guard's.
+func (f filter) gated(guardBlock uint32) bool {
 	var gate action
 	n := 0
 	for _, a := range f.actions {
@@ -189,10 +199,5 @@ func (f filter) gate(guardBlock uint32) (action, bool) {
 			gate, n = a, n+1
 		}
 	}
-	ok := n == 1 && f.kind == kindFlower && f.chain == 0 && gate.index == ActionIndex(guardBlock) && gate.hasVerdict &&
-		(gate.verdict == tc.ActShot || gate.verdict == tc.ActPipe)
-	return gate, ok
+	return n == 1 && f.kind == kindFlower && f.chain == 0 && gate.isGate(guardBlock)
 }
-
-// dropping reports whether a guard filter's action drops.
-func (f filter) dropping() bool { return f.actions[0].verdict == tc.ActShot }

@@ -7,7 +7,7 @@ import (
 )
 
 // A guard filter as go-tc decodes it from a dump: ours only with the shared
-// action, dropping or passing; its drop count is the action's queue drops.
+// action, dropping or passing, and the verdict read.
 func TestFilterOfGuard(t *testing.T) {
 	act := func(index, verdict uint32) *tc.Action {
 		return &tc.Action{Kind: kindGact, Index: index, Gact: &tc.Gact{Parms: &tc.GactParms{Index: index, Action: verdict}},
@@ -35,9 +35,20 @@ func TestFilterOfGuard(t *testing.T) {
 			if f.isGuard(testBlock) != c.guard {
 				t.Fatalf("%+v: guard %v, want %v", f, !c.guard, c.guard)
 			}
-			if c.guard && (f.dropping() != c.dropped || f.actions[0].drops != 9) {
-				t.Fatalf("dropping %v drops %d, want %v 9", f.dropping(), f.actions[0].drops, c.dropped)
+			if dropping := f.actions[0].verdict == tc.ActShot; c.guard && dropping != c.dropped {
+				t.Fatalf("dropping %v, want %v", dropping, c.dropped)
 			}
 		})
+	}
+}
+
+// The qdiscs Bind and BindTrunks create are the shapes ours and
+// UnbindTrunks recognise.
+func TestQdiscShapes(t *testing.T) {
+	if q := qdiscOf(*clsactObject(7, testBlock)); !q.is(portQdisc(testBlock)) || !q.ours(testBlock) {
+		t.Fatalf("bridge port's clsact %+v", q)
+	}
+	if q := qdiscOf(*trunkClsactObject(7, testBlock)); !q.is(trunkQdisc(testBlock)) || !q.ours(testBlock) {
+		t.Fatalf("trunk's clsact %+v", q)
 	}
 }

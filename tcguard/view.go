@@ -82,8 +82,7 @@ func (g *Guard) lookDeep() (view, error) {
 		return view{}, err
 	}
 	err = g.lookBlock(&v, TrunkBlock(g.o.Block), func(f filter) bool {
-		_, gated := f.gate(g.o.Block)
-		return gated || f.kind == kindFlower && f.chain == 0 && f.handle == 0 // or a flower instance's header
+		return f.gated(g.o.Block) || f.kind == kindFlower && f.chain == 0 && f.handle == 0 // or a flower instance's header
 	})
 	return v, err
 }
