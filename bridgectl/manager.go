@@ -242,7 +242,7 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 			return err
 		}
 		defer g.Close()
-		ts, err := g.Status(m.indexes(v.State, v.Trunks))
+		ts, err := g.Status(indexes(v.State, v.Trunks))
 		if err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 		gs = ts
 	}
 	wanted := map[int]bool{}
-	for _, i := range m.indexes(v.State, v.Trunks) {
+	for _, i := range indexes(v.State, v.Trunks) {
 		wanted[i] = true
 		if _, bound := slices.BinarySearch(gs.Trunks, i); !bound {
 			v.Plan.Bind = append(v.Plan.Bind, v.State.Name(i))
@@ -286,7 +286,7 @@ func (m *Manager) filters(block uint32, st *plan.State) ([]plan.Filter, error) {
 }
 
 // indexes are the ifindexes of the named links that exist.
-func (m *Manager) indexes(st *plan.State, names []string) []int {
+func indexes(st *plan.State, names []string) []int {
 	var out []int
 	for _, n := range names {
 		if o := st.ByName[n]; o != nil {
@@ -388,20 +388,14 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 	defer g.Close()
 	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{g}) }
 	filters := func() (plan.Result, error) {
-		if len(v.Plan.Filters) == 0 {
-			return plan.Result{}, nil
-		}
-		if len(v.Trunks) > 0 {
-			if err := g.BindTrunks(m.indexes(v.State, v.Trunks)); err != nil {
+		// Trunks are bound before any filter; bound again also when only
+		// their binding was lost (filters intact).
+		if len(v.Trunks) > 0 && (len(v.Plan.Bind) > 0 || len(v.Plan.Filters) > 0) {
+			if err := g.BindTrunks(indexes(v.State, v.Trunks)); err != nil {
 				return plan.Result{}, &kernel.PhaseError{Phase: "bind trunks", Err: err}
 			}
 		}
-		t, err := m.OpenTC()
-		if err != nil {
-			return plan.Result{}, err
-		}
-		defer t.Close()
-		res, err := kernel.ApplyFilters(t, v.Plan.Filters, v.State, tcguard.TrunkBlock(cfg.Guard.Block), tcguard.ActionIndex(cfg.Guard.Block))
+		res, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, v.State)
 		if err != nil {
 			return res, &kernel.PhaseError{Phase: "filters", Err: err}
 		}
@@ -419,19 +413,27 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 			return res, err
 		}
 	}
-	if len(v.Plan.Bind) > 0 && len(v.Plan.Filters) == 0 {
-		// Trunks unbound behind our back, filters intact.
-		if err := g.BindTrunks(m.indexes(v.State, v.Plan.Bind)); err != nil {
-			return res, &kernel.PhaseError{Phase: "bind trunks", Err: err}
-		}
-	}
-	if err := g.UnbindTrunks(m.indexes(v.State, v.Plan.Unbind)); err != nil {
+	if err := g.UnbindTrunks(indexes(v.State, v.Plan.Unbind)); err != nil {
 		return res, &kernel.PhaseError{Phase: "unbind trunks", Err: err}
 	}
 	if len(v.Trunks) == 0 && len(v.Plan.Unbind) > 0 {
 		return res, g.Release()
 	}
 	return res, nil
+}
+
+// applyFilters runs the tc datapath's filter steps in the guard of block's
+// trunk block.
+func (m *Manager) applyFilters(block uint32, steps []plan.FilterStep, st *plan.State) (plan.Result, error) {
+	if len(steps) == 0 {
+		return plan.Result{}, nil
+	}
+	t, err := m.OpenTC()
+	if err != nil {
+		return plan.Result{}, err
+	}
+	defer t.Close()
+	return kernel.ApplyFilters(t, steps, st, tcguard.TrunkBlock(block), tcguard.ActionIndex(block))
 }
 
 // SetDown sets the links with these ifindexes down (bridge ports that cannot
@@ -511,15 +513,8 @@ func (m *Manager) downDatapath(st *plan.State) error {
 	if err := m.observeDatapath(cfg, v, gs); err != nil {
 		return err
 	}
-	if len(v.Plan.Filters) > 0 {
-		t, err := m.OpenTC()
-		if err != nil {
-			return err
-		}
-		defer t.Close()
-		if _, err := kernel.ApplyFilters(t, v.Plan.Filters, st, tcguard.TrunkBlock(cfg.Guard.Block), tcguard.ActionIndex(cfg.Guard.Block)); err != nil {
-			return err
-		}
+	if _, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, st); err != nil {
+		return err
 	}
 	if err := g.UnbindTrunks(gs.Trunks); err != nil {
 		return err

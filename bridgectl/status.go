@@ -80,22 +80,13 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		return nil, err
 	}
 	st := plan.NewState(links)
-	var ports []int
-	for _, name := range cfg.GuardedNames() {
-		if o := st.ByName[name]; o != nil {
-			ports = append(ports, o.Index)
-		}
-	}
+	ports := indexes(st, cfg.GuardedNames())
 	g, err := m.Guard(cfg.Guard.Block)
 	if err != nil {
 		return nil, err
 	}
 	defer g.Close()
-	status := g.Status
-	if cfg.Datapath == config.TCDatapath {
-		status = g.StatusTrunks
-	}
-	gs, err := status(ports)
+	gs, err := ReadGuard(g, cfg, ports)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +112,7 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		return es
 	}
 	if cfg.Datapath == config.TCDatapath {
-		return r, m.filterStatus(cfg, st, gs, r)
+		return r, m.filterStatus(cfg, st, ports, gs, r)
 	}
 	for _, t := range cfg.Translations {
 		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
@@ -129,9 +120,26 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 	return r, nil
 }
 
+// GuardReader reads a guard: a *tcguard.Guard, or the agents' view of one.
+type GuardReader interface {
+	Status(ports []int) (tcguard.Status, error)
+	StatusTrunks(trunks []int) (tcguard.Status, error)
+}
+
+// ReadGuard reads g against the devices cfg has it hold
+// (cfg.GuardedNames): bridge ports, or in the tc datapath trunks, where
+// one left unbound forwards nothing (tcguard.StatusTrunks). A nil cfg (none
+// applied) has bridge ports.
+func ReadGuard(g GuardReader, cfg *config.Config, devices []int) (tcguard.Status, error) {
+	if cfg != nil && cfg.Datapath == config.TCDatapath {
+		return g.StatusTrunks(devices)
+	}
+	return g.Status(devices)
+}
+
 // filterStatus fills r for the tc datapath: each translation's two filters
 // with their counters, and the trunks bound.
-func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, gs tcguard.Status, r *Report) error {
+func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.Status, r *Report) error {
 	fs, err := m.filters(cfg.Guard.Block, st)
 	if err != nil {
 		return err
@@ -140,11 +148,9 @@ func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, gs tcguard.St
 	for _, f := range fs {
 		have[f.Key()] = f
 	}
-	for _, name := range cfg.GuardedNames() {
-		if o := st.ByName[name]; o != nil {
-			if _, bound := slices.BinarySearch(gs.Trunks, o.Index); bound {
-				r.Guard.PortsBound++
-			}
+	for _, i := range trunks {
+		if _, bound := slices.BinarySearch(gs.Trunks, i); bound {
+			r.Guard.PortsBound++
 		}
 	}
 	for _, tr := range cfg.Translations {

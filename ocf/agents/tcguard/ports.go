@@ -64,10 +64,7 @@ func (s snapshot) trunks() bool {
 
 // status reads the guard against the expected devices.
 func (s snapshot) status(g node.Guard) (tcguard.Status, error) {
-	if s.trunks() {
-		return g.StatusTrunks(s.expectedPorts())
-	}
-	return g.Status(s.expectedPorts())
+	return bridgectl.ReadGuard(g, s.applied, s.expectedPorts())
 }
 
 // holdPorts reads the guard against every expected port and binds again

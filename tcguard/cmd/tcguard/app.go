@@ -214,11 +214,7 @@ func cmdStatus(c *cli.Context) error {
 			ports = append(ports, i)
 		}
 	}
-	status := g.Status
-	if cfg.Datapath == config.TCDatapath {
-		status = g.StatusTrunks // the trunks are what it holds
-	}
-	s, err := status(ports)
+	s, err := bridgectl.ReadGuard(g, cfg, ports)
 	if err != nil {
 		return fail(exitError, "status: %v", err)
 	}
