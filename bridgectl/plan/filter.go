@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 )
@@ -70,7 +69,10 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 	var errs []error
 	trunks := map[string]bool{}
 	missing := map[string]bool{}
-	short := map[string]int{} // MTU errors by text after the translation's name: one each
+	// MTU refusals, one per reason (a range repeats one for each of its
+	// translations), in file order, with how often each came.
+	var shortWhy []string
+	short := map[string]int{}
 	for _, t := range cfg.Translations {
 		ok := true
 		for _, e := range []config.End{t.A, t.B} {
@@ -85,10 +87,10 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 		if !ok {
 			continue
 		}
-		if err := filterMTU(t, st); err != nil {
-			_, why, _ := strings.Cut(err.Error(), ": translation "+t.Name+": ")
+		if at, why := filterMTU(t, st); why != "" {
 			if short[why]++; short[why] == 1 {
-				errs = append(errs, err)
+				shortWhy = append(shortWhy, why)
+				errs = append(errs, fmt.Errorf("%s: translation %s: %s", at, t.Name, why))
 			}
 			continue
 		}
@@ -97,8 +99,8 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 			out = append(out, Filter{Translation: t.Name, In: d[0], Out: d[1], Prio: FilterPrio(d[0].Tags[0].Proto), Gate: true, SkipHW: true})
 		}
 	}
-	for why, n := range short {
-		if n > 1 {
+	for _, why := range shortWhy {
+		if n := short[why]; n > 1 {
 			errs = append(errs, fmt.Errorf("%d more translations: %s", n-1, why))
 		}
 	}
@@ -112,28 +114,29 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 // filterMTU checks that each end's trunk carries what the other sends: a
 // frame of the most payload one end's trunk carries under its tags must
 // fit the other's under its own (one tag is free of the MTU, each further
-// one costs 4 bytes), and an end's `mtu` must fit both.
-func filterMTU(t config.Translation, st *State) error {
+// one costs 4 bytes), and an end's `mtu` must fit both. It returns where
+// and why not, or "".
+func filterMTU(t config.Translation, st *State) (config.Pos, string) {
 	for _, x := range [2][2]config.End{{t.A, t.B}, {t.B, t.A}} {
 		in, out := x[0], x[1]
 		cin, cout := capacity(in, st.ByName[in.Parent].MTU), capacity(out, st.ByName[out.Parent].MTU)
 		if in.MTU != 0 {
 			if in.MTU > cin {
-				return fmt.Errorf("%s: translation %s: mtu %d is more than %s (mtu %d) can carry with %d tags (%d)",
-					in.Pos, t.Name, in.MTU, in.Parent, st.ByName[in.Parent].MTU, len(in.Tags), cin)
+				return in.Pos, fmt.Sprintf("mtu %d is more than %s (mtu %d) can carry with %d tags (%d)",
+					in.MTU, in.Parent, st.ByName[in.Parent].MTU, len(in.Tags), cin)
 			}
 			cin = in.MTU
 		}
 		if len(out.Tags) > len(in.Tags) && cout < cin {
-			return fmt.Errorf("%s: translation %s: trunk %s (mtu %d) carries %d bytes under %d tags, less than %s sends (%d): raise %s's mtu to %d",
-				out.Pos, t.Name, out.Parent, st.ByName[out.Parent].MTU, cout, len(out.Tags), in.Parent, cin, out.Parent, st.ByName[out.Parent].MTU+cin-cout)
+			return out.Pos, fmt.Sprintf("trunk %s (mtu %d) carries %d bytes under %d tags, less than %s sends (%d): raise %s's mtu to %d",
+				out.Parent, st.ByName[out.Parent].MTU, cout, len(out.Tags), in.Parent, cin, out.Parent, st.ByName[out.Parent].MTU+cin-cout)
 		}
 		if in.MTU != 0 && cout < in.MTU {
-			return fmt.Errorf("%s: translation %s: mtu %d is more than %s (mtu %d) can carry with %d tags (%d)",
-				in.Pos, t.Name, in.MTU, out.Parent, st.ByName[out.Parent].MTU, len(out.Tags), cout)
+			return in.Pos, fmt.Sprintf("mtu %d is more than %s (mtu %d) can carry with %d tags (%d)",
+				in.MTU, out.Parent, st.ByName[out.Parent].MTU, len(out.Tags), cout)
 		}
 	}
-	return nil
+	return config.Pos{}, ""
 }
 
 // overlaps refuses two filters that would take the same frames: the same
