@@ -14,6 +14,40 @@ import (
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
 
+// everyKind is one translation of each kind the contract names, on trunks
+// q0 (QinQ), v0 and w0 (802.1Q); bulkRange, with the range's last inner
+// tag and VLAN id, a ranged one (translations bulk.1 ... bulk.N: QinQ
+// 101.i <-> VLAN 2000+i).
+const (
+	everyKind = `
+[[translation]]
+name = "vps-bm"
+a = { parent = "q0", outer = 100, inner = 200 }
+b = { parent = "v0", vlan = 300 }
+
+[[translation]]
+name = "zones"
+a = { parent = "v0", vlan = 100 }
+b = { parent = "w0", vlan = 200 }
+
+[[translation]]
+name = "dot1q-outer"
+a = { parent = "q0", outer = 500, outer_proto = "802.1Q", inner = 600 }
+b = { parent = "v0", vlan = 700 }
+
+[[translation]]
+name = "qinq-qinq"
+a = { parent = "q0", outer = 102, inner = 7 }
+b = { parent = "w0", outer = 103, inner = 8 }
+`
+	bulkRange = `
+[[translation]]
+name = "bulk"
+a = { parent = "q0", outer = 101, inner = "1-%d" }
+b = { parent = "w0", vlan = "2001-%d" }
+`
+)
+
 // Real frames through translations that bridgectl apply built from one
 // file: each kind of translation the contract names, both ways, checking
 // the tag bytes on the wire. Trunks: q0 (QinQ), v0 and w0 (802.1Q), their
@@ -34,32 +68,7 @@ func TestBridgectlFrames(t *testing.T) {
 
 	e := newBCEnv(t)
 	e.ns.Veth(t, "w0", "w0p")
-	cfg := e.write(t, "frames.toml", fmt.Sprintf(`
-[[translation]]
-name = "vps-bm"
-a = { parent = "q0", outer = 100, inner = 200 }
-b = { parent = "v0", vlan = 300 }
-
-[[translation]]
-name = "zones"
-a = { parent = "v0", vlan = 100 }
-b = { parent = "w0", vlan = 200 }
-
-[[translation]]
-name = "dot1q-outer"
-a = { parent = "q0", outer = 500, outer_proto = "802.1Q", inner = 600 }
-b = { parent = "v0", vlan = 700 }
-
-[[translation]]
-name = "qinq-qinq"
-a = { parent = "q0", outer = 102, inner = 7 }
-b = { parent = "w0", outer = 103, inner = 8 }
-
-[[translation]]
-name = "bulk"
-a = { parent = "q0", outer = 101, inner = "1-%d" }
-b = { parent = "w0", vlan = "2001-%d" }
-`, n, 2000+n))
+	cfg := e.write(t, "frames.toml", everyKind+fmt.Sprintf(bulkRange, n, 2000+n))
 	e.downAtCleanup(t)
 	r := e.bridgectl(t, 0, "apply", "-c", cfg)
 	t.Logf("apply of %d translations: %v: %s", 4+n, r.took, firstLine(r.stdout))

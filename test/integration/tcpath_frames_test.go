@@ -27,33 +27,7 @@ func TestTCDatapathFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := e.write(t, "tc.toml", `datapath = "tc"
-
-[[translation]]
-name = "vps-bm"
-a = { parent = "q0", outer = 100, inner = 200 }
-b = { parent = "v0", vlan = 300 }
-
-[[translation]]
-name = "zones"
-a = { parent = "v0", vlan = 100 }
-b = { parent = "w0", vlan = 200 }
-
-[[translation]]
-name = "dot1q-outer"
-a = { parent = "q0", outer = 500, outer_proto = "802.1Q", inner = 600 }
-b = { parent = "v0", vlan = 700 }
-
-[[translation]]
-name = "qinq-qinq"
-a = { parent = "q0", outer = 102, inner = 7 }
-b = { parent = "w0", outer = 103, inner = 8 }
-
-[[translation]]
-name = "bulk"
-a = { parent = "q0", outer = 101, inner = "1-50" }
-b = { parent = "w0", vlan = "2001-2050" }
-`)
+	cfg := e.write(t, "tc.toml", "datapath = \"tc\"\n"+everyKind+fmt.Sprintf(bulkRange, 50, 2050))
 	e.downAtCleanup(t)
 	links := len(e.links(t))
 	r := e.bridgectl(t, 0, "apply", "-c", cfg)
