@@ -47,7 +47,10 @@ type Manager struct {
 	// datapath's): tcnl.Open in the namespace, unless New's caller sets
 	// another (tests: internal/kerneltest's tc).
 	OpenTC func() (tcnl.TC, error)
-	unlock func() // set while the namespace's lock is held
+	// Offloads are the namespace's device features: kernel.Ethtool in the
+	// namespace, unless New's caller sets others (tests).
+	Offloads kernel.Offloads
+	unlock   func() // set while the namespace's lock is held
 }
 
 // binder is the guard as kernel.Apply binds ports with it.
@@ -92,6 +95,7 @@ func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	}
 	m := &Manager{opts: o, ns: ns, links: links}
 	m.OpenTC = func() (tcnl.TC, error) { return tcnl.Open(ns.Fd()) }
+	m.Offloads = kernel.Ethtool{NS: ns}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
 		m.Close()
@@ -164,6 +168,9 @@ type View struct {
 	// (with their counters), and the trunks the wanted ones need.
 	WantFilters, Filters []plan.Filter
 	Trunks               []string
+	// The trunk settings bridgectl changed, as recorded, and the record
+	// once the plan's setting steps are done.
+	Changed, settingsAfter []plan.Changed
 }
 
 // Observe reads the links (and, with guard, which ports are bound to the
@@ -268,7 +275,7 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 			v.Plan.Unbind = append(v.Plan.Unbind, v.State.Name(i))
 		}
 	}
-	return nil
+	return m.observeSettings(v)
 }
 
 // filters reads the tc datapath's filters of the guard of block.
@@ -388,6 +395,9 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 	defer g.Close()
 	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{g}) }
 	filters := func() (plan.Result, error) {
+		if err := m.setTrunks(v); err != nil {
+			return plan.Result{}, &kernel.PhaseError{Phase: "trunk settings", Err: err}
+		}
 		// Trunks are bound before any filter; bound again also when only
 		// their binding was lost (filters intact).
 		if len(v.Trunks) > 0 && (len(v.Plan.Bind) > 0 || len(v.Plan.Filters) > 0) {
@@ -415,6 +425,9 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 	}
 	if err := g.UnbindTrunks(indexes(v.State, v.Plan.Unbind)); err != nil {
 		return res, &kernel.PhaseError{Phase: "unbind trunks", Err: err}
+	}
+	if err := m.restoreTrunks(v); err != nil {
+		return res, &kernel.PhaseError{Phase: "trunk settings", Err: err}
 	}
 	if len(v.Trunks) == 0 && len(v.Plan.Unbind) > 0 {
 		return res, g.Release()
@@ -517,6 +530,9 @@ func (m *Manager) downDatapath(st *plan.State) error {
 		return err
 	}
 	if err := g.UnbindTrunks(gs.Trunks); err != nil {
+		return err
+	}
+	if err := m.restoreTrunks(v); err != nil {
 		return err
 	}
 	return g.Release()

@@ -81,6 +81,10 @@ type Observed struct {
 	Ageing       time.Duration
 	GroupFwdMask uint16
 	Bound        bool // a clsact on its ingress is bound to the guard's block
+	Promisc      bool // IFF_PROMISC set by a user (not a bridge's or a VLAN's)
+	// Offloads: the features the tc datapath cares about (TrunkOffloads)
+	// that the device has; read for trunks only.
+	Offloads map[string]Feature
 
 	// Counters, read only by status (IFLA_STATS64).
 	RxPackets, TxPackets, RxBytes, TxBytes uint64

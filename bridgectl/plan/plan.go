@@ -75,11 +75,15 @@ type Plan struct {
 	Bind    []string
 	Filters []FilterStep
 	Unbind  []string
+	// Trunk settings the tc datapath needs, or puts back (see
+	// ComputeSettings); and what it cannot set, for the operator.
+	Settings []SettingStep
+	Warnings []string
 }
 
 // Empty reports whether apply has nothing to change.
 func (p *Plan) Empty() bool {
-	return len(p.Steps) == 0 && len(p.Bind) == 0 && len(p.Filters) == 0 && len(p.Unbind) == 0
+	return len(p.Steps) == 0 && len(p.Bind) == 0 && len(p.Filters) == 0 && len(p.Unbind) == 0 && len(p.Settings) == 0
 }
 
 // Clean reports whether the kernel is converged and nothing foreign is in

@@ -94,6 +94,7 @@ func (k *Kernel) Open(o bridgectl.Options) (node.Node, error) {
 		return nil, err
 	}
 	m.OpenTC = func() (tcnl.TC, error) { return k.TC(), nil }
+	m.Offloads = k.Offloads()
 	return fakeNode{node.FromManager(m), k}, nil
 }
 
