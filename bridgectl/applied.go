@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
@@ -19,42 +21,57 @@ import (
 // and cut every translation.
 const appliedFile = "applied.toml"
 
-// Record stores raw as the applied configuration, atomically. Two header
-// lines, which TOML reads as comments, name the source and the guard's
-// block (AppliedBlock).
+// Record stores raw as the applied configuration, atomically. Three header
+// lines, which TOML reads as comments, name the source, the guard's block
+// and every group's block (AppliedGroups).
 func (m *Manager) Record(cfg *config.Config, raw []byte) error {
-	b := fmt.Appendf(nil, "# applied from %s\n# guard block %d\n", cfg.File, cfg.Guard.Block)
+	b := fmt.Appendf(nil, "# applied from %s\n# guard block %d\n# groups", cfg.File, cfg.Guard.Block)
+	for _, g := range cfg.Groups {
+		b = fmt.Appendf(b, " %s=%d", g.Name, g.Block)
+	}
+	b = append(b, '\n')
 	return m.dir.WriteFile(appliedFile, append(b, raw...))
 }
 
-// AppliedBlock is the guard's block of the configuration applied in the
-// namespace o selects, if raw is byte for byte the file that was applied:
-// it was validated whole then, so a command that needs only the block
-// (tcguard block and unblock) need not validate it again — at thousands of
-// translations that costs more than the rest of the command. It reads the
-// state file only. ok is false for anything else (nothing applied, another
-// file, a record without the block line).
-func AppliedBlock(o Options, raw []byte) (block uint32, ok bool) {
+// AppliedGroups are the groups (name and guard block; the default group
+// first) of the configuration applied in the namespace o selects, if raw
+// is byte for byte the file that was applied: it was validated whole then,
+// so a command that needs only the blocks (tcguard block and unblock)
+// need not validate it again — at thousands of translations that costs
+// more than the rest of the command. It reads the state file only. ok is
+// false for anything else (nothing applied, another file, a record
+// without the header lines).
+func AppliedGroups(o Options, raw []byte) (groups []config.Group, ok bool) {
 	if o.StateDir == "" {
 		o.StateDir = defaults.StateDir
 	}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	rec, err := dir.ReadFile(appliedFile)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	_, rest, _ := bytes.Cut(rec, []byte("\n"))
+	_, rest, _ = bytes.Cut(rest, []byte("\n"))
 	line, body, found := bytes.Cut(rest, []byte("\n"))
 	if !found || !bytes.Equal(body, raw) {
-		return 0, false
+		return nil, false
 	}
-	if _, err := fmt.Sscanf(string(line), "# guard block %d", &block); err != nil || block == 0 {
-		return 0, false
+	fields := strings.Fields(string(line))
+	if len(fields) < 3 || fields[0] != "#" || fields[1] != "groups" {
+		return nil, false
 	}
-	return block, true
+	for _, f := range fields[2:] {
+		name, n, _ := strings.Cut(f, "=")
+		block, err := strconv.ParseUint(n, 10, 32)
+		if err != nil || block == 0 || name == "" {
+			return nil, false
+		}
+		groups = append(groups, config.Group{Name: name, Block: uint32(block)})
+	}
+	return groups, true
 }
 
 // ErrNotApplied means nothing was applied in the namespace since boot (or

@@ -53,11 +53,16 @@ type Manager struct {
 	unlock   func() // set while the namespace's lock is held
 }
 
-// binder is the guard as kernel.Apply binds ports with it.
-type binder struct{ g *tcguard.Guard }
+// binder is the groups' guards as kernel.Apply binds ports with them.
+type binder struct{ m *Manager }
 
-func (b binder) Bind(ifindexes []int) ([]int, error) {
-	err := b.g.Bind(ifindexes)
+func (b binder) Bind(block uint32, ifindexes []int) ([]int, error) {
+	g, err := b.m.Guard(block, "") // binding does not touch the group's marker
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	err = g.Bind(ifindexes)
 	if err == nil {
 		return nil, nil
 	}
@@ -150,13 +155,14 @@ func (m *Manager) Lock() (unlock func(), err error) {
 	}, nil
 }
 
-// Guard opens the standby guard of this namespace for block.
-func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
+// Guard opens the standby guard of this namespace for block, the guard of
+// the translations of group ("" for the default group).
+func (m *Manager) Guard(block uint32, group string) (*tcguard.Guard, error) {
 	t, err := m.OpenTC()
 	if err != nil {
 		return nil, err
 	}
-	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()}, t), nil
+	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir(), Group: group}, t), nil
 }
 
 // View is the kernel as seen against a configuration.
@@ -178,33 +184,43 @@ type View struct {
 // concurrently, on two sockets: each is one dump of every device in the
 // namespace, and one's parsing overlaps the other's kernel work.
 func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
-	var bound <-chan boundPorts
+	// Every group's guard, and the applied file's groups' too: a port
+	// still bound to the guard of a group this file no longer has is
+	// bound (it moves by a recreate), not a port with a foreign qdisc.
+	var bound []<-chan boundPorts
+	all := m.guardsOf(cfg)
 	if guard {
-		bound = m.boundPorts(cfg.Guard.Block)
+		for _, b := range all.blocks {
+			bound = append(bound, m.boundPorts(all, b))
+		}
 	}
 	links, err := m.links.Dump(false)
 	if err != nil {
-		if bound != nil {
-			<-bound
+		for _, ch := range bound {
+			<-ch
 		}
 		return nil, err
 	}
 	st := plan.NewState(links)
 	want, err := plan.Desired(cfg, st)
 	var gs tcguard.Status
-	if bound != nil {
-		b := <-bound
-		gs = b.status
-		if err == nil {
-			err = b.err
-		}
-		for _, i := range b.status.Bound {
-			if o := st.ByIndex[i]; o != nil {
-				o.Bound = true
+	if guard {
+		for i, block := range all.blocks {
+			b := <-bound[i]
+			if i == 0 {
+				gs = b.status // the default group's: [guard] block's
 			}
-		}
-		if err == nil {
-			err = SharedBlock(cfg.Guard.Block, b.status, st)
+			if err == nil {
+				err = b.err
+			}
+			for _, i := range b.status.Bound {
+				if o := st.ByIndex[i]; o != nil {
+					o.Bound, o.BoundBlock = true, block
+				}
+			}
+			if err == nil {
+				err = SharedBlock(block, b.status, st)
+			}
 		}
 	} else {
 		for _, o := range st.ByName {
@@ -239,12 +255,13 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 			return err
 		}
 	}
-	if v.Filters, err = m.filters(cfg.Guard.Block, v.State); err != nil {
+	all := m.guardsOf(cfg)
+	if v.Filters, err = m.filters(all, v.State); err != nil {
 		return err
 	}
 	v.Plan.Filters = plan.ComputeFilters(v.WantFilters, v.Filters)
 	if len(v.Trunks) > 0 {
-		g, err := m.Guard(cfg.Guard.Block)
+		g, err := m.openGuard(all, cfg.Guard.Block)
 		if err != nil {
 			return err
 		}
@@ -278,18 +295,19 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 	return m.observeSettings(v)
 }
 
-// filters reads the tc datapath's filters of the guard of block.
-func (m *Manager) filters(block uint32, st *plan.State) ([]plan.Filter, error) {
+// filters reads the tc datapath's filters: those in the trunk block, each
+// gated by its group's guard.
+func (m *Manager) filters(all guards, st *plan.State) ([]plan.Filter, error) {
 	t, err := m.OpenTC()
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
-	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(block)})
+	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: all.trunk})
 	if err != nil {
-		return nil, fmt.Errorf("listing the filters of block %d: %w", tcguard.TrunkBlock(block), err)
+		return nil, fmt.Errorf("listing the filters of block %d: %w", all.trunk, err)
 	}
-	return kernel.ObservedFilters(objs, st, tcguard.ActionIndex(block)), nil
+	return kernel.ObservedFilters(objs, st, all.gates()), nil
 }
 
 // indexes are the ifindexes of the named links that exist.
@@ -341,10 +359,10 @@ func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 }
 
 // boundPorts reads, in the background, which devices are bound to block.
-func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
+func (m *Manager) boundPorts(gs guards, block uint32) <-chan boundPorts {
 	ch := make(chan boundPorts, 1)
 	go func() {
-		g, err := m.Guard(block)
+		g, err := m.openGuard(gs, block)
 		if err != nil {
 			ch <- boundPorts{err: err}
 			return
@@ -388,12 +406,13 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 // to drop) before its first filter; a trunk is unbound only after its
 // filters are gone.
 func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
-	g, err := m.Guard(cfg.Guard.Block)
+	all := m.guardsOf(cfg)
+	g, err := m.openGuard(all, cfg.Guard.Block)
 	if err != nil {
 		return plan.Result{}, err
 	}
 	defer g.Close()
-	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{g}) }
+	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{m}) }
 	filters := func() (plan.Result, error) {
 		if err := m.setTrunks(v); err != nil {
 			return plan.Result{}, &kernel.PhaseError{Phase: "trunk settings", Err: err}
@@ -405,7 +424,7 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 				return plan.Result{}, &kernel.PhaseError{Phase: "bind trunks", Err: err}
 			}
 		}
-		res, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, v.State)
+		res, err := m.applyFilters(all, v.Plan.Filters, v.State)
 		if err != nil {
 			return res, &kernel.PhaseError{Phase: "filters", Err: err}
 		}
@@ -429,15 +448,33 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 	if err := m.restoreTrunks(v); err != nil {
 		return res, &kernel.PhaseError{Phase: "trunk settings", Err: err}
 	}
-	if len(v.Trunks) == 0 && len(v.Plan.Unbind) > 0 {
-		return res, g.Release()
-	}
-	return res, nil
+	return res, m.release(all, cfg, len(v.Trunks) == 0)
 }
 
-// applyFilters runs the tc datapath's filter steps in the guard of block's
-// trunk block.
-func (m *Manager) applyFilters(block uint32, steps []plan.FilterStep, st *plan.State) (plan.Result, error) {
+// release deletes the actions of the guards that no translation filter
+// binds any more and that were made on their own (see tcguard.Release):
+// every guard's when the tc datapath is gone (none), else those of the
+// groups cfg no longer has. A bound action is left.
+func (m *Manager) release(all guards, cfg *config.Config, none bool) error {
+	for _, b := range all.blocks {
+		if !none && (b == cfg.Guard.Block || slices.ContainsFunc(cfg.Groups, func(g config.Group) bool { return g.Block == b })) {
+			continue
+		}
+		g, err := m.openGuard(all, b)
+		if err != nil {
+			return err
+		}
+		err = g.Release()
+		g.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyFilters runs the tc datapath's filter steps in the trunk block.
+func (m *Manager) applyFilters(all guards, steps []plan.FilterStep, st *plan.State) (plan.Result, error) {
 	if len(steps) == 0 {
 		return plan.Result{}, nil
 	}
@@ -446,7 +483,7 @@ func (m *Manager) applyFilters(block uint32, steps []plan.FilterStep, st *plan.S
 		return plan.Result{}, err
 	}
 	defer t.Close()
-	return kernel.ApplyFilters(t, steps, st, tcguard.TrunkBlock(block), tcguard.ActionIndex(block))
+	return kernel.ApplyFilters(t, steps, st, all.trunk, all.gates())
 }
 
 // SetDown sets the links with these ifindexes down (bridge ports that cannot
@@ -505,15 +542,17 @@ func (m *Manager) RemoveFilters() error {
 }
 
 // downDatapath deletes the tc datapath's filters, unbinds its trunks and
-// releases the guard's action if it was created for them, in the block of
-// the configuration applied (the default block if none is recorded).
+// releases the guards' actions if they were created for them, in the
+// blocks of the configuration applied (the default block if none is
+// recorded).
 func (m *Manager) downDatapath(st *plan.State) error {
 	cfg := &config.Config{Datapath: config.BridgeDatapath} // no filter wanted
 	cfg.Guard.Block = defaults.Block
 	if applied, err := m.Applied(); err == nil {
 		cfg.Guard.Block = applied.Guard.Block
 	}
-	g, err := m.Guard(cfg.Guard.Block)
+	all := m.guardsOf(cfg)
+	g, err := m.openGuard(all, cfg.Guard.Block)
 	if err != nil {
 		return err
 	}
@@ -526,7 +565,7 @@ func (m *Manager) downDatapath(st *plan.State) error {
 	if err := m.observeDatapath(cfg, v, gs); err != nil {
 		return err
 	}
-	if _, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, st); err != nil {
+	if _, err := m.applyFilters(all, v.Plan.Filters, st); err != nil {
 		return err
 	}
 	if err := g.UnbindTrunks(gs.Trunks); err != nil {
@@ -535,5 +574,5 @@ func (m *Manager) downDatapath(st *plan.State) error {
 	if err := m.restoreTrunks(v); err != nil {
 		return err
 	}
-	return g.Release()
+	return m.release(all, cfg, true)
 }

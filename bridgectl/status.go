@@ -35,6 +35,7 @@ type EndStatus struct {
 // Filters, one per direction.
 type TranslationStatus struct {
 	Name     string          `json:"name"`
+	Group    string          `json:"group"`
 	Datapath config.Datapath `json:"datapath"`
 	A        EndStatus       `json:"a"`
 	B        EndStatus       `json:"b"`
@@ -67,9 +68,18 @@ type GuardStatus struct {
 	DroppedPackets uint64 `json:"dropped_packets"` // modulo 2^32 (tcguard.Status)
 }
 
+// GroupStatus is one group's guard.
+type GroupStatus struct {
+	Name string `json:"name"`
+	GuardStatus
+}
+
 // Report is what status shows.
 type Report struct {
+	// Guard is the default group's guard ([guard] block's); Groups every
+	// group's, the default first.
 	Guard        GuardStatus         `json:"guard"`
+	Groups       []GroupStatus       `json:"groups"`
 	Translations []TranslationStatus `json:"translations"`
 }
 
@@ -80,18 +90,34 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		return nil, err
 	}
 	st := plan.NewState(links)
-	ports := indexes(st, cfg.GuardedNames())
-	g, err := m.Guard(cfg.Guard.Block)
-	if err != nil {
-		return nil, err
+	all := m.guardsOf(cfg)
+	r := &Report{}
+	bound := map[int]*GuardStatus{} // bridge ports bound to their group's guard
+	var trunks tcguard.Status
+	for _, grp := range cfg.Groups {
+		devices := indexes(st, cfg.GuardedNames(grp.Name))
+		g, err := m.openGuard(all, grp.Block)
+		if err != nil {
+			return nil, err
+		}
+		gs, err := ReadGuard(g, cfg, devices)
+		g.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Groups = append(r.Groups, GroupStatus{Name: grp.Name, GuardStatus: GuardStatus{Block: grp.Block, State: gs.State.String(),
+			PortsExpected: len(devices), DroppedPackets: gs.DroppedPackets}})
+		gst := &r.Groups[len(r.Groups)-1].GuardStatus
+		for _, i := range devices {
+			if _, ok := slices.BinarySearch(gs.Bound, i); ok {
+				gst.PortsBound++
+				bound[i] = gst
+			}
+		}
+		if grp.Block == cfg.Guard.Block {
+			trunks = gs
+		}
 	}
-	defer g.Close()
-	gs, err := ReadGuard(g, cfg, ports)
-	if err != nil {
-		return nil, err
-	}
-	r := &Report{Guard: GuardStatus{Block: cfg.Guard.Block, State: gs.State.String(),
-		PortsExpected: len(ports), DroppedPackets: gs.DroppedPackets}}
 	link := func(name string) LinkStatus {
 		o := st.ByName[name]
 		if o == nil {
@@ -102,20 +128,17 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 	}
 	port := func(e config.End) EndStatus {
 		es := end(e, link)
-		p := &es.Links[len(es.Links)-1]
-		if p.Present {
-			_, p.Guarded = slices.BinarySearch(gs.Bound, st.ByName[p.Name].Index)
-			if p.Guarded {
-				r.Guard.PortsBound++
-			}
+		if p := &es.Links[len(es.Links)-1]; p.Present {
+			p.Guarded = bound[st.ByName[p.Name].Index] != nil
 		}
 		return es
 	}
+	r.Guard = r.Groups[0].GuardStatus
 	if cfg.Datapath == config.TCDatapath {
-		return r, m.filterStatus(cfg, st, ports, gs, r)
+		return r, m.filterStatus(cfg, st, all, trunks, r)
 	}
 	for _, t := range cfg.Translations {
-		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
+		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, Group: t.Group, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
 	}
 	return r, nil
 }
@@ -139,8 +162,8 @@ func ReadGuard(g GuardReader, cfg *config.Config, devices []int) (tcguard.Status
 
 // filterStatus fills r for the tc datapath: each translation's two filters
 // with their counters, and the trunks bound.
-func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.Status, r *Report) error {
-	fs, err := m.filters(cfg.Guard.Block, st)
+func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, all guards, gs tcguard.Status, r *Report) error {
+	fs, err := m.filters(all, st)
 	if err != nil {
 		return err
 	}
@@ -148,20 +171,15 @@ func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, trunks []int,
 	for _, f := range fs {
 		have[f.Key()] = f
 	}
-	for _, i := range trunks {
-		if _, bound := slices.BinarySearch(gs.Trunks, i); bound {
-			r.Guard.PortsBound++
-		}
-	}
 	for _, tr := range cfg.Translations {
-		ts := TranslationStatus{Name: tr.Name, Datapath: cfg.Datapath, A: EndStatus{Stack: tr.A.Stack.String()}, B: EndStatus{Stack: tr.B.Stack.String()}}
+		ts := TranslationStatus{Name: tr.Name, Group: tr.Group, Datapath: cfg.Datapath, A: EndStatus{Stack: tr.A.Stack.String()}, B: EndStatus{Stack: tr.B.Stack.String()}}
 		for _, d := range []struct {
 			dir     string
 			in, out config.Stack
 		}{{"a>b", tr.A.Stack, tr.B.Stack}, {"b>a", tr.B.Stack, tr.A.Stack}} {
 			fs := FilterStatus{Direction: d.dir}
 			if h, ok := have[d.in.String()]; ok {
-				fs.Present = h.Out.String() == d.out.String() && h.Gate
+				fs.Present = h.Out.String() == d.out.String() && h.Guard == cfg.BlockOf(tr.Group)
 				fs.Handle, fs.Matched, fs.Forwarded, fs.Bytes = h.Handle, h.Matched, h.Forwarded, h.Bytes
 				if h.Matched > h.Forwarded {
 					fs.GuardDropped = h.Matched - h.Forwarded

@@ -99,10 +99,9 @@ func (p *parser) resolveGroups(cfg *Config, declared []Group, guardPos Pos) {
 	for _, t := range cfg.Translations {
 		used[t.Group] = true
 	}
-	var gs []Group
-	if used[DefaultGroup] || len(declared) == 0 {
-		gs = append(gs, Group{Name: DefaultGroup, Block: cfg.Guard.Block, Pos: guardPos})
-	}
+	// The default group always: its guard is [guard] block's, whose next
+	// index but one is the tc datapath's block.
+	gs := []Group{{Name: DefaultGroup, Block: cfg.Guard.Block, Pos: guardPos}}
 	for _, g := range declared {
 		if !used[g.Name] {
 			p.errorf(g.Pos, "group %q: no translation is in it (add group = %q to one, or remove the group)", g.Name, g.Name)
@@ -131,6 +130,15 @@ func (c *Config) Group(name string) *Group {
 		return nil
 	}
 	return &c.Groups[i]
+}
+
+// BlockOf is the guard block of the group called name: [guard] block for
+// the default group (and for a name the file has not).
+func (c *Config) BlockOf(name string) uint32 {
+	if g := c.Group(name); g != nil {
+		return g.Block
+	}
+	return c.Guard.Block
 }
 
 // groupOf checks a translation's group key; "" is the default group.

@@ -4,11 +4,15 @@ package config
 // hold, each once, in file order: in the bridge datapath the translations'
 // bridge ports (the innermost link of each end), in the tc datapath their
 // trunks (each end's parent), whose ingress carries the translation
-// filters.
-func (c *Config) GuardedNames() []string {
+// filters. With group, those of that group's translations only ("": every
+// group's).
+func (c *Config) GuardedNames(group string) []string {
 	seen := make(map[string]bool, 2*len(c.Translations))
 	var out []string
 	for _, t := range c.Translations {
+		if group != "" && t.Group != group {
+			continue
+		}
 		for _, e := range [2]End{t.A, t.B} {
 			name := e.Parent
 			if c.Datapath != TCDatapath {

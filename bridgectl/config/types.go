@@ -95,8 +95,8 @@ type Config struct {
 		Ageing time.Duration // MAC ageing time of every bridge, whole seconds
 	}
 	Translations []Translation // expanded, file order, ranges position by position
-	// Groups: the default group first if any translation is in it (or
-	// none is declared), then the declared ones in file order.
+	// Groups: the default group first (also when no translation is in
+	// it), then the declared ones in file order.
 	Groups []Group
 }
 

@@ -48,7 +48,7 @@ func (s snapshot) expectedPorts() []int {
 		return nil
 	}
 	ports := []int{}
-	for _, name := range s.applied.GuardedNames() {
+	for _, name := range s.applied.GuardedNames(config.DefaultGroup) {
 		if o := s.links.ByName[name]; o != nil && (o.Owned() || s.trunks()) {
 			ports = append(ports, o.Index)
 		}

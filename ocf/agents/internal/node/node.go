@@ -122,7 +122,7 @@ func FromManager(m *bridgectl.Manager) Node { return manager{m} }
 type manager struct{ *bridgectl.Manager }
 
 func (m manager) Guard(block uint32) (Guard, error) {
-	g, err := m.Manager.Guard(block)
+	g, err := m.Manager.Guard(block, "")
 	if err != nil {
 		return nil, err // not a typed nil in an interface
 	}
