@@ -1,6 +1,8 @@
 package bridgectl
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -104,5 +106,83 @@ func TestGroupsBridgeDatapath(t *testing.T) {
 	}
 	if v, binds, _ := k.Gact(defaults.Block); v != tc.ActShot || binds != 2 {
 		t.Errorf("default action: verdict %d, %d binds", v, binds)
+	}
+}
+
+// In the tc datapath every group's filters share the one trunk block, each
+// gated by its own group's action: opening a group opens its filters only.
+// Moving a translation to another group replaces its two filters in place.
+func TestGroupsTCDatapath(t *testing.T) {
+	m, k := fakeManager(t)
+	cfg, raw := parse(t, "datapath = \"tc\"\n"+twoGroups)
+	if _, _, err := m.Apply(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	v := converged(t, m, cfg)
+	gates := map[string]uint32{}
+	for _, f := range v.Filters {
+		gates[f.In.String()] = f.Guard
+	}
+	want := map[string]uint32{
+		"eth0 802.1ad:100 802.1Q:200": eastBlock, "eth1 802.1Q:300": eastBlock,
+		"eth0 802.1Q:400": defaults.Block, "eth1 802.1Q:500": defaults.Block,
+	}
+	if !maps.Equal(gates, want) {
+		t.Fatalf("filters gated by %v, want %v", gates, want)
+	}
+	for _, b := range []uint32{eastBlock, defaults.Block} {
+		if v, binds, ok := k.Gact(b); !ok || v != tc.ActShot || binds != 2 {
+			t.Fatalf("action %d: verdict %d, %d binds, %v; want dropping, bound by 2 filters", b, v, binds, ok)
+		}
+	}
+	g, err := m.GroupGuard(cfg, "east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if v, _, _ := k.Gact(eastBlock); v != tc.ActPipe {
+		t.Fatalf("east's action after its unblock: %d", v)
+	}
+	if v, _, _ := k.Gact(defaults.Block); v != tc.ActShot {
+		t.Fatalf("the default group's action after east's unblock: %d", v)
+	}
+	r, err := m.Status(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, gs := range r.Groups {
+		states[gs.Name] = fmt.Sprintf("%s %d/%d", gs.State, gs.PortsBound, gs.PortsExpected)
+	}
+	if want := map[string]string{"default": "blocked 2/2", "east": "open 2/2"}; !maps.Equal(states, want) {
+		t.Fatalf("status of the groups %v, want %v (no peer's filter an intruder)", states, want)
+	}
+
+	// vps-bm moves to the default group: its filters are replaced in
+	// place, now behind the default (blocked) guard.
+	moved := strings.Replace(twoGroups, "group = \"east\"\n", "", 1)
+	moved = "datapath = \"tc\"\n" + strings.Replace(moved, "[[group]]\nname = \"east\"\nblock = 5000\n", "", 1)
+	mcfg, mraw := parse(t, moved)
+	var b strings.Builder
+	mv, err := m.Observe(mcfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv.Plan.Write(&b)
+	if !strings.Contains(b.String(), "~ filter eth0 802.1ad:100 802.1Q:200: guard block 5000 -> block 29026") {
+		t.Errorf("plan:\n%s", b.String())
+	}
+	if _, res, err := m.Apply(mcfg, mraw); err != nil || res.Modified != 2 || res.Created != 0 || res.Deleted != 0 {
+		t.Fatalf("apply: %+v, %v; want 2 filters modified", res, err)
+	}
+	converged(t, m, mcfg)
+	if v, binds, _ := k.Gact(defaults.Block); v != tc.ActShot || binds != 4 {
+		t.Fatalf("default action: verdict %d, %d binds; want dropping, 4", v, binds)
+	}
+	if _, _, ok := k.Gact(eastBlock); ok {
+		t.Error("east's action outlives its filters")
 	}
 }

@@ -1,5 +1,7 @@
 package config
 
+import "slices"
+
 // GuardedNames returns the names of the devices the standby guard must
 // hold, each once, in file order: in the bridge datapath the translations'
 // bridge ports (the innermost link of each end), in the tc datapath their
@@ -25,5 +27,48 @@ func (c *Config) GuardedNames(group string) []string {
 			}
 		}
 	}
+	return out
+}
+
+// Trunks are the parents of group's translations ("": every group's),
+// sorted, each once.
+func (c *Config) Trunks(group string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range c.Translations {
+		if group != "" && t.Group != group {
+			continue
+		}
+		for _, p := range [2]string{t.A.Parent, t.B.Parent} {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SharedTrunks are the trunks of group's translations that carry another
+// group's translations too, sorted: taking them down (a switch flush)
+// would cut those.
+func (c *Config) SharedTrunks(group string) []string {
+	mine := map[string]bool{}
+	for _, p := range c.Trunks(group) {
+		mine[p] = true
+	}
+	var out []string
+	for _, g := range c.Groups {
+		if g.Name == group {
+			continue
+		}
+		for _, p := range c.Trunks(g.Name) {
+			if mine[p] && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
 	return out
 }
