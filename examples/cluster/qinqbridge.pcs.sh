@@ -4,16 +4,27 @@
 # there for why each operation and meta attribute is what it is.
 #
 #   sh examples/cluster/qinqbridge.pcs.sh
+#       builds the configuration in a copy of the live CIB (pcs cluster cib)
+#       and pushes it at once, so that the cluster never sees the guard
+#       without its constraints.
+#   sh examples/cluster/qinqbridge.pcs.sh FILE
+#       adds it to the CIB file FILE (pcs -f FILE) and pushes nothing: to
+#       review it first, or without a cluster (test/pcs/run does, on a file
+#       from `cibadmin --empty`). Then: pcs cluster cib-push FILE --config
 #
 # Prerequisites on every node: the agents installed (make install), the same
-# /etc/qinqbridge/qinqbridge.toml, and fencing configured.
+# /etc/qinqbridge/qinqbridge.toml, and fencing configured. pcs reads the
+# agents' meta-data, so they must be installed where the script runs, also
+# with FILE.
 set -e
 
-# The configuration is built in a file and pushed at once, so that the cluster
-# never sees the guard without its constraints.
-cib=$(mktemp)
-trap 'rm -f "$cib"' EXIT
-pcs cluster cib "$cib"
+if [ $# -gt 0 ]; then
+	cib=$1
+else
+	cib=$(mktemp)
+	trap 'rm -f "$cib"' EXIT
+	pcs cluster cib "$cib"
+fi
 
 # The translation bridges, cloned on every node (interleave: each node's guard
 # waits for its own node's bridge only). Monitors: depth 0 every 10 s (links
@@ -54,4 +65,4 @@ pcs -f "$cib" constraint colocation add ms_guard with cl_bridge INFINITY id=c_gu
 # promote when the load average is high (see qinqbridge.crm).
 pcs -f "$cib" property set load-threshold=400%
 
-pcs cluster cib-push "$cib" --config
+[ $# -gt 0 ] || pcs cluster cib-push "$cib" --config
