@@ -9,8 +9,9 @@
 #       without its constraints.
 #   sh examples/cluster/qinqbridge.pcs.sh FILE
 #       adds it to the CIB file FILE (pcs -f FILE) and pushes nothing: to
-#       review it first, or without a cluster (test/pcs/run does, on a file
-#       from `cibadmin --empty`). Then: pcs cluster cib-push FILE --config
+#       review it before pushing a FILE from `pcs cluster cib FILE` (pcs
+#       cluster cib-push FILE --config), or without a cluster, as test/pcs/run
+#       does on a FILE from `cibadmin --empty`.
 #
 # Prerequisites on every node: the agents installed (make install), the same
 # /etc/qinqbridge/qinqbridge.toml, and fencing configured. pcs reads the
