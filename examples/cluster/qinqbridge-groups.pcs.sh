@@ -41,8 +41,9 @@ for g in east west; do
 	pcs -f "$cib" constraint colocation add "ms_guard_$g" with cl_bridge INFINITY id="c_guard_${g}_with_bridge"
 done
 
-# The promoted roles of two groups avoid each other's node (finite score).
-pcs -f "$cib" constraint colocation add Promoted ms_guard_east with Promoted ms_guard_west -100 id=c_spread_east_west
+# The promoted roles of two groups avoid each other's node: -1 only breaks
+# ties between equal promotion scores (see qinqbridge-groups.crm).
+pcs -f "$cib" constraint colocation add Promoted ms_guard_east with Promoted ms_guard_west -1 id=c_spread_east_west
 
 pcs -f "$cib" property set load-threshold=400%
 
