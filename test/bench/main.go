@@ -83,6 +83,9 @@ func main() {
 		fatalf("no -bin (or QB_BIN)")
 	}
 	os.MkdirAll(*work, 0o755)
+	if *dpProfile != "" {
+		requirePerf()
+	}
 	var rows []row
 	if *tcOnly {
 		rows = benchTCPath()
