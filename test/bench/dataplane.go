@@ -37,7 +37,7 @@ import (
 // CPU could never saturate the reference. Sharing CPU 1, the sink's cost
 // is in every datapath's figure alike, which pulls the ratios towards 1:
 // they understate differences, never invent them. (sinkgro.go: why the
-// sinks receive through NAPI.)
+// sinks were to receive through NAPI, and why they do not on 6.1.)
 
 var (
 	dpOnly      = flag.Bool("dataplane", false, "only the data-plane rows")
