@@ -40,6 +40,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	p.checkStacks(x, specs)
 	p.checkNames(x, specs)
 	p.resolveGroups(cfg, p.declared, p.guardPos)
+	p.checkPassthroughs(cfg)
 	if len(p.errs) > 0 {
 		return nil, p.sorted()
 	}
@@ -96,7 +97,7 @@ const (
 
 // The keys each table may have.
 var (
-	topKeys         = []string{"datapath", "translation", "guard", "bridge", "group"}
+	topKeys         = []string{"datapath", "translation", "guard", "bridge", "group", "passthrough"}
 	guardKeys       = []string{"block"}
 	bridgeKeys      = []string{"ageing"}
 	translationKeys = []string{"name", "a", "b", "bridge", "group"}
@@ -113,6 +114,7 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 	p.guardPos = Pos{File: p.file}
 	p.unknownKeys(doc, "", "", topKeys)
 	p.declared = p.groups(doc)
+	cfg.Passthroughs = p.passthroughs(doc)
 	if s, ok := p.str(doc, "", "datapath", "datapath"); ok {
 		switch d := Datapath(s); d {
 		case BridgeDatapath, TCDatapath:

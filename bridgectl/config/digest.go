@@ -49,6 +49,27 @@ func (c *Config) Digest() string {
 		b = strconv.AppendUint(b, uint64(g.Block), 10)
 		b = append(b, '\n')
 	}
+	// Pass-throughs only when present: files without them keep their
+	// digests. A pair is the same pair either way round and in any order.
+	var pairs []string
+	for _, pt := range c.Passthroughs {
+		x, y := pt.A, pt.B
+		if y < x {
+			x, y = y, x
+		}
+		l := strconv.Quote(x) + " " + strconv.Quote(y)
+		for _, proto := range pt.Protocols {
+			l += " " + strconv.Quote(proto)
+		}
+		l += " carrier " + strconv.FormatBool(pt.Carrier) + " group " + strconv.Quote(pt.Group)
+		pairs = append(pairs, l)
+	}
+	slices.Sort(pairs)
+	for _, l := range pairs {
+		b = append(b, "passthrough "...)
+		b = append(b, l...)
+		b = append(b, '\n')
+	}
 	for _, i := range order {
 		t := &c.Translations[i]
 		// Strings are quoted so that no name can imitate a field boundary.

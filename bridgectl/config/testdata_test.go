@@ -113,4 +113,28 @@ func checkInvariants(t *testing.T, cfg *Config) {
 			t.Errorf("parent %q is also the name of %s", p, id)
 		}
 	}
+	// A pass-through pairs the two sides of a translation, every
+	// translation on its trunks is in its group, and no trunk is in two.
+	inPair := map[string]bool{}
+	for _, pt := range cfg.Passthroughs {
+		sides := false
+		for _, tr := range cfg.Translations {
+			sides = sides || tr.A.Parent == pt.A && tr.B.Parent == pt.B || tr.A.Parent == pt.B && tr.B.Parent == pt.A
+			if (tr.A.Parent == pt.A || tr.A.Parent == pt.B || tr.B.Parent == pt.A || tr.B.Parent == pt.B) && tr.Group != pt.Group {
+				t.Errorf("passthrough %s: translation %s is in group %q, the pair in %q", pt, tr.Name, tr.Group, pt.Group)
+			}
+		}
+		if !sides {
+			t.Errorf("passthrough %s: no translation between its trunks", pt)
+		}
+		for _, trunk := range []string{pt.A, pt.B} {
+			if inPair[trunk] {
+				t.Errorf("trunk %s in two pairs", trunk)
+			}
+			inPair[trunk] = true
+		}
+		if len(pt.Protocols) == 0 || pt.Protocols[0] != ProtoLACP {
+			t.Errorf("passthrough %s: protocols %q", pt, pt.Protocols)
+		}
+	}
 }

@@ -98,6 +98,9 @@ type Config struct {
 	// Groups: the default group first (also when no translation is in
 	// it), then the declared ones in file order.
 	Groups []Group
+	// Passthroughs: the trunk pairs across which slow-protocol frames
+	// cross while their group's guard is open, in file order.
+	Passthroughs []Passthrough
 }
 
 // Translation is one bridge between two ends, after range expansion.
