@@ -174,6 +174,9 @@ type View struct {
 	// (with their counters), and the trunks the wanted ones need.
 	WantFilters, Filters []plan.Filter
 	Trunks               []string
+	// PassTrunks are those of Trunks that only a pass-through needs (the
+	// tc datapath does not translate on them): promiscuous, offloads kept.
+	PassTrunks []string
 	// The trunk settings bridgectl changed, as recorded, and the record
 	// once the plan's setting steps are done.
 	Changed, settingsAfter []plan.Changed
@@ -255,6 +258,17 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 			return err
 		}
 	}
+	// Pass-throughs, in either datapath: their trunks are bound to the
+	// trunk block like the tc datapath's, and need only promiscuous mode
+	// when that datapath does not use them.
+	pass, passTrunks := plan.DesiredPassthroughs(cfg, v.State)
+	v.WantFilters = append(v.WantFilters, pass...)
+	for _, t := range passTrunks {
+		if _, found := slices.BinarySearch(v.Trunks, t); !found {
+			v.PassTrunks = append(v.PassTrunks, t)
+		}
+	}
+	v.Trunks = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(v.Trunks), passTrunks...))))
 	all := m.guardsOf(cfg)
 	if v.Filters, err = m.filters(all, v.State); err != nil {
 		return err
@@ -272,7 +286,7 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 		}
 		var errs []error
 		for _, i := range ts.Foreign {
-			errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath needs to bind it to block %d",
+			errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath or a pass-through needs to bind it to block %d",
 				v.State.Name(i), tcguard.ErrForeign, tcguard.TrunkBlock(cfg.Guard.Block)))
 		}
 		if err := errors.Join(errs...); err != nil {

@@ -56,8 +56,14 @@ func (m *Manager) observeSettings(v *View) error {
 			return err
 		}
 	}
-	v.Plan.Settings, v.settingsAfter, v.Plan.Warnings = plan.ComputeSettings(v.Trunks, v.State, v.Changed)
+	v.Plan.Settings, v.settingsAfter, v.Plan.Warnings = plan.ComputeSettings(tcTrunks(v), v.PassTrunks, v.State, v.Changed)
 	return nil
+}
+
+// tcTrunks are the trunks the tc datapath translates on: those of v.Trunks
+// not only a pass-through's.
+func tcTrunks(v *View) []string {
+	return slices.DeleteFunc(slices.Clone(v.Trunks), func(t string) bool { return slices.Contains(v.PassTrunks, t) })
 }
 
 // setTrunks gives the trunks the settings the tc datapath needs. Each

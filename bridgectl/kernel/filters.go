@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/florianl/go-tc"
 	"golang.org/x/sys/unix"
@@ -46,6 +47,9 @@ func (g Gates) guard(i uint32) uint32 {
 // (index gate, created dropping if it does not exist yet) and the redirect
 // to the out trunk, outIndex.
 func FilterObject(f plan.Filter, block, gate uint32, outIndex int) *tc.Object {
+	if f.Pass != "" {
+		return passObject(f, block, gate, outIndex)
+	}
 	// The key's EtherType is the outer tag's protocol: flower reads the
 	// VLAN keys only when it is a VLAN protocol (as tc sets it from the
 	// filter's protocol).
@@ -65,6 +69,27 @@ func FilterObject(f plan.Filter, block, gate uint32, outIndex int) *tc.Object {
 	fl.Actions = &acts
 	return &tc.Object{
 		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: block, Handle: f.Handle, Info: tcnl.Info(f.Prio, uint16(f.In.Tags[0].Proto))},
+		Attribute: tc.Attribute{Kind: "flower", Flower: fl},
+	}
+}
+
+// passObject is pass-through filter f as the flower filter sent to block:
+// slow-protocol frames to their address, received on f's in trunk, pass
+// the guard's action (index gate) and are redirected, untouched, to the
+// out trunk.
+func passObject(f plan.Filter, block, gate uint32, outIndex int) *tc.Object {
+	dst := net.HardwareAddr(plan.SlowProtocolsMAC[:])
+	fl := &tc.Flower{Indev: new(f.In.Parent), Flags: new(uint32(0)), KeyEthType: new(plan.EthPSlow),
+		KeyEthDst: &dst, KeyEthDstMask: new(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})}
+	if f.SkipHW {
+		*fl.Flags = skipHW
+	}
+	fl.Actions = &[]*tc.Action{
+		{Kind: "gact", Gact: &tc.Gact{Parms: &tc.GactParms{Index: gate, Action: tc.ActShot}}},
+		{Kind: "mirred", Mirred: &tc.Mirred{Parms: &tc.MirredParam{Action: tc.ActStolen, Eaction: egressRedir, IfIndex: uint32(outIndex)}}},
+	}
+	return &tc.Object{
+		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: tc.MagicBlock, Parent: block, Handle: f.Handle, Info: tcnl.Info(f.Prio, plan.EthPSlow)},
 		Attribute: tc.Attribute{Kind: "flower", Flower: fl},
 	}
 }
@@ -93,20 +118,26 @@ func rewrite(in, out []config.Tag) []*tc.Action {
 }
 
 // ObservedFilters decodes the datapath's filters from a dump of the trunk
-// block: every flower filter at plan.FilterPrioDot1Q or FilterPrioDot1AD
-// (the guard refuses the block if anything in it lacks its action). The
-// out stack is what the actions make of the in tags; an action that is not
-// ours leaves it unknown ("?"), which the plan replaces.
+// block: every flower filter at plan.FilterPrioDot1Q or FilterPrioDot1AD,
+// and the pass-throughs' at FilterPrioSlow (the guard refuses the block if
+// anything in it lacks its action). The out stack is what the actions
+// make of the in tags; an action that is not ours, or a pass-through that
+// does not match exactly the slow protocols, leaves it unknown ("?"),
+// which the plan replaces.
 func ObservedFilters(objs []tc.Object, st *plan.State, gates Gates) []plan.Filter {
 	var out []plan.Filter
 	for _, o := range objs {
 		prio := uint16(o.Info >> 16)
-		if o.Kind != "flower" || o.Handle == 0 || o.Flower == nil || (prio != plan.FilterPrioDot1Q && prio != plan.FilterPrioDot1AD) {
+		if o.Kind != "flower" || o.Handle == 0 || o.Flower == nil || (prio != plan.FilterPrioDot1Q && prio != plan.FilterPrioDot1AD && prio != plan.FilterPrioSlow) {
 			continue
 		}
 		f := plan.Filter{Prio: prio, Handle: o.Handle, SkipHW: o.Flower.Flags != nil && *o.Flower.Flags&skipHW != 0}
 		if o.Flower.Indev != nil {
 			f.In.Parent = *o.Flower.Indev
+		}
+		if prio == plan.FilterPrioSlow {
+			out = append(out, observedPass(f, o, st, gates))
+			continue
 		}
 		proto := config.Dot1Q
 		if o.Info == tcnl.Info(prio, uint16(config.Dot1AD)) {
@@ -124,6 +155,25 @@ func ObservedFilters(objs []tc.Object, st *plan.State, gates Gates) []plan.Filte
 		out = append(out, f)
 	}
 	return out
+}
+
+// observedPass decodes pass-through filter o (f holds what any filter
+// has): the protocol is the one pass-throughs carry; anything but exactly
+// our match and actions (gate, redirect) makes its out trunk unknown.
+func observedPass(f plan.Filter, o tc.Object, st *plan.State, gates Gates) plan.Filter {
+	f.Pass = config.ProtoLACP
+	fl := o.Flower
+	exact := o.Info == tcnl.Info(plan.FilterPrioSlow, plan.EthPSlow) && fl.KeyEthType != nil && *fl.KeyEthType == plan.EthPSlow &&
+		fl.KeyEthDst != nil && string(*fl.KeyEthDst) == string(plan.SlowProtocolsMAC[:]) &&
+		(fl.KeyEthDstMask == nil || string(*fl.KeyEthDstMask) == "\xff\xff\xff\xff\xff\xff") &&
+		fl.KeyEthSrc == nil && fl.KeyVlanID == nil
+	if fl.Actions != nil {
+		decodeActions(&f, *fl.Actions, st, gates)
+	}
+	if !exact {
+		f.Out = config.Stack{Parent: "?"}
+	}
+	return f
 }
 
 // decodeActions replays the actions on the in tags (the out stack), finds
@@ -158,7 +208,7 @@ func decodeActions(f *plan.Filter, acts []*tc.Action, st *plan.State, gates Gate
 			f.Matched = packets(a.Stats)
 		}
 	}
-	if !known || f.Out.Parent == "" || len(tags) == 0 {
+	if !known || f.Out.Parent == "" || (len(tags) == 0) != (f.Pass != "") {
 		f.Out = config.Stack{Parent: "?"}
 		return
 	}
@@ -230,6 +280,9 @@ func ApplyFilters(t tcnl.TC, steps []plan.FilterStep, st *plan.State, block uint
 
 // protoOf is the protocol an observed filter was created with.
 func protoOf(f *plan.Filter) uint16 {
+	if f.Prio == plan.FilterPrioSlow {
+		return plan.EthPSlow
+	}
 	if f.Prio == plan.FilterPrioDot1AD {
 		return uint16(config.Dot1AD)
 	}

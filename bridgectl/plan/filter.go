@@ -29,9 +29,13 @@ func FilterPrio(p config.Proto) uint16 {
 	return FilterPrioDot1Q
 }
 
-// Filter is one direction of a translation in the tc datapath.
+// Filter is one direction of a translation in the tc datapath, or of a
+// pass-through (Pass set; either datapath).
 type Filter struct {
 	Translation string // its translation's name; observed: from the wanted filter of the same key
+	// Pass is the protocol a pass-through filter passes (config.ProtoLACP);
+	// "" for a translation filter. In and Out are then the trunks, no tags.
+	Pass string
 	In          config.Stack
 	Out         config.Stack
 	Prio        uint16 // FilterPrio of its outer tag's protocol
@@ -49,9 +53,27 @@ type Filter struct {
 
 // Key is what tells filters apart: the trunk and tags of the frames it
 // takes (the kernel refuses a second filter with the same match).
-func (f Filter) Key() string { return f.In.String() }
+func (f Filter) Key() string {
+	if f.Pass != "" {
+		return f.In.Parent + " " + f.Pass
+	}
+	return f.In.String()
+}
 
-func (f Filter) String() string { return f.In.String() + " -> " + f.Out.String() }
+func (f Filter) String() string {
+	if f.Pass != "" {
+		return fmt.Sprintf("%s -> %s (%s)", f.In.Parent, f.Out.String(), f.Pass)
+	}
+	return f.In.String() + " -> " + f.Out.String()
+}
+
+// kind names f in plans and drift reports.
+func (f Filter) kind() string {
+	if f.Pass != "" {
+		return "passthrough"
+	}
+	return "filter"
+}
 
 // FilterStep is one filter's change.
 type FilterStep struct {

@@ -37,11 +37,15 @@ func (p *Plan) Write(w io.Writer) error {
 	for _, s := range p.Filters {
 		switch s.Op {
 		case Create:
-			fmt.Fprintf(&b, "+ filter %s: create (translation %s)\n", s.Want, s.Want.Translation)
+			if s.Want.Pass != "" {
+				fmt.Fprintf(&b, "+ passthrough %s\n", s.Want)
+			} else {
+				fmt.Fprintf(&b, "+ filter %s: create (translation %s)\n", s.Want, s.Want.Translation)
+			}
 		case Modify:
-			fmt.Fprintf(&b, "~ filter %s: %s\n", s.Want.Key(), changes(s.Changes))
+			fmt.Fprintf(&b, "~ %s %s: %s\n", s.Want.kind(), s.Want.Key(), changes(s.Changes))
 		case Delete:
-			fmt.Fprintf(&b, "- filter %s: delete, %s\n", s.Have, s.Reason)
+			fmt.Fprintf(&b, "- %s %s: delete, %s\n", s.Have.kind(), s.Have, s.Reason)
 		}
 	}
 	for _, t := range p.Unbind {
@@ -106,12 +110,12 @@ func (p *Plan) WriteDrift(w io.Writer) error {
 	for _, s := range p.Filters {
 		switch s.Op {
 		case Create:
-			fmt.Fprintf(&b, "filter %s: exists: have absent, want -> %s\n", s.Want.Key(), s.Want.Out)
+			fmt.Fprintf(&b, "%s %s: exists: have absent, want -> %s\n", s.Want.kind(), s.Want.Key(), s.Want.Out)
 		case Delete:
-			fmt.Fprintf(&b, "filter %s: exists: have -> %s, want absent (%s)\n", s.Have.Key(), s.Have.Out, s.Reason)
+			fmt.Fprintf(&b, "%s %s: exists: have -> %s, want absent (%s)\n", s.Have.kind(), s.Have.Key(), s.Have.Out, s.Reason)
 		default:
 			for _, c := range s.Changes {
-				fmt.Fprintf(&b, "filter %s: %s: have %s, want %s\n", s.Want.Key(), c.Attr, c.Have, c.Want)
+				fmt.Fprintf(&b, "%s %s: %s: have %s, want %s\n", s.Want.kind(), s.Want.Key(), c.Attr, c.Have, c.Want)
 			}
 		}
 	}

@@ -77,12 +77,16 @@ func have(o *Observed, s Setting) (Feature, bool) {
 }
 
 // ComputeSettings returns the steps that give the trunks the settings the
-// tc datapath needs, and put back the recorded ones of trunks it no longer
-// needs; and the record as it stands once they are done (after): every
-// setting bridgectl changed and a trunk still needs, with the value it
-// found first. A fixed feature the datapath needs off is a warning, not a
-// step.
-func ComputeSettings(trunks []string, st *State, changed []Changed) (steps []SettingStep, after []Changed, warnings []string) {
+// tc datapath needs, and those of passOnly (trunks of a pass-through that
+// the tc datapath does not use) promiscuous mode only: the slow protocols'
+// address 01:80:c2:00:00:02 is not the NIC's, and the only persistent way
+// to make a NIC accept one more multicast address is an ioctl, which
+// netlink has no request for. It puts back the recorded settings of
+// trunks no longer needed; and returns the record as it stands once they
+// are done (after): every setting bridgectl changed and a trunk still
+// needs, with the value it found first. A fixed feature the datapath needs
+// off is a warning, not a step.
+func ComputeSettings(trunks, passOnly []string, st *State, changed []Changed) (steps []SettingStep, after []Changed, warnings []string) {
 	type key struct {
 		index   int
 		setting Setting
@@ -91,14 +95,19 @@ func ComputeSettings(trunks []string, st *State, changed []Changed) (steps []Set
 	for _, c := range changed {
 		recorded[key{c.Index, c.Setting}] = c
 	}
-	wanted := map[int]bool{}
-	for _, name := range trunks {
+	wanted := map[key]bool{} // a trunk's settings some datapath needs
+	all := []Setting{Promisc, VLANFilter, STagFilter}
+	for i, name := range append(slices.Clone(trunks), passOnly...) {
 		o := st.ByName[name]
-		if o == nil || wanted[o.Index] {
-			continue
+		settings := all
+		if i >= len(trunks) {
+			settings = all[:1]
 		}
-		wanted[o.Index] = true
-		for _, s := range []Setting{Promisc, VLANFilter, STagFilter} {
+		for _, s := range settings {
+			if o == nil || wanted[key{o.Index, s}] {
+				continue
+			}
+			wanted[key{o.Index, s}] = true
 			f, ok := have(o, s)
 			want := s == Promisc
 			c, mine := recorded[key{o.Index, s}]
@@ -122,7 +131,7 @@ func ComputeSettings(trunks []string, st *State, changed []Changed) (steps []Set
 	}
 	for _, c := range changed {
 		o := st.ByIndex[c.Index]
-		if o == nil || o.Name != c.Trunk || wanted[c.Index] {
+		if o == nil || o.Name != c.Trunk || wanted[key{c.Index, c.Setting}] {
 			continue // gone (nothing of ours to put back), or kept above
 		}
 		if f, ok := have(o, c.Setting); ok && f.On != c.Was && !f.Fixed {

@@ -17,6 +17,7 @@ func TestComputeSettings(t *testing.T) {
 		name     string
 		link     *Observed
 		trunks   []string
+		passOnly []string
 		changed  []Changed
 		steps    []SettingStep
 		after    []Changed
@@ -39,10 +40,16 @@ func TestComputeSettings(t *testing.T) {
 		{name: "a recorded name on another index: set, recorded anew", link: &Observed{Index: 9, Name: "eth0"}, trunks: []string{"eth0"},
 			changed: []Changed{promisc}, steps: []SettingStep{{"eth0", 9, Promisc, false, true, false}}, after: []Changed{{Index: 9, Trunk: "eth0", Setting: Promisc}}},
 		{name: "trunk missing: nothing", link: &Observed{Index: 3, Name: "eth1"}, trunks: []string{"eth0"}},
+		{name: "pass-through only: promisc, offloads left", link: eth0(false, map[string]Feature{"rx-vlan-filter": on}), passOnly: []string{"eth0"},
+			steps: []SettingStep{{"eth0", 2, Promisc, false, true, false}}, after: []Changed{promisc}},
+		{name: "pass-through only, filter offload recorded: put back", link: eth0(true, map[string]Feature{"rx-vlan-filter": off}), passOnly: []string{"eth0"},
+			changed: []Changed{promisc, filter}, steps: []SettingStep{{"eth0", 2, VLANFilter, false, true, true}}, after: []Changed{promisc}},
+		{name: "both: the tc datapath's needs", link: eth0(false, map[string]Feature{"rx-vlan-filter": on}), trunks: []string{"eth0"}, passOnly: []string{"eth0"},
+			steps: []SettingStep{{"eth0", 2, Promisc, false, true, false}, {"eth0", 2, VLANFilter, true, false, false}}, after: []Changed{promisc, filter}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := NewState([]*Observed{tc.link})
-			steps, after, warnings := ComputeSettings(tc.trunks, st, tc.changed)
+			steps, after, warnings := ComputeSettings(tc.trunks, tc.passOnly, st, tc.changed)
 			if !reflect.DeepEqual(steps, tc.steps) {
 				t.Errorf("steps %+v\nwant  %+v", steps, tc.steps)
 			}
