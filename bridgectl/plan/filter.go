@@ -35,11 +35,11 @@ type Filter struct {
 	Translation string // its translation's name; observed: from the wanted filter of the same key
 	// Pass is the protocol a pass-through filter passes (config.ProtoLACP);
 	// "" for a translation filter. In and Out are then the trunks, no tags.
-	Pass string
-	In          config.Stack
-	Out         config.Stack
-	Prio        uint16 // FilterPrio of its outer tag's protocol
-	Handle      uint32 // the kernel's handle; for a filter to create, assigned by ComputeFilters
+	Pass   string
+	In     config.Stack
+	Out    config.Stack
+	Prio   uint16 // FilterPrio of its outer tag's protocol
+	Handle uint32 // the kernel's handle; for a filter to create, assigned by ComputeFilters
 	// Guard is the block of the guard whose action is among its actions,
 	// before the redirect: its translation's group's; 0 for none.
 	Guard  uint32

@@ -131,7 +131,9 @@ func sameFlowerKey(a, b tc.Object) bool {
 	x, y := a.Flower, b.Flower
 	eq := func(p, q *uint16) bool { return (p == nil) == (q == nil) && (p == nil || *p == *q) }
 	str := func(p, q *string) bool { return (p == nil) == (q == nil) && (p == nil || *p == *q) }
-	mac := func(p, q *net.HardwareAddr) bool { return (p == nil) == (q == nil) && (p == nil || bytes.Equal(*p, *q)) }
+	mac := func(p, q *net.HardwareAddr) bool {
+		return (p == nil) == (q == nil) && (p == nil || bytes.Equal(*p, *q))
+	}
 	return str(x.Indev, y.Indev) && eq(x.KeyEthType, y.KeyEthType) && mac(x.KeyEthDst, y.KeyEthDst) &&
 		eq(x.KeyVlanID, y.KeyVlanID) && eq(x.KeyVlanEthType, y.KeyVlanEthType) &&
 		eq(x.KeyCVlanID, y.KeyCVlanID) && eq(x.KeyCVlanEthType, y.KeyCVlanEthType)
