@@ -50,6 +50,9 @@ type Manager struct {
 	// Offloads are the namespace's device features: kernel.Ethtool in the
 	// namespace, unless New's caller sets others (tests).
 	Offloads kernel.Offloads
+	// KickHold is how long a renegotiation kick holds the pass-through
+	// trunks down (see Unblock): the package's KickHold unless set.
+	KickHold time.Duration
 	unlock   func() // set while the namespace's lock is held
 }
 
@@ -98,7 +101,7 @@ func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	if o.LockWait <= 0 {
 		o.LockWait = defaults.LockWait
 	}
-	m := &Manager{opts: o, ns: ns, links: links}
+	m := &Manager{opts: o, ns: ns, links: links, KickHold: KickHold}
 	m.OpenTC = func() (tcnl.TC, error) { return tcnl.Open(ns.Fd()) }
 	m.Offloads = kernel.Ethtool{NS: ns}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
@@ -396,6 +399,9 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 		return nil, plan.Result{}, err
 	}
 	defer unlock()
+	if _, err := m.RestoreKicked(); err != nil {
+		return nil, plan.Result{}, err
+	}
 	v, err := m.Observe(cfg, true)
 	if err != nil {
 		return nil, plan.Result{}, err
@@ -517,6 +523,9 @@ func (m *Manager) Down() ([]plan.Foreign, error) {
 		return nil, err
 	}
 	defer unlock()
+	if _, err := m.RestoreKicked(); err != nil {
+		return nil, err
+	}
 	var st *plan.State
 	for attempt := 0; attempt < 2; attempt++ {
 		var links []*plan.Observed

@@ -352,8 +352,19 @@ func (a *guard) restoreAfterHold(r *ocf.Request, marker string) error {
 
 // restoreTrunks brings up the interfaces flushes (possibly killed ones)
 // took down: all at once when now, else those whose hold is over — a
-// monitor right after the demote leaves them to the restorer.
+// monitor right after the demote leaves them to the restorer. When now
+// (start, promote, stop: under the namespace's lock) it ends an
+// interrupted renegotiation kick too.
 func (a *guard) restoreTrunks(r *ocf.Request, n node.Node, now bool) error {
+	if now {
+		// A renegotiation kick killed between its down and its up
+		// (bridgectl.Manager.Kick) is over too.
+		if up, err := n.RestoreKicked(); err != nil {
+			return err
+		} else if len(up) > 0 {
+			r.Log.Infof("trunks %s up again after an interrupted renegotiation kick", strings.Join(up, ", "))
+		}
+	}
 	if a.bounce == nil {
 		return nil
 	}

@@ -323,8 +323,12 @@ func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot open the guard of block %d: %v", block, err)
 	}
 	defer g.Close()
-	if err := g.Unblock(); err != nil {
+	kicked, err := n.Unblock(g, groupOf(r))
+	if err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot open the guard of block %d: %v", block, err)
+	}
+	if len(kicked) > 0 {
+		r.Log.Infof("pass-through trunks %s taken down and up: the switches renegotiate LACP", strings.Join(kicked, ", "))
 	}
 	r.Log.Infof("promoted: guard of block %d open", block)
 	return ocf.Success, nil

@@ -156,7 +156,7 @@ func targets(c *cli.Context, groups []config.Group) ([]config.Group, error) {
 // namespace's lock, and says where each guard now is. It stops at the
 // first failure: block's callers then block again (a node left half
 // blocked is never half open: each group has its own guard).
-func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done string, groups []config.Group) error {
+func change(c *cli.Context, name string, op func(*bridgectl.Manager, *tcguard.Guard, config.Group) error, done string, groups []config.Group) error {
 	m, err := manager(c)
 	if err != nil {
 		return err
@@ -170,7 +170,7 @@ func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done str
 	for _, grp := range groups {
 		g, err := m.Guard(grp.Block, grp.Name)
 		if err == nil {
-			err = op(g)
+			err = op(m, g, grp)
 			g.Close()
 		}
 		if err != nil {

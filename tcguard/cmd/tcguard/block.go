@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,7 +18,7 @@ func cmdBlock(c *cli.Context) error {
 	if err != nil {
 		return blockApplied(c, err)
 	}
-	return change(c, "block", (*tcguard.Guard).Block, "blocked", groups)
+	return change(c, "block", func(_ *bridgectl.Manager, g *tcguard.Guard, _ config.Group) error { return g.Block() }, "blocked", groups)
 }
 
 func cmdUnblock(c *cli.Context) error {
@@ -25,7 +26,18 @@ func cmdUnblock(c *cli.Context) error {
 	if err != nil {
 		return err // nothing is opened for a file that cannot be loaded
 	}
-	return change(c, "unblock", (*tcguard.Guard).Unblock, "open", groups)
+	return change(c, "unblock", unblock, "open", groups)
+}
+
+// unblock opens a group's guard; a group with pass-throughs has their
+// trunks kicked so that the switches renegotiate LACP at once
+// (bridgectl.Manager.Unblock).
+func unblock(m *bridgectl.Manager, g *tcguard.Guard, grp config.Group) error {
+	kicked, err := m.Unblock(g, grp.Name)
+	if len(kicked) > 0 {
+		fmt.Fprintf(os.Stderr, "tcguard: unblock: %s: trunks %s taken down and up: the switches renegotiate LACP\n", grp.Name, strings.Join(kicked, ", "))
+	}
+	return err
 }
 
 // loadGroups are the groups the command acts on (targets) of the

@@ -63,6 +63,13 @@ type Node interface {
 	// share the tc datapath's block: Status needs them).
 	Guard(block uint32, group string) (Guard, error)
 	GroupGuard(cfg *config.Config, group string) (Guard, error)
+	// Unblock opens guard g of group and, if it was not open, takes the
+	// trunks of the group's pass-throughs down and up so that the
+	// switches renegotiate LACP at once; it returns those trunks.
+	// RestoreKicked brings up the trunks of such a kick that was killed
+	// before it brought them up.
+	Unblock(g bridgectl.Unblocker, group string) ([]string, error)
+	RestoreKicked() ([]string, error)
 	Close()
 }
 
