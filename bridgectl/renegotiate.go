@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -191,7 +193,7 @@ func (m *Manager) RestoreKicked() ([]string, error) {
 func (m *Manager) setKicked(ks []kicked, op kernel.Op) error {
 	var errs []error
 	for _, k := range ks {
-		if _, err := m.links.Exec([]kernel.Request{{Op: op, Index: k.index, What: fmt.Sprintf("%s: renegotiation kick", k.name)}}); err != nil {
+		if _, err := m.links.Exec([]kernel.Request{{Op: op, Index: k.index, What: fmt.Sprintf("%s: renegotiation kick", k.name), Done: unix.ENODEV}}); err != nil {
 			errs = append(errs, fmt.Errorf("trunk %s: %w", k.name, err))
 		}
 	}
