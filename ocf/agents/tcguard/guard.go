@@ -344,8 +344,9 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 	defer n.Close()
 	block, started := a.currentBlock(r, n)
 	var trunks []string
+	var hold int
 	if started {
-		trunks = a.flushTrunks(r, n)
+		trunks, hold = a.flushTrunks(r, n)
 	}
 	if err := a.block(r, n, block); err != nil {
 		return 0, err
@@ -354,7 +355,7 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 		r.Log.Warningf("demoted an instance that was not started: guard of block %d blocked", block)
 		return ocf.Success, nil
 	}
-	a.flushSwitches(r, n, trunks)
+	a.flushSwitches(r, n, trunks, hold)
 	r.Log.Infof("demoted: guard of block %d blocked", block)
 	return ocf.Success, nil
 }
@@ -446,13 +447,14 @@ func (a *guard) validate(ctx context.Context, r *ocf.Request) (ocf.Status, error
 
 // checkGroup refuses (OCF_ERR_CONFIGURED) a group the file does not have,
 // and a switch flush for a group whose trunks carry another group's
-// translations: taking them down would cut those on this node.
+// translations: taking them down would cut those on this node. (A file
+// setting switch_flush_ms so does not validate; the parameter can.)
 func checkGroup(r *ocf.Request, cfg *config.Config) error {
 	group := groupOf(r)
 	if cfg.Group(group) == nil {
 		return ocf.Fail(ocf.ErrConfigured, "%s has no translation group %q", cfg.File, group)
 	}
-	hold, err := r.ParamInt(ParamSwitchFlush)
+	hold, err := switchFlush(r, cfg)
 	if err != nil {
 		return ocf.Fail(ocf.ErrConfigured, "%v", err)
 	}
@@ -461,6 +463,19 @@ func checkGroup(r *ocf.Request, cfg *config.Config) error {
 			ParamSwitchFlush, group, strings.Join(shared, ", "))
 	}
 	return nil
+}
+
+// switchFlush is the instance's switch flush, in ms: the parameter where
+// the cluster sets it, else the switch_flush_ms of its group in cfg (the
+// file's [[group]] or [guard] key; a nil cfg has none), else the
+// parameter's default, 0.
+func switchFlush(r *ocf.Request, cfg *config.Config) (int, error) {
+	if !r.ParamGiven(ParamSwitchFlush) && cfg != nil {
+		if g := cfg.Group(groupOf(r)); g != nil && g.SwitchFlush.Set {
+			return g.SwitchFlush.Ms, nil
+		}
+	}
+	return r.ParamInt(ParamSwitchFlush)
 }
 
 // Promotion scores. Any positive score makes an instance eligible; the
