@@ -141,7 +141,7 @@ func decodeActions(f *plan.Filter, acts []*tc.Action, st *plan.State, gate uint3
 			known = false
 		}
 		if i == 0 {
-			f.Matched = packets(a.Stats)
+			f.Matched, f.MatchedBytes = packets(a.Stats), bytes(a.Stats)
 		}
 	}
 	if !known || f.Out.Parent == "" || len(tags) == 0 {

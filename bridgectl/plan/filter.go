@@ -39,10 +39,14 @@ type Filter struct {
 	Gate        bool   // the guard's action is among its actions, before the redirect
 	SkipHW      bool   // skip_hw: no NIC may take over (and bypass the guard)
 
-	// Counters of an observed filter, read only by status.
-	Matched   uint64 // frames the filter took (its first action's count)
-	Forwarded uint64 // frames redirected (the redirect's count)
-	Bytes     uint64 // bytes redirected, as sent
+	// Counters of an observed filter, read only by status. The kernel
+	// counts an action's bytes as the frame's length when tc ingress saw
+	// it (without the Ethernet header and the outer tag), also after the
+	// tags are rewritten.
+	Matched      uint64 // frames the filter took (its first action's count)
+	MatchedBytes uint64 // their bytes
+	Forwarded    uint64 // frames redirected (the redirect's count)
+	Bytes        uint64 // bytes redirected
 }
 
 // Key is what tells filters apart: the trunk and tags of the frames it
