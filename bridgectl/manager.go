@@ -167,9 +167,10 @@ type View struct {
 }
 
 // Observe reads the links (and, with guard, which ports are bound to the
-// guard's block) and plans the way to cfg. The two kernel reads run
-// concurrently, on two sockets: each is one dump of every device in the
-// namespace, and one's parsing overlaps the other's kernel work.
+// guard's block, and the tc datapath's filters) and plans the way to cfg.
+// The links and the guard are read concurrently, on two sockets: each is
+// one dump of every device in the namespace, and one's parsing overlaps
+// the other's kernel work.
 func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	var bound <-chan boundPorts
 	if guard {
@@ -183,21 +184,41 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 		return nil, err
 	}
 	st := plan.NewState(links)
+	if !guard {
+		return linkView(cfg, st, nil, nil)
+	}
+	b := <-bound
+	v, err := linkView(cfg, st, &b.status, b.err)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := m.filters(cfg.Guard.Block, st)
+	if err != nil {
+		return nil, err
+	}
+	if err := datapathView(cfg, v, b.status, fs, m.trunkStatus(cfg.Guard.Block)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// linkView plans the links to cfg from the kernel's (st) and the guard's
+// status gs, read with gsErr (gs nil: the guard not read, every port
+// counts as bound). It reads nothing: Observe and Status each read the
+// kernel their way, and plan alike.
+func linkView(cfg *config.Config, st *plan.State, gs *tcguard.Status, gsErr error) (*View, error) {
 	want, err := plan.Desired(cfg, st)
-	var gs tcguard.Status
-	if bound != nil {
-		b := <-bound
-		gs = b.status
+	if gs != nil {
 		if err == nil {
-			err = b.err
+			err = gsErr
 		}
-		for _, i := range b.status.Bound {
+		for _, i := range gs.Bound {
 			if o := st.ByIndex[i]; o != nil {
 				o.Bound = true
 			}
 		}
 		if err == nil {
-			err = SharedBlock(cfg.Guard.Block, b.status, st)
+			err = SharedBlock(cfg.Guard.Block, *gs, st)
 		}
 	} else {
 		for _, o := range st.ByName {
@@ -211,54 +232,60 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &View{State: st, Want: want, Plan: p}
-	if guard {
-		if err := m.observeDatapath(cfg, v, gs); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
+	return &View{State: st, Want: want, Plan: p}, nil
 }
 
-// observeDatapath adds the tc datapath to v's plan: the filters to create,
+// trunkStatus reads the guard of block against the trunks given, for
+// datapathView.
+func (m *Manager) trunkStatus(block uint32) func(trunks []int) (tcguard.Status, error) {
+	return func(trunks []int) (tcguard.Status, error) {
+		g, err := m.Guard(block)
+		if err != nil {
+			return tcguard.Status{}, err
+		}
+		defer g.Close()
+		return g.Status(trunks)
+	}
+}
+
+// datapathView adds the tc datapath to v's plan: the filters to create,
 // modify and delete (those of an earlier configuration too, whatever the
-// datapath now), the trunks to bind and to unbind. A wanted trunk whose
-// ingress holds somebody else's qdisc is refused by name, before anything
-// changes.
-func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status) error {
+// datapath now) given the kernel's (fs), the trunks to bind and to
+// unbind, given the guard's status gs. A wanted trunk whose ingress holds
+// somebody else's qdisc is refused by name, before anything changes:
+// trunks reads the guard against the wanted trunks (Status has that read
+// already).
+func datapathView(cfg *config.Config, v *View, gs tcguard.Status, fs []plan.Filter, trunks func([]int) (tcguard.Status, error)) error {
 	var err error
 	if cfg.Datapath == config.TCDatapath {
 		if v.WantFilters, v.Trunks, err = plan.DesiredFilters(cfg, v.State); err != nil {
 			return err
 		}
 	}
-	if v.Filters, err = m.filters(cfg.Guard.Block, v.State); err != nil {
-		return err
-	}
+	v.Filters = fs
 	v.Plan.Filters = plan.ComputeFilters(v.WantFilters, v.Filters)
+	wanted := map[int]bool{}
+	for _, i := range indexes(v.State, v.Trunks) {
+		wanted[i] = true
+	}
 	if len(v.Trunks) > 0 {
-		g, err := m.Guard(cfg.Guard.Block)
-		if err != nil {
-			return err
-		}
-		defer g.Close()
-		ts, err := g.Status(indexes(v.State, v.Trunks))
+		ts, err := trunks(indexes(v.State, v.Trunks))
 		if err != nil {
 			return err
 		}
 		var errs []error
 		for _, i := range ts.Foreign {
-			errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath needs to bind it to block %d",
-				v.State.Name(i), tcguard.ErrForeign, tcguard.TrunkBlock(cfg.Guard.Block)))
+			if wanted[i] {
+				errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath needs to bind it to block %d",
+					v.State.Name(i), tcguard.ErrForeign, tcguard.TrunkBlock(cfg.Guard.Block)))
+			}
 		}
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 		gs = ts
 	}
-	wanted := map[int]bool{}
 	for _, i := range indexes(v.State, v.Trunks) {
-		wanted[i] = true
 		if _, bound := slices.BinarySearch(gs.Trunks, i); !bound {
 			v.Plan.Bind = append(v.Plan.Bind, v.State.Name(i))
 		}
@@ -509,8 +536,12 @@ func (m *Manager) downDatapath(st *plan.State) error {
 	if err != nil {
 		return err
 	}
+	fs, err := m.filters(cfg.Guard.Block, st)
+	if err != nil {
+		return err
+	}
 	v := &View{State: st, Plan: &plan.Plan{}}
-	if err := m.observeDatapath(cfg, v, gs); err != nil {
+	if err := datapathView(cfg, v, gs, fs, m.trunkStatus(cfg.Guard.Block)); err != nil {
 		return err
 	}
 	if _, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, st); err != nil {
