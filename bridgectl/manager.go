@@ -377,13 +377,24 @@ func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 }
 
 // Apply converges the kernel to cfg and records it as applied. On error the
-// phases done are kept; running Apply again converges.
+// phases done are kept; running Apply again converges. Whatever the outcome,
+// once it holds the lock it records it (LastApply).
 func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	unlock, err := m.Lock()
 	if err != nil {
 		return nil, plan.Result{}, err
 	}
 	defer unlock()
+	v, res, err := m.converge(cfg, raw)
+	if rerr := m.recordOutcome(cfg, err); rerr != nil && err == nil {
+		// A failed apply's own error matters more than its record's.
+		err = fmt.Errorf("applied, but cannot record it: %w", rerr)
+	}
+	return v, res, err
+}
+
+// converge is Apply under the lock.
+func (m *Manager) converge(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	v, err := m.Observe(cfg, true)
 	if err != nil {
 		return nil, plan.Result{}, err

@@ -1,7 +1,10 @@
 package bridgectl
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
@@ -19,6 +22,8 @@ type LinkStatus struct {
 	TxPackets uint64 `json:"tx_packets"`
 	RxBytes   uint64 `json:"rx_bytes"`
 	TxBytes   uint64 `json:"tx_bytes"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxDropped uint64 `json:"tx_dropped"`
 	// Guarded: a bridge port whose ingress is bound to the guard's block
 	// (always false for other links).
 	Guarded bool `json:"guarded,omitempty"`
@@ -40,6 +45,9 @@ type TranslationStatus struct {
 	B        EndStatus       `json:"b"`
 	Bridge   LinkStatus      `json:"bridge"`
 	Filters  []FilterStatus  `json:"filters,omitempty"`
+	// Directions count its frames a>b and b>a alike in both datapaths:
+	// what the metrics export.
+	Directions []DirectionStatus `json:"directions"`
 }
 
 // FilterStatus is one direction of a translation in the tc datapath, with
@@ -49,32 +57,94 @@ type FilterStatus struct {
 	Present   bool   `json:"present"`   // the filter is in the kernel as wanted
 	Handle    uint32 `json:"handle,omitempty"`
 	// Matched counts the frames it took; Forwarded those that left by the
-	// other trunk, and Bytes their bytes as sent; GuardDropped those the
-	// guard's action dropped (Matched - Forwarded).
+	// other trunk, and Bytes their bytes; GuardDropped those the guard's
+	// action dropped (Matched - Forwarded).
 	Matched      uint64 `json:"matched"`
 	Forwarded    uint64 `json:"forwarded"`
 	Bytes        uint64 `json:"bytes"`
 	GuardDropped uint64 `json:"guard_dropped"`
 }
 
+// Directions of a translation: from end a to end b, and back.
+const (
+	AToB = "a>b"
+	BToA = "b>a"
+)
+
+// DirectionStatus counts one direction of a translation from the kernel's
+// own counters, in either datapath:
+//
+//   - bridge: received are the in end's bridge port's rx counters, frames
+//     and bytes its out end's port's tx counters, dropped that rx port's
+//     rx_dropped plus that tx port's tx_dropped. What the guard drops
+//     (the bridge ports share its action) is received, not sent, and is
+//     counted by the guard only.
+//   - tc: received are what its filter matched, frames and bytes what its
+//     redirect sent out of the other trunk, dropped the difference: what
+//     the guard's action dropped.
+//
+// Bytes are the kernel's: a VLAN device counts a frame without its own
+// tag, tc without the Ethernet header and the outer tag.
+type DirectionStatus struct {
+	Direction      string `json:"direction"` // AToB or BToA
+	ReceivedFrames uint64 `json:"received_frames"`
+	ReceivedBytes  uint64 `json:"received_bytes"`
+	Frames         uint64 `json:"frames"` // sent on by the other end
+	Bytes          uint64 `json:"bytes"`
+	DroppedFrames  uint64 `json:"dropped_frames"`
+}
+
+// DefaultGroup names the namespace's one guard. Groups of translations
+// with a guard each do not exist yet; the metrics and status label the
+// guard with its group already.
+const DefaultGroup = "default"
+
 // GuardStatus is the standby guard of the namespace, as the translations
 // see it.
 type GuardStatus struct {
+	Group          string `json:"group"` // DefaultGroup
 	Block          uint32 `json:"block"`
 	State          string `json:"state"` // blocked, open, interrupted or unguarded (tcguard.State)
 	PortsBound     int    `json:"ports_bound"`
 	PortsExpected  int    `json:"ports_expected"`  // bridge ports (tc datapath: trunks) that exist
 	DroppedPackets uint64 `json:"dropped_packets"` // modulo 2^32 (tcguard.Status)
+	// PromotionScore is the score the tcguard agent sets for this node
+	// (PromotionScore), from the applied configuration.
+	PromotionScore int `json:"promotion_score"`
 }
 
-// Report is what status shows.
+// ConfigStatus compares the file with the configuration applied and with
+// the kernel.
+type ConfigStatus struct {
+	File          string `json:"file"`
+	Digest        string `json:"digest"`         // the file's (config.Digest)
+	AppliedDigest string `json:"applied_digest"` // the applied configuration's; "" if none
+	Translations  int    `json:"translations"`   // the file's, expanded
+	// Drift: nothing is applied, or the file is not the applied
+	// configuration, or bridgectl check would not exit 0 — the kernel
+	// differs from the file (a link, a filter, a guard binding, a foreign
+	// link in the way) or cannot take it (a parent interface missing,
+	// somebody else's objects in the guard's block). DriftReason names the
+	// first.
+	Drift       bool   `json:"drift"`
+	DriftReason string `json:"drift_reason,omitempty"`
+	// LastApply is the last apply's outcome; nil if none since boot.
+	LastApply *LastApply `json:"last_apply,omitempty"`
+}
+
+// Report is what status shows, and what the metrics export.
 type Report struct {
+	Config       ConfigStatus        `json:"config"`
 	Guard        GuardStatus         `json:"guard"`
 	Translations []TranslationStatus `json:"translations"`
 }
 
-// Status reports every translation of cfg with counters, and the guard.
-func (m *Manager) Status(cfg *config.Config) (*Report, error) {
+// Status reports every translation of cfg, the file's content raw, with
+// counters, the guard, and the configuration: the applied one, and drift
+// as check would find it, planned from the same kernel reads. It reads the
+// state files and the kernel and takes no lock: a status or a scrape never
+// waits for an apply, nor delays one.
+func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 	links, err := m.links.Dump(true)
 	if err != nil {
 		return nil, err
@@ -90,18 +160,42 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Guard: GuardStatus{Block: cfg.Guard.Block, State: gs.State.String(),
+	// The tc datapath's filters: its counters, and for the drift those of
+	// an earlier configuration in either datapath.
+	fs, err := m.filters(cfg.Guard.Block, st)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Guard: GuardStatus{Group: DefaultGroup, Block: cfg.Guard.Block, State: gs.State.String(),
 		PortsExpected: len(ports), DroppedPackets: gs.DroppedPackets}}
+	if cfg.Datapath == config.TCDatapath {
+		filterStatus(cfg, st, ports, gs, fs, r)
+	} else {
+		linkStatus(cfg, st, gs, r)
+	}
+	if err := m.configStatus(cfg, raw, st, gs, fs, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// linkStatus fills r for the bridge datapath: each translation's links
+// with their counters, and the bridge ports bound.
+func linkStatus(cfg *config.Config, st *plan.State, gs tcguard.Status, r *Report) {
 	link := func(name string) LinkStatus {
 		o := st.ByName[name]
 		if o == nil {
 			return LinkStatus{Name: name}
 		}
 		return LinkStatus{Name: name, Present: true, Up: o.Up, OperUp: o.OperUp, MTU: o.MTU,
-			RxPackets: o.RxPackets, TxPackets: o.TxPackets, RxBytes: o.RxBytes, TxBytes: o.TxBytes}
+			RxPackets: o.RxPackets, TxPackets: o.TxPackets, RxBytes: o.RxBytes, TxBytes: o.TxBytes,
+			RxDropped: o.RxDropped, TxDropped: o.TxDropped}
 	}
 	port := func(e config.End) EndStatus {
-		es := end(e, link)
+		es := EndStatus{Stack: e.Stack.String()}
+		for _, n := range e.Links() {
+			es.Links = append(es.Links, link(n))
+		}
 		p := &es.Links[len(es.Links)-1]
 		if p.Present {
 			_, p.Guarded = slices.BinarySearch(gs.Bound, st.ByName[p.Name].Index)
@@ -111,13 +205,20 @@ func (m *Manager) Status(cfg *config.Config) (*Report, error) {
 		}
 		return es
 	}
-	if cfg.Datapath == config.TCDatapath {
-		return r, m.filterStatus(cfg, st, ports, gs, r)
-	}
 	for _, t := range cfg.Translations {
-		r.Translations = append(r.Translations, TranslationStatus{Name: t.Name, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)})
+		ts := TranslationStatus{Name: t.Name, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)}
+		pa, pb := ts.A.Links[len(ts.A.Links)-1], ts.B.Links[len(ts.B.Links)-1]
+		ts.Directions = []DirectionStatus{portDirection(AToB, pa, pb), portDirection(BToA, pb, pa)}
+		r.Translations = append(r.Translations, ts)
 	}
-	return r, nil
+}
+
+// portDirection counts the frames from bridge port in to bridge port out.
+func portDirection(dir string, in, out LinkStatus) DirectionStatus {
+	return DirectionStatus{Direction: dir,
+		ReceivedFrames: in.RxPackets, ReceivedBytes: in.RxBytes,
+		Frames: out.TxPackets, Bytes: out.TxBytes,
+		DroppedFrames: in.RxDropped + out.TxDropped}
 }
 
 // GuardReader reads a guard: a *tcguard.Guard, or the agents' view of one.
@@ -138,12 +239,8 @@ func ReadGuard(g GuardReader, cfg *config.Config, devices []int) (tcguard.Status
 }
 
 // filterStatus fills r for the tc datapath: each translation's two filters
-// with their counters, and the trunks bound.
-func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.Status, r *Report) error {
-	fs, err := m.filters(cfg.Guard.Block, st)
-	if err != nil {
-		return err
-	}
+// (of the kernel's, fs) with their counters, and the trunks bound.
+func filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.Status, fs []plan.Filter, r *Report) {
 	have := map[string]plan.Filter{}
 	for _, f := range fs {
 		have[f.Key()] = f
@@ -158,26 +255,83 @@ func (m *Manager) filterStatus(cfg *config.Config, st *plan.State, trunks []int,
 		for _, d := range []struct {
 			dir     string
 			in, out config.Stack
-		}{{"a>b", tr.A.Stack, tr.B.Stack}, {"b>a", tr.B.Stack, tr.A.Stack}} {
+		}{{AToB, tr.A.Stack, tr.B.Stack}, {BToA, tr.B.Stack, tr.A.Stack}} {
 			fs := FilterStatus{Direction: d.dir}
+			ds := DirectionStatus{Direction: d.dir}
 			if h, ok := have[d.in.String()]; ok {
 				fs.Present = h.Out.String() == d.out.String() && h.Gate
 				fs.Handle, fs.Matched, fs.Forwarded, fs.Bytes = h.Handle, h.Matched, h.Forwarded, h.Bytes
 				if h.Matched > h.Forwarded {
 					fs.GuardDropped = h.Matched - h.Forwarded
 				}
+				ds.ReceivedFrames, ds.ReceivedBytes = h.Matched, h.MatchedBytes
+				ds.Frames, ds.Bytes, ds.DroppedFrames = h.Forwarded, h.Bytes, fs.GuardDropped
 			}
 			ts.Filters = append(ts.Filters, fs)
+			ts.Directions = append(ts.Directions, ds)
 		}
 		r.Translations = append(r.Translations, ts)
 	}
+}
+
+// configStatus fills r's configuration and promotion score from the
+// state files and what Status read: the drift is check's plan, made from
+// the same reads (planning mutates st's bound marks only).
+func (m *Manager) configStatus(cfg *config.Config, raw []byte, st *plan.State, gs tcguard.Status, fs []plan.Filter, r *Report) error {
+	c := &r.Config
+	c.File, c.Digest, c.Translations = cfg.File, cfg.Digest(), len(cfg.Translations)
+	last, err := m.LastApply()
+	if err != nil {
+		return err
+	}
+	c.LastApply = last
+	applied, err := m.AppliedAs(cfg, raw)
+	switch {
+	case errors.Is(err, ErrNotApplied):
+		applied = nil
+	case err != nil:
+		return fmt.Errorf("the applied configuration: %w", err)
+	case applied == cfg:
+		c.AppliedDigest = c.Digest
+	default:
+		c.AppliedDigest = applied.Digest()
+	}
+	r.Guard.PromotionScore, _ = PromotionScore(applied, st)
+
+	var why string
+	switch v, err := linkView(cfg, st, &gs, nil); {
+	case applied == nil:
+		why = "nothing applied"
+	case c.AppliedDigest != c.Digest:
+		why = "the file is not the applied configuration (applied digest " + c.AppliedDigest[:12] + ")"
+	case err != nil:
+		why = "check: " + oneLine(err.Error())
+	default:
+		sameRead := func([]int) (tcguard.Status, error) { return gs, nil } // read against every trunk that exists
+		if err := datapathView(cfg, v, gs, fs, sameRead); err != nil {
+			why = "check: " + oneLine(err.Error())
+		} else if !v.Plan.Clean() {
+			why = driftSummary(v.Plan)
+		}
+	}
+	c.Drift, c.DriftReason = why != "", why
 	return nil
 }
 
-func end(e config.End, link func(string) LinkStatus) EndStatus {
-	es := EndStatus{Stack: e.Stack.String()}
-	for _, n := range e.Links() {
-		es.Links = append(es.Links, link(n))
+// driftSummary says in one line what check would list.
+func driftSummary(p *plan.Plan) string {
+	var parts []string
+	if n := len(p.Steps); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d links", n))
 	}
-	return es
+	if n := len(p.Filters); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d filters", n))
+	}
+	if n := len(p.Bind) + len(p.Unbind); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d trunk bindings", n))
+	}
+	if n := len(p.Foreign); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d foreign links", n))
+	}
+	return "the kernel differs from the file: " + strings.Join(parts, ", ") + " (bridgectl check lists them)"
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -183,8 +185,8 @@ func cmdCheck(c *cli.Context) error {
 }
 
 func cmdStatus(c *cli.Context) error {
-	return withManager(c, func(cfg *config.Config, _ []byte, m *bridgectl.Manager) error {
-		r, err := m.Status(cfg)
+	return withManager(c, func(cfg *config.Config, raw []byte, m *bridgectl.Manager) error {
+		r, err := m.Status(cfg, raw)
 		if err != nil {
 			return fail(exitError, "%v", err)
 		}
@@ -193,9 +195,10 @@ func cmdStatus(c *cli.Context) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(r)
 		}
+		writeConfigStatus(os.Stdout, r.Config)
 		g := r.Guard
-		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames\n",
-			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets)
+		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames, promotion score %d\n",
+			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.PromotionScore)
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		if cfg.Datapath == config.TCDatapath {
 			return writeFilterStatus(w, r)
@@ -209,6 +212,24 @@ func cmdStatus(c *cli.Context) error {
 		}
 		return w.Flush()
 	})
+}
+
+// writeConfigStatus is status's first lines: the file against what is
+// applied and the kernel, and the last apply.
+func writeConfigStatus(w io.Writer, c bridgectl.ConfigStatus) {
+	sync := "in sync"
+	if c.Drift {
+		sync = "DRIFT: " + c.DriftReason
+	}
+	fmt.Fprintf(w, "config: %s, %d translations, digest %.12s, %s\n", c.File, c.Translations, c.Digest, sync)
+	switch a := c.LastApply; {
+	case a == nil:
+		fmt.Fprintln(w, "last apply: none since boot")
+	case a.OK:
+		fmt.Fprintf(w, "last apply: %s ok (digest %.12s)\n", a.Time.Local().Format(time.DateTime), a.Digest)
+	default:
+		fmt.Fprintf(w, "last apply: %s FAILED (digest %.12s): %s\n", a.Time.Local().Format(time.DateTime), a.Digest, strings.ReplaceAll(a.Error, "\n", "; "))
+	}
 }
 
 // writeFilterStatus is status's table for the tc datapath: per
