@@ -60,10 +60,19 @@ func newApp() *cli.App {
 					"   bridgectl check\n" +
 					"   bridgectl check --netns lab || bridgectl apply --netns lab     # converge if it drifted"},
 			{Name: "status", Usage: "show every translation: links, state, counters, guard", Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus,
-				Description: "First the node's guard: blocked or open, ports bound, frames dropped (tcguard status has the\n" +
-					"details). Then one line per translation: its links from the trunk up, the bridge, the first\n" +
-					"problem found (missing, down or no-carrier link, else up), the guard over its ports (UNBOUND: a\n" +
-					"port forwards whatever the guard says) and the packet counters of both bridge ports.\n\nExamples:\n" +
+				Description: "First the configuration: the file, its digest, and drift (nothing applied, the file is not the\n" +
+					"applied configuration, or check would not exit 0), then the last apply's time and outcome (apply,\n" +
+					"watch, the bridge agent). Then the node's guard: blocked or open, ports bound, frames dropped (tcguard\n" +
+					"status has the details), the promotion score the tcguard agent sets. Then one line per translation:\n" +
+					"its links from the trunk up, the bridge, the first problem found (missing, down or no-carrier link,\n" +
+					"else up), the guard over its ports (UNBOUND: a port forwards whatever the guard says) and the packet\n" +
+					"counters of both bridge ports (tc datapath: per direction, its filter and counters).\n\n" +
+					"--json prints all of it, with what `bridgectl metrics` exports: config {file, digest,\n" +
+					"applied_digest, translations, drift, drift_reason, last_apply {time, ok, digest, error}}, guard\n" +
+					"{group, block, state, ports_bound, ports_expected, dropped_packets, promotion_score}, and per\n" +
+					"translation its links' counters (rx/tx packets, bytes, dropped), its filters (tc datapath) and\n" +
+					"directions [{direction, received_frames, received_bytes, frames, bytes, dropped_frames}]. It reads;\n" +
+					"it takes no lock.\n\nExamples:\n" +
 					"   bridgectl status\n" +
 					"   bridgectl status --json --netns lab"},
 			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown,
@@ -74,6 +83,7 @@ func newApp() *cli.App {
 					"   bridgectl down\n" +
 					"   bridgectl down --netns lab"},
 			watchCommand(),
+			metricsCommand(),
 			clidoc.CompletionCommand("bridgectl"),
 			clidoc.ManCommand(8, "tcguard(8)", "ocf_qinqbridge_bridge(7)", "ocf_qinqbridge_tcguard(7)"),
 		},

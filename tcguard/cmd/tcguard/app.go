@@ -98,18 +98,18 @@ func bare(err error) string { return strings.TrimPrefix(err.Error(), "tcguard: "
 // load reads and validates the whole configuration through config.Load,
 // as every command and agent does: every error, exit 2. Every verb calls
 // it, so no verb acts on a file that status calls invalid.
-func load(c *cli.Context) (*config.Config, error) {
+func load(c *cli.Context) (*config.Config, []byte, error) {
 	path := opt(c, "config")
-	cfg, _, err := config.Load(path)
+	cfg, raw, err := config.Load(path)
 	var invalid config.Errors
 	switch {
 	case errors.As(err, &invalid):
 		fmt.Fprintln(os.Stderr, err)
-		return nil, fail(exitError, "%s: invalid configuration", path)
+		return nil, nil, fail(exitError, "%s: invalid configuration", path)
 	case err != nil:
-		return nil, fail(exitError, "%v", err)
+		return nil, nil, fail(exitError, "%v", err)
 	}
-	return cfg, nil
+	return cfg, raw, nil
 }
 
 // open connects to the namespace and opens its guard. The guard's state
@@ -157,12 +157,18 @@ func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done str
 	return nil
 }
 
-// report is what status prints; with --json, as is.
+// report is what status prints; with --json, as is. Its state, ports
+// and drops are what `bridgectl status --json` shows as its guard and
+// `bridgectl metrics` exports as qinqbridge_guard_*.
 type report struct {
 	State string `json:"state"` // blocked, open, interrupted, unguarded
 	OK    bool   `json:"ok"`    // exit 0
+	Group string `json:"group"` // bridgectl.DefaultGroup: the namespace's one guard
 	Block uint32 `json:"block"`
 	NetNS string `json:"netns,omitempty"`
+	// PromotionScore is the score the tcguard agent sets for this node
+	// (bridgectl.PromotionScore, from the applied configuration).
+	PromotionScore int `json:"promotion_score"`
 
 	Dropping   bool `json:"dropping"`    // both guard filters are in, their action drops
 	OpenMarker bool `json:"open_marker"` // the intent "open" is recorded
@@ -185,7 +191,7 @@ type report struct {
 }
 
 func cmdStatus(c *cli.Context) error {
-	cfg, err := load(c)
+	cfg, raw, err := load(c)
 	if err != nil {
 		return err
 	}
@@ -218,7 +224,12 @@ func cmdStatus(c *cli.Context) error {
 	if err != nil {
 		return fail(exitError, "status: %v", err)
 	}
+	applied, err := m.AppliedAs(cfg, raw)
+	if err != nil && !errors.Is(err, bridgectl.ErrNotApplied) {
+		return fail(exitError, "status: the applied configuration: %v", err)
+	}
 	r := newReport(s, cfg.Guard.Block, opt(c, "netns"), configured, ports, names)
+	r.PromotionScore, _ = bridgectl.PromotionScore(applied, v.State)
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -257,7 +268,7 @@ func newReport(s tcguard.Status, block uint32, ns string, configured int, ports 
 		return out // in the configuration's order
 	}
 	r := report{
-		State: s.State.String(), Block: block, NetNS: ns,
+		State: s.State.String(), Group: bridgectl.DefaultGroup, Block: block, NetNS: ns,
 		Dropping: s.Dropping, OpenMarker: s.Marker, Armed: s.Armed,
 		PortsConfigured: configured, PortsExpected: len(ports), PortsBound: bound, BoundTotal: len(s.Bound),
 		DroppedPackets: s.DroppedPackets,
@@ -308,6 +319,7 @@ func (r report) write(w *os.File) {
 	if r.Dropping {
 		fmt.Fprintf(&b, "dropped:  %d frames\n", r.DroppedPackets)
 	}
+	fmt.Fprintf(&b, "score:    %d (promotion score the tcguard agent sets here)\n", r.PromotionScore)
 	if len(r.Unbound) > 0 {
 		fmt.Fprintf(&b, "unbound:  %s\n", list(r.Unbound))
 	}

@@ -38,7 +38,7 @@ func loadBlock(c *cli.Context) (uint32, error) {
 			return block, nil
 		}
 	}
-	cfg, err := load(c)
+	cfg, _, err := load(c)
 	if err != nil {
 		return 0, err
 	}
