@@ -84,7 +84,9 @@ func main() {
 	}
 	os.MkdirAll(*work, 0o755)
 	var rows []row
-	if *tcOnly {
+	if *metricsOnly {
+		rows = benchMetrics()
+	} else if *tcOnly {
 		rows = benchTCPath()
 	} else if !*dpOnly {
 		rows = append(rows, benchBridgectl()...)
@@ -92,10 +94,11 @@ func main() {
 			rows = append(rows, benchGuard()...)
 		}
 	}
-	if !*tcOnly && !*dpOnly && !*quick {
+	if !*tcOnly && !*dpOnly && !*quick && !*metricsOnly {
 		rows = append(rows, benchTCPath()...)
+		rows = append(rows, benchMetrics()...)
 	}
-	if *dpOnly || !*quick && !*tcOnly {
+	if *dpOnly || !*quick && !*tcOnly && !*metricsOnly {
 		rows = append(rows, benchDataplane()...)
 	}
 	var b bytes.Buffer
