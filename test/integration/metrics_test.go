@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,9 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -71,7 +72,7 @@ func metricsFrames(t *testing.T, datapath string) {
 		dropped = 4 // the filter counts what the guard's action dropped
 	}
 	growth(t, s0, s1, map[string]float64{
-		"qinqbridge_guard_dropped_frames_total":                  4,
+		"qinqbridge_guard_dropped_frames_total":                   4,
 		"qinqbridge_translation_received_frames_total vps-bm a>b": 4,
 		"qinqbridge_translation_frames_total vps-bm a>b":          0,
 		"qinqbridge_translation_dropped_frames_total vps-bm a>b":  dropped,
@@ -93,7 +94,7 @@ func metricsFrames(t *testing.T, datapath string) {
 	s3 := m.scrape(t)
 	bytesAfter := e.portBytes(t, datapath)
 	growth(t, s2, s3, map[string]float64{
-		"qinqbridge_guard_dropped_frames_total":                       0,
+		"qinqbridge_guard_dropped_frames_total":                        0,
 		"qinqbridge_translation_received_frames_total vps-bm a>b":      5,
 		"qinqbridge_translation_frames_total vps-bm a>b":               5,
 		"qinqbridge_translation_dropped_frames_total vps-bm a>b":       0,
@@ -214,51 +215,99 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// metricsServer is a running `bridgectl metrics` of the environment.
-type metricsServer struct {
-	url string
-}
-
-// startMetrics runs `bridgectl metrics --listen 127.0.0.1:0` and learns
-// its port from its log; it is killed when the test ends.
-func (e *bcEnv) startMetrics(t *testing.T, cfg string) *metricsServer {
-	t.Helper()
-	cmd := e.cmd("bridgectl", "metrics", "--listen", "127.0.0.1:0", "-c", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
+// `bridgectl watch --metrics ADDR` serves the same metrics while it keeps
+// the file applied, and stops serving when it stops (SIGTERM, exit 0).
+func TestMetricsWatch(t *testing.T) {
+	e := newBCEnv(t)
+	cfg := e.write(t, "watch.toml", `
+[[translation]]
+name = "vps-bm"
+a = { parent = "q0", outer = 100, inner = 200 }
+b = { parent = "v0", vlan = 300 }
+`)
+	e.downAtCleanup(t)
+	m := e.serve(t, "watch", "-c", cfg, "--metrics", "127.0.0.1:0")
+	guardWait(t, "watch applied the file", func() bool {
+		s := m.scrape(t)
+		return s.get(t, "qinqbridge_config_drift") == 0 && s.get(t, "qinqbridge_last_apply_success") == 1
+	})
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.cmd.Wait(); err != nil {
+		t.Fatalf("watch after SIGTERM: %v", err)
+	}
+	if _, err := http.Get(m.url); err == nil {
+		t.Fatal("still serving after watch stopped")
+	}
+}
+
+// metricsServer is a running `bridgectl metrics`, or `watch --metrics`.
+type metricsServer struct {
+	url string
+	cmd *exec.Cmd
+}
+
+// startMetrics runs `bridgectl metrics --listen 127.0.0.1:0`.
+func (e *bcEnv) startMetrics(t *testing.T, cfg string) *metricsServer {
+	t.Helper()
+	return e.serve(t, "metrics", "--listen", "127.0.0.1:0", "-c", cfg)
+}
+
+// serve runs bridgectl with args, a command that serves metrics, and
+// learns the port from its log; it is killed when the test ends.
+func (e *bcEnv) serve(t *testing.T, args ...string) *metricsServer {
+	t.Helper()
+	cmd := e.cmd("bridgectl", args...)
+	log := &serveLog{addr: make(chan string, 1)}
+	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var log bytes.Buffer
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		t.Logf("bridgectl metrics:\n%s", log.String())
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		t.Logf("bridgectl %s:\n%s", args[0], log.String())
 	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			l := sc.Text()
-			mu.Lock()
-			log.WriteString(l + "\n")
-			mu.Unlock()
-			if _, a, ok := strings.Cut(l, "serving http://"); ok {
-				addr <- strings.TrimSuffix(a, "/metrics")
+	var a string
+	select {
+	case a = <-log.addr:
+	case <-time.After(guardPatience):
+		t.Fatalf("bridgectl %s: not serving after %v", args[0], guardPatience)
+	}
+	return &metricsServer{url: "http://" + a + "/metrics", cmd: cmd}
+}
+
+// serveLog keeps a serving command's stderr and hands over the address of
+// its first "serving http://ADDR/metrics" line.
+type serveLog struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	addr chan string
+	sent bool
+}
+
+func (l *serveLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	if !l.sent {
+		if _, a, ok := strings.Cut(l.buf.String(), "serving http://"); ok {
+			if addr, _, ok := strings.Cut(a, "/metrics"); ok {
+				l.addr <- addr
+				l.sent = true
 			}
 		}
-		close(addr)
-	}()
-	a, ok := <-addr
-	if !ok {
-		t.Fatal("bridgectl metrics exited before it listened")
 	}
-	return &metricsServer{url: "http://" + a + "/metrics"}
+	return len(p), nil
+}
+
+func (l *serveLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // scraped is one scrape: its text, parsed.
