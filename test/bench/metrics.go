@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 )
 
 var metricsOnly = flag.Bool("metrics", false, "only the metrics rows: one scrape of `bridgectl metrics` against one `bridgectl status --json`, at n translations, in both datapaths")
@@ -77,7 +79,24 @@ func benchMetrics() []row {
 			row{fmt.Sprintf("metrics (%s datapath): CPU per scrape; %d series, %d KB", dp, series, size/1024), msecs(median(cpu)), "its wall time " + msecs(median(scrapes)), ratio(median(cpu), median(scrapes)), ""},
 		)
 	}
-	return rows
+	return append(rows, parseCalibration())
+}
+
+// parseCalibration times config.Parse of n translations in this process:
+// pure Go, a yardstick of how much slower the VM is than the host (where
+// `go test -bench Parse4094 ./bridgectl/config` gives the same without
+// TCG), to turn the VM's scrape times into real hardware's.
+func parseCalibration() row {
+	text := []byte(fmt.Sprintf("[[translation]]\nname = \"bulk\"\na = { parent = \"q0\", outer = 100, inner = \"1-%d\" }\nb = { parent = \"v0\", vlan = \"1-%d\" }\n", *n, *n))
+	var ds []time.Duration
+	for range metricsRounds {
+		start := time.Now()
+		if _, err := config.Parse("calibration.toml", text); err != nil {
+			fatalf("%v", err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return row{fmt.Sprintf("calibration: config.Parse, %d translations (median of %d)", *n, metricsRounds), msecs(median(ds)), "the host's: go test -bench Parse4094 ./bridgectl/config", 0, ""}
 }
 
 // freeAddr is a loopback address with a port nothing listens on.
