@@ -152,7 +152,12 @@ func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()}, t), nil
+	return m.guardOn(block, t), nil
+}
+
+// guardOn is the guard of block over t, which it closes.
+func (m *Manager) guardOn(block uint32, t tcnl.TC) *tcguard.Guard {
+	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()}, t)
 }
 
 // View is the kernel as seen against a configuration.
@@ -305,6 +310,11 @@ func (m *Manager) filters(block uint32, st *plan.State) ([]plan.Filter, error) {
 		return nil, err
 	}
 	defer t.Close()
+	return filtersOn(t, block, st)
+}
+
+// filtersOn is filters over t.
+func filtersOn(t tcnl.TC, block uint32, st *plan.State) ([]plan.Filter, error) {
 	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(block)})
 	if err != nil {
 		return nil, fmt.Errorf("listing the filters of block %d: %w", tcguard.TrunkBlock(block), err)

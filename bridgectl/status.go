@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/florianl/go-tc"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -151,10 +154,13 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 	}
 	st := plan.NewState(links)
 	ports := indexes(st, cfg.GuardedNames())
-	g, err := m.Guard(cfg.Guard.Block)
+	t, err := m.OpenTC()
 	if err != nil {
 		return nil, err
 	}
+	// The guard and status both read the tc datapath's filters: one dump.
+	dumps := &filterDumps{TC: t, dumps: map[tc.Msg][]tc.Object{}}
+	g := m.guardOn(cfg.Guard.Block, dumps)
 	defer g.Close()
 	gs, err := ReadGuard(g, cfg, ports)
 	if err != nil {
@@ -162,7 +168,7 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 	}
 	// The tc datapath's filters: its counters, and for the drift those of
 	// an earlier configuration in either datapath.
-	fs, err := m.filters(cfg.Guard.Block, st)
+	fs, err := filtersOn(dumps, cfg.Guard.Block, st)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +183,27 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// filterDumps is a tcnl.TC that dumps each set of filters once, for
+// Status: the guard reads the tc datapath's block (the filters that pass
+// its action) and status reads it again (their counters); at 4094
+// translations it holds 8188 flower filters, most of a scrape's time in
+// the tc datapath. Both then see the same moment, too.
+type filterDumps struct {
+	tcnl.TC
+	dumps map[tc.Msg][]tc.Object
+}
+
+func (f *filterDumps) Filters(msg tc.Msg) ([]tc.Object, error) {
+	if objs, ok := f.dumps[msg]; ok {
+		return objs, nil
+	}
+	objs, err := f.TC.Filters(msg)
+	if err == nil {
+		f.dumps[msg] = objs
+	}
+	return objs, err
 }
 
 // linkStatus fills r for the bridge datapath: each translation's links

@@ -4,8 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/florianl/go-tc"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 )
 
 // Status's drift is check's verdict plus the applied record: in sync only
@@ -67,5 +70,36 @@ func TestStatusDrift(t *testing.T) {
 				t.Fatalf("config status %+v", got)
 			}
 		})
+	}
+}
+
+// countingTC counts the filter dumps of each block.
+type countingTC struct {
+	tcnl.TC
+	dumps map[uint32]int
+}
+
+func (c countingTC) Filters(m tc.Msg) ([]tc.Object, error) {
+	c.dumps[m.Parent]++
+	return c.TC.Filters(m)
+}
+
+// Status dumps the tc datapath's block once, although the guard and the
+// translations' counters both read it: at 4094 translations that dump is
+// most of a status.
+func TestStatusDumpsFiltersOnce(t *testing.T) {
+	m, k := fakeManager(t)
+	cfg, raw := parse(t, tcTranslations)
+	if _, _, err := m.Apply(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	c := countingTC{TC: k.TC(), dumps: map[uint32]int{}}
+	m.OpenTC = func() (tcnl.TC, error) { return c, nil }
+	r, err := m.Status(cfg, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.dumps[trunkBlock] != 1 || r.Config.Drift || len(r.Translations[0].Filters) != 2 || !r.Translations[0].Filters[0].Present {
+		t.Fatalf("%d dumps of the trunk block; report %+v", c.dumps[trunkBlock], r)
 	}
 }
