@@ -69,6 +69,9 @@ func newApp() *cli.App {
 					"Expected ports are the bridge ports of the configuration that exist in the kernel. Each one not\n" +
 					"bound to the block is named: unbound (no ingress qdisc; bridgectl apply binds it) or foreign\n" +
 					"(an ingress qdisc tcguard did not create, left untouched: that port is not guarded).\n" +
+					"It also shows the promotion score the tcguard agent sets on this node (from the configuration\n" +
+					"bridgectl applied). --json carries the same state, ports, drops and score as `bridgectl status\n" +
+					"--json` and `bridgectl metrics` (group \"default\": the namespace's one guard).\n" +
 					"Exit 0 if blocked or open and every expected port is bound, 1 if anything is off, 2 on error.\n\n" +
 					"Examples:\n" +
 					"   tcguard status\n" +
