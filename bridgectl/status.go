@@ -86,8 +86,10 @@ const (
 //     redirect sent out of the other trunk, dropped the difference: what
 //     the guard's action dropped.
 //
-// Bytes are the kernel's: a VLAN device counts a frame without its own
-// tag, tc without the Ethernet header and the outer tag.
+// Bytes are the kernel's own counts, not lengths on the wire: a VLAN
+// device counts frames without their tags (and those it receives without
+// their Ethernet header either), tc the length tc ingress saw, the same
+// before and after the tags are rewritten.
 type DirectionStatus struct {
 	Direction      string `json:"direction"` // AToB or BToA
 	ReceivedFrames uint64 `json:"received_frames"`

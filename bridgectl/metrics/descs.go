@@ -21,7 +21,7 @@ var (
 		"Frames that entered the translation in this direction: received by the in end's bridge port (bridge datapath) or matched by the direction's filter (tc datapath).",
 		"translation", "direction")
 	translationReceivedBytes = desc("translation_received_bytes_total",
-		"Bytes of the frames received (the kernel's count: a VLAN device's without its own tag, tc's without the Ethernet header and outer tag).",
+		"Bytes of the frames received, as the kernel counts them (not lengths on the wire: a VLAN device counts frames without their tags and, received, without their Ethernet header; tc the length tc ingress saw).",
 		"translation", "direction")
 	translationFrames = desc("translation_frames_total",
 		"Frames that crossed the translation in this direction: sent by the out end's bridge port (bridge datapath) or redirected out of the other trunk by the direction's filter (tc datapath).",
