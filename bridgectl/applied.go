@@ -94,8 +94,10 @@ func (m *Manager) AppliedAs(cfg *config.Config, raw []byte) (*config.Config, err
 
 // lastApplyFile records the outcome of the last apply in the namespace
 // (LastApply, as JSON), for status and the metrics: every Apply that got
-// the namespace's lock writes it — bridgectl apply, watch, the bridge
-// agent's start and reload —, whether it succeeded or not. down leaves it:
+// as far as a plan writes it — bridgectl apply, watch, the bridge agent's
+// start and reload —, whether it succeeded or failed on the way. One
+// refused before anything changed writes nothing (the state directory
+// stays as it was; drift shows the file is not applied). down leaves it:
 // it tells what happened, not what is applied.
 const lastApplyFile = "last-apply.json"
 

@@ -387,8 +387,10 @@ func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
 }
 
 // Apply converges the kernel to cfg and records it as applied. On error the
-// phases done are kept; running Apply again converges. Whatever the outcome,
-// once it holds the lock it records it (LastApply).
+// phases done are kept; running Apply again converges. Once it planned, it
+// records its outcome, success or failure (LastApply); one refused before
+// anything changed (nil View: a parent missing, a foreign link in the way)
+// leaves the state directory as it was.
 func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	unlock, err := m.Lock()
 	if err != nil {
@@ -396,6 +398,9 @@ func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, err
 	}
 	defer unlock()
 	v, res, err := m.converge(cfg, raw)
+	if v == nil {
+		return v, res, err
+	}
 	if rerr := m.recordOutcome(cfg, err); rerr != nil && err == nil {
 		// A failed apply's own error matters more than its record's.
 		err = fmt.Errorf("applied, but cannot record it: %w", rerr)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,7 +293,26 @@ qinqbridge_guard_ports_expected{group="default"} 4
 `,
 		},
 		{
-			name: "the last apply failed (a parent missing): the earlier one runs",
+			name: "the last apply failed on the way: the earlier one is recorded applied",
+			setup: func(t *testing.T, n *node) (string, string) {
+				applied := n.apply(t, twoTranslations, false)
+				n.k.Fail = func(op string) error {
+					if op == "create" {
+						return syscall.ENOBUFS
+					}
+					return nil
+				}
+				return n.apply(t, strings.Replace(twoTranslations, "vlan = 500", "vlan = 501", 1), true), applied
+			},
+			metrics: []string{"qinqbridge_config_drift", "qinqbridge_config_info", "qinqbridge_last_apply_success"},
+			want: `
+qinqbridge_config_drift 1
+qinqbridge_config_info{applied_digest="{applied}",file_digest="{file}"} 1
+qinqbridge_last_apply_success 0
+`,
+		},
+		{
+			name: "an apply refused (a parent missing) is not an apply: nothing recorded",
 			setup: func(t *testing.T, n *node) (string, string) {
 				applied := n.apply(t, twoTranslations, false)
 				return n.apply(t, strings.Replace(twoTranslations, `"eth1", vlan = 500`, `"eth2", vlan = 500`, 1), true), applied
@@ -301,7 +321,7 @@ qinqbridge_guard_ports_expected{group="default"} 4
 			want: `
 qinqbridge_config_drift 1
 qinqbridge_config_info{applied_digest="{applied}",file_digest="{file}"} 1
-qinqbridge_last_apply_success 0
+qinqbridge_last_apply_success 1
 `,
 		},
 		{

@@ -73,9 +73,9 @@ var (
 	configTranslations = desc("config_translations",
 		"Translations of the configuration the counters follow (the file's, expanded).")
 	lastApplyTime = desc("last_apply_timestamp_seconds",
-		"When the last apply (bridgectl apply, watch, the bridge agent's start or reload) ended, in seconds since the epoch; absent if none since boot.")
+		"When the last apply (bridgectl apply, watch, the bridge agent's start or reload) ended, in seconds since the epoch; absent if none since boot. An apply refused before it changed anything (a parent missing, a foreign link in the way) is not counted: drift shows it.")
 	lastApplySuccess = desc("last_apply_success",
-		"1 if the last apply succeeded, 0 if it failed; absent if none since boot.")
+		"1 if the last apply succeeded, 0 if it failed on the way; absent if none since boot.")
 )
 
 // all is every metric's description, for Describe.
