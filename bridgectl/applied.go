@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
@@ -21,50 +23,86 @@ import (
 // and cut every translation.
 const appliedFile = "applied.toml"
 
-// Record stores raw as the applied configuration, atomically. Two header
-// lines, which TOML reads as comments, name the source and the guard's
-// block (AppliedBlock).
+// Record stores raw as the applied configuration, atomically. Three header
+// lines, which TOML reads as comments, name the source, the guard's block
+// and every group's block (AppliedGroups).
 func (m *Manager) Record(cfg *config.Config, raw []byte) error {
-	b := fmt.Appendf(nil, "# applied from %s\n# guard block %d\n", cfg.File, cfg.Guard.Block)
+	b := fmt.Appendf(nil, "# applied from %s\n# guard block %d\n# groups", cfg.File, cfg.Guard.Block)
+	for _, g := range cfg.Groups {
+		b = fmt.Appendf(b, " %s=%d", g.Name, g.Block)
+	}
+	b = append(b, '\n')
 	return m.dir.WriteFile(appliedFile, append(b, raw...))
 }
 
-// splitRecord splits an applied record into its guard block header line
-// and the file's bytes; ok is false for a record without both header
-// lines.
-func splitRecord(rec []byte) (blockLine, body []byte, ok bool) {
+// splitRecord splits an applied record into its groups header line (the
+// third) and the file's bytes; ok is false for a record without all its
+// header lines.
+func splitRecord(rec []byte) (groupsLine, body []byte, ok bool) {
 	_, rest, _ := bytes.Cut(rec, []byte("\n"))
-	blockLine, body, ok = bytes.Cut(rest, []byte("\n"))
-	return blockLine, body, ok
+	_, rest, _ = bytes.Cut(rest, []byte("\n"))
+	return bytes.Cut(rest, []byte("\n"))
 }
 
-// AppliedBlock is the guard's block of the configuration applied in the
-// namespace o selects, if raw is byte for byte the file that was applied:
-// it was validated whole then, so a command that needs only the block
-// (tcguard block and unblock) need not validate it again — at thousands of
-// translations that costs more than the rest of the command. It reads the
-// state file only. ok is false for anything else (nothing applied, another
-// file, a record without the block line).
-func AppliedBlock(o Options, raw []byte) (block uint32, ok bool) {
+// AppliedGroups are the groups (name and guard block; the default group
+// first) of the configuration applied in the namespace o selects, if raw
+// is byte for byte the file that was applied: it was validated whole then,
+// so a command that needs only the blocks (tcguard block and unblock)
+// need not validate it again — at thousands of translations that costs
+// more than the rest of the command. It reads the state file only. ok is
+// false for anything else (nothing applied, another file, a record
+// without the header lines).
+func AppliedGroups(o Options, raw []byte) (groups []config.Group, ok bool) {
 	if o.StateDir == "" {
 		o.StateDir = defaults.StateDir
 	}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	rec, err := dir.ReadFile(appliedFile)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	line, body, found := splitRecord(rec)
 	if !found || !bytes.Equal(body, raw) {
-		return 0, false
+		return nil, false
 	}
-	if _, err := fmt.Sscanf(string(line), "# guard block %d", &block); err != nil || block == 0 {
-		return 0, false
+	return parseGroupsLine(line)
+}
+
+// parseGroupsLine reads a record's groups header line ("# groups
+// NAME=BLOCK ...").
+func parseGroupsLine(line []byte) (groups []config.Group, ok bool) {
+	fields := strings.Fields(string(line))
+	if len(fields) < 3 || fields[0] != "#" || fields[1] != "groups" {
+		return nil, false
 	}
-	return block, true
+	for _, f := range fields[2:] {
+		name, n, _ := strings.Cut(f, "=")
+		block, err := strconv.ParseUint(n, 10, 32)
+		if err != nil || block == 0 || name == "" {
+			return nil, false
+		}
+		groups = append(groups, config.Group{Name: name, Block: uint32(block)})
+	}
+	return groups, true
+}
+
+// appliedGroups are the groups of the configuration applied in the
+// namespace, from the record's header: no parse of the file, which costs
+// more than a status's kernel reads at thousands of translations. ok is
+// false if nothing (or a record without the header) is applied.
+func (m *Manager) appliedGroups() ([]config.Group, bool) {
+	rec, err := m.dir.ReadFile(appliedFile)
+	if err != nil {
+		return nil, false
+	}
+	line, _, found := splitRecord(rec)
+	if !found {
+		return nil, false
+	}
+	return parseGroupsLine(line)
 }
 
 // ErrNotApplied means nothing was applied in the namespace since boot (or

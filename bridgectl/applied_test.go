@@ -122,47 +122,51 @@ func TestOpenBadNetNS(t *testing.T) {
 	}
 }
 
-// AppliedBlock answers only for the very bytes that were applied, and only
-// from a record that carries the block.
-func TestAppliedBlock(t *testing.T) {
+// AppliedGroups answers only for the very bytes that were applied, and only
+// from a record that carries the blocks.
+func TestAppliedGroups(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	m := openState(t, Options{StateDir: dir})
 	cfg, raw := cfgNamed(t, "vps")
 	other := append([]byte("# edited\n"), raw...)
-	if _, ok := AppliedBlock(Options{StateDir: dir}, raw); ok {
-		t.Fatal("a block although nothing was applied")
+	if _, ok := AppliedGroups(Options{StateDir: dir}, raw); ok {
+		t.Fatal("groups although nothing was applied")
 	}
 	if err := m.Record(cfg, raw); err != nil {
 		t.Fatal(err)
+	}
+	rewrite := func(header string) func() {
+		return func() {
+			if err := m.dir.WriteFile(appliedFile, append([]byte(header), raw...)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for _, c := range []struct {
 		name   string
 		record func() // rewrites the record, if set
 		raw    []byte
-		want   uint32
+		want   string
 		ok     bool
 	}{
-		{"the applied file", nil, raw, cfg.Guard.Block, true},
-		{"another file", nil, other, 0, false},
-		{"a prefix of it", nil, raw[:len(raw)-1], 0, false},
-		{"a record without the block line", func() {
-			if err := m.dir.WriteFile(appliedFile, append([]byte("# applied from x\n"), raw...)); err != nil {
-				t.Fatal(err)
-			}
-		}, raw, 0, false},
-		{"block 0", func() {
-			if err := m.dir.WriteFile(appliedFile, append([]byte("# applied from x\n# guard block 0\n"), raw...)); err != nil {
-				t.Fatal(err)
-			}
-		}, raw, 0, false},
+		{"the applied file", nil, raw, fmt.Sprintf("[{default %d}]", cfg.Guard.Block), true},
+		{"another file", nil, other, "[]", false},
+		{"a prefix of it", nil, raw[:len(raw)-1], "[]", false},
+		{"a record of before groups", rewrite("# applied from x\n# guard block 7\n"), raw, "[]", false},
+		{"block 0", rewrite("# applied from x\n# guard block 7\n# groups default=0\n"), raw, "[]", false},
+		{"two groups", rewrite("# applied from x\n# guard block 7\n# groups default=7 east=5000\n"), raw, "[{default 7} {east 5000}]", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.record != nil {
 				c.record()
 			}
-			got, ok := AppliedBlock(Options{StateDir: dir}, c.raw)
-			if got != c.want || ok != c.ok {
-				t.Fatalf("AppliedBlock = %d, %v; want %d, %v", got, ok, c.want, c.ok)
+			got, ok := AppliedGroups(Options{StateDir: dir}, c.raw)
+			var names []string
+			for _, g := range got {
+				names = append(names, fmt.Sprintf("{%s %d}", g.Name, g.Block))
+			}
+			if s := "[" + strings.Join(names, " ") + "]"; s != c.want || ok != c.ok {
+				t.Fatalf("AppliedGroups = %s, %v; want %s, %v", s, ok, c.want, c.ok)
 			}
 		})
 	}

@@ -30,7 +30,7 @@ func filters(t *testing.T, k *kerneltest.Kernel) []string {
 	}
 	links, _ := k.Links().Dump(false)
 	var out []string
-	for _, f := range kernel.ObservedFilters(objs, plan.NewState(links), tcguard.ActionIndex(defaults.Block)) {
+	for _, f := range kernel.ObservedFilters(objs, plan.NewState(links), kernel.Gates{defaults.Block: tcguard.ActionIndex(defaults.Block)}) {
 		out = append(out, f.String())
 	}
 	slices.Sort(out)

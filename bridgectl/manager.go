@@ -47,14 +47,22 @@ type Manager struct {
 	// datapath's): tcnl.Open in the namespace, unless New's caller sets
 	// another (tests: internal/kerneltest's tc).
 	OpenTC func() (tcnl.TC, error)
-	unlock func() // set while the namespace's lock is held
+	// Offloads are the namespace's device features: kernel.Ethtool in the
+	// namespace, unless New's caller sets others (tests).
+	Offloads kernel.Offloads
+	unlock   func() // set while the namespace's lock is held
 }
 
-// binder is the guard as kernel.Apply binds ports with it.
-type binder struct{ g *tcguard.Guard }
+// binder is the groups' guards as kernel.Apply binds ports with them.
+type binder struct{ m *Manager }
 
-func (b binder) Bind(ifindexes []int) ([]int, error) {
-	err := b.g.Bind(ifindexes)
+func (b binder) Bind(block uint32, ifindexes []int) ([]int, error) {
+	g, err := b.m.Guard(block, "") // binding does not touch the group's marker
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	err = g.Bind(ifindexes)
 	if err == nil {
 		return nil, nil
 	}
@@ -92,6 +100,7 @@ func New(o Options, ns *namespace.NetNS, links kernel.Links) (*Manager, error) {
 	}
 	m := &Manager{opts: o, ns: ns, links: links}
 	m.OpenTC = func() (tcnl.TC, error) { return tcnl.Open(ns.Fd()) }
+	m.Offloads = kernel.Ethtool{NS: ns}
 	dir, err := statedir.New(o.StateDir, o.NetNS)
 	if err != nil {
 		m.Close()
@@ -146,18 +155,14 @@ func (m *Manager) Lock() (unlock func(), err error) {
 	}, nil
 }
 
-// Guard opens the standby guard of this namespace for block.
-func (m *Manager) Guard(block uint32) (*tcguard.Guard, error) {
+// Guard opens the standby guard of this namespace for block, the guard of
+// the translations of group ("" for the default group).
+func (m *Manager) Guard(block uint32, group string) (*tcguard.Guard, error) {
 	t, err := m.OpenTC()
 	if err != nil {
 		return nil, err
 	}
-	return m.guardOn(block, t), nil
-}
-
-// guardOn is the guard of block over t, which it closes.
-func (m *Manager) guardOn(block uint32, t tcnl.TC) *tcguard.Guard {
-	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir()}, t)
+	return tcguard.New(tcguard.Options{Block: block, NetNS: m.ns, StateDir: m.Dir(), Group: group}, t), nil
 }
 
 // View is the kernel as seen against a configuration.
@@ -169,6 +174,9 @@ type View struct {
 	// (with their counters), and the trunks the wanted ones need.
 	WantFilters, Filters []plan.Filter
 	Trunks               []string
+	// The trunk settings bridgectl changed, as recorded, and the record
+	// once the plan's setting steps are done.
+	Changed, settingsAfter []plan.Changed
 }
 
 // Observe reads the links (and, with guard, which ports are bound to the
@@ -177,55 +185,65 @@ type View struct {
 // one dump of every device in the namespace, and one's parsing overlaps
 // the other's kernel work.
 func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
-	var bound <-chan boundPorts
+	// Every group's guard, and the applied file's groups' too: a port
+	// still bound to the guard of a group this file no longer has is
+	// bound (it moves by a recreate), not a port with a foreign qdisc.
+	var bound []<-chan boundPorts
+	all := m.guardsOf(cfg)
 	if guard {
-		bound = m.boundPorts(cfg.Guard.Block)
+		for _, b := range all.blocks {
+			bound = append(bound, m.boundPorts(all, b))
+		}
 	}
 	links, err := m.links.Dump(false)
 	if err != nil {
-		if bound != nil {
-			<-bound
+		for _, ch := range bound {
+			<-ch
 		}
 		return nil, err
 	}
 	st := plan.NewState(links)
 	if !guard {
-		return linkView(cfg, st, nil, nil)
+		return linkView(cfg, st, nil)
 	}
-	b := <-bound
-	v, err := linkView(cfg, st, &b.status, b.err)
+	reads := make([]boundPorts, len(bound))
+	for i, ch := range bound {
+		reads[i] = <-ch
+	}
+	v, err := linkView(cfg, st, reads)
 	if err != nil {
 		return nil, err
 	}
-	fs, err := m.filters(cfg.Guard.Block, st)
+	fs, err := m.filters(all, st)
 	if err != nil {
 		return nil, err
 	}
-	if err := datapathView(cfg, v, b.status, fs, m.trunkStatus(cfg.Guard.Block)); err != nil {
+	if err := datapathView(cfg, v, reads[0].status, fs, m.trunkStatus(all, cfg.Guard.Block)); err != nil {
 		return nil, err
 	}
-	return v, nil
+	return v, m.observeSettings(v)
 }
 
-// linkView plans the links to cfg from the kernel's (st) and the guard's
-// status gs, read with gsErr (gs nil: the guard not read, every port
-// counts as bound). It reads nothing: Observe and Status each read the
-// kernel their way, and plan alike.
-func linkView(cfg *config.Config, st *plan.State, gs *tcguard.Status, gsErr error) (*View, error) {
+// linkView plans the links to cfg from the kernel's (st) and the guards'
+// reads (nil: the guards not read, every port counts as bound). It reads
+// nothing: Observe and Status each read the kernel their way, and plan
+// alike.
+func linkView(cfg *config.Config, st *plan.State, reads []boundPorts) (*View, error) {
 	want, err := plan.Desired(cfg, st)
-	if gs != nil {
+	for _, b := range reads {
 		if err == nil {
-			err = gsErr
+			err = b.err
 		}
-		for _, i := range gs.Bound {
+		for _, i := range b.status.Bound {
 			if o := st.ByIndex[i]; o != nil {
-				o.Bound = true
+				o.Bound, o.BoundBlock = true, b.block
 			}
 		}
 		if err == nil {
-			err = SharedBlock(cfg.Guard.Block, *gs, st)
+			err = SharedBlock(b.block, b.status, st)
 		}
-	} else {
+	}
+	if reads == nil {
 		for _, o := range st.ByName {
 			o.Bound = true // not checked: no drift reported for it
 		}
@@ -242,9 +260,9 @@ func linkView(cfg *config.Config, st *plan.State, gs *tcguard.Status, gsErr erro
 
 // trunkStatus reads the guard of block against the trunks given, for
 // datapathView.
-func (m *Manager) trunkStatus(block uint32) func(trunks []int) (tcguard.Status, error) {
+func (m *Manager) trunkStatus(all guards, block uint32) func(trunks []int) (tcguard.Status, error) {
 	return func(trunks []int) (tcguard.Status, error) {
-		g, err := m.Guard(block)
+		g, err := m.openGuard(all, block)
 		if err != nil {
 			return tcguard.Status{}, err
 		}
@@ -256,10 +274,10 @@ func (m *Manager) trunkStatus(block uint32) func(trunks []int) (tcguard.Status, 
 // datapathView adds the tc datapath to v's plan: the filters to create,
 // modify and delete (those of an earlier configuration too, whatever the
 // datapath now) given the kernel's (fs), the trunks to bind and to
-// unbind, given the guard's status gs. A wanted trunk whose ingress holds
-// somebody else's qdisc is refused by name, before anything changes:
-// trunks reads the guard against the wanted trunks (Status has that read
-// already).
+// unbind, given the default group's guard status gs. A wanted trunk whose
+// ingress holds somebody else's qdisc is refused by name, before anything
+// changes: trunks reads the guard against the wanted trunks (Status has
+// that read already).
 func datapathView(cfg *config.Config, v *View, gs tcguard.Status, fs []plan.Filter, trunks func([]int) (tcguard.Status, error)) error {
 	var err error
 	if cfg.Datapath == config.TCDatapath {
@@ -303,23 +321,24 @@ func datapathView(cfg *config.Config, v *View, gs tcguard.Status, fs []plan.Filt
 	return nil
 }
 
-// filters reads the tc datapath's filters of the guard of block.
-func (m *Manager) filters(block uint32, st *plan.State) ([]plan.Filter, error) {
+// filters reads the tc datapath's filters: those in the trunk block, each
+// gated by its group's guard.
+func (m *Manager) filters(all guards, st *plan.State) ([]plan.Filter, error) {
 	t, err := m.OpenTC()
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
-	return filtersOn(t, block, st)
+	return filtersOn(t, all, st)
 }
 
 // filtersOn is filters over t.
-func filtersOn(t tcnl.TC, block uint32, st *plan.State) ([]plan.Filter, error) {
-	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: tcguard.TrunkBlock(block)})
+func filtersOn(t tcnl.TC, all guards, st *plan.State) ([]plan.Filter, error) {
+	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: all.trunk})
 	if err != nil {
-		return nil, fmt.Errorf("listing the filters of block %d: %w", tcguard.TrunkBlock(block), err)
+		return nil, fmt.Errorf("listing the filters of block %d: %w", all.trunk, err)
 	}
-	return kernel.ObservedFilters(objs, st, tcguard.ActionIndex(block)), nil
+	return kernel.ObservedFilters(objs, st, all.gates()), nil
 }
 
 // indexes are the ifindexes of the named links that exist.
@@ -336,6 +355,7 @@ func indexes(st *plan.State, names []string) []int {
 // boundPorts is the guard's status (which devices are bound to its block),
 // or why it is not known.
 type boundPorts struct {
+	block  uint32
 	status tcguard.Status
 	err    error
 }
@@ -371,17 +391,17 @@ func SharedBlock(block uint32, s tcguard.Status, st *plan.State) error {
 }
 
 // boundPorts reads, in the background, which devices are bound to block.
-func (m *Manager) boundPorts(block uint32) <-chan boundPorts {
+func (m *Manager) boundPorts(gs guards, block uint32) <-chan boundPorts {
 	ch := make(chan boundPorts, 1)
 	go func() {
-		g, err := m.Guard(block)
+		g, err := m.openGuard(gs, block)
 		if err != nil {
-			ch <- boundPorts{err: err}
+			ch <- boundPorts{block: block, err: err}
 			return
 		}
 		defer g.Close()
 		gs, err := g.Status(nil)
-		ch <- boundPorts{status: gs, err: err}
+		ch <- boundPorts{block: block, status: gs, err: err}
 	}()
 	return ch
 }
@@ -434,13 +454,17 @@ func (m *Manager) converge(cfg *config.Config, raw []byte) (*View, plan.Result, 
 // to drop) before its first filter; a trunk is unbound only after its
 // filters are gone.
 func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
-	g, err := m.Guard(cfg.Guard.Block)
+	all := m.guardsOf(cfg)
+	g, err := m.openGuard(all, cfg.Guard.Block)
 	if err != nil {
 		return plan.Result{}, err
 	}
 	defer g.Close()
-	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{g}) }
+	links := func() (plan.Result, error) { return kernel.Apply(m.links, v.Plan, v.State, binder{m}) }
 	filters := func() (plan.Result, error) {
+		if err := m.setTrunks(v); err != nil {
+			return plan.Result{}, &kernel.PhaseError{Phase: "trunk settings", Err: err}
+		}
 		// Trunks are bound before any filter; bound again also when only
 		// their binding was lost (filters intact).
 		if len(v.Trunks) > 0 && (len(v.Plan.Bind) > 0 || len(v.Plan.Filters) > 0) {
@@ -448,7 +472,7 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 				return plan.Result{}, &kernel.PhaseError{Phase: "bind trunks", Err: err}
 			}
 		}
-		res, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, v.State)
+		res, err := m.applyFilters(all, v.Plan.Filters, v.State)
 		if err != nil {
 			return res, &kernel.PhaseError{Phase: "filters", Err: err}
 		}
@@ -469,15 +493,36 @@ func (m *Manager) apply(cfg *config.Config, v *View) (plan.Result, error) {
 	if err := g.UnbindTrunks(indexes(v.State, v.Plan.Unbind)); err != nil {
 		return res, &kernel.PhaseError{Phase: "unbind trunks", Err: err}
 	}
-	if len(v.Trunks) == 0 && len(v.Plan.Unbind) > 0 {
-		return res, g.Release()
+	if err := m.restoreTrunks(v); err != nil {
+		return res, &kernel.PhaseError{Phase: "trunk settings", Err: err}
 	}
-	return res, nil
+	return res, m.release(all, cfg, len(v.Trunks) == 0)
 }
 
-// applyFilters runs the tc datapath's filter steps in the guard of block's
-// trunk block.
-func (m *Manager) applyFilters(block uint32, steps []plan.FilterStep, st *plan.State) (plan.Result, error) {
+// release deletes the actions of the guards that no translation filter
+// binds any more and that were made on their own (see tcguard.Release):
+// every guard's when the tc datapath is gone (none), else those of the
+// groups cfg no longer has. A bound action is left.
+func (m *Manager) release(all guards, cfg *config.Config, none bool) error {
+	for _, b := range all.blocks {
+		if !none && (b == cfg.Guard.Block || slices.ContainsFunc(cfg.Groups, func(g config.Group) bool { return g.Block == b })) {
+			continue
+		}
+		g, err := m.openGuard(all, b)
+		if err != nil {
+			return err
+		}
+		err = g.Release()
+		g.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyFilters runs the tc datapath's filter steps in the trunk block.
+func (m *Manager) applyFilters(all guards, steps []plan.FilterStep, st *plan.State) (plan.Result, error) {
 	if len(steps) == 0 {
 		return plan.Result{}, nil
 	}
@@ -486,7 +531,7 @@ func (m *Manager) applyFilters(block uint32, steps []plan.FilterStep, st *plan.S
 		return plan.Result{}, err
 	}
 	defer t.Close()
-	return kernel.ApplyFilters(t, steps, st, tcguard.TrunkBlock(block), tcguard.ActionIndex(block))
+	return kernel.ApplyFilters(t, steps, st, all.trunk, all.gates())
 }
 
 // SetDown sets the links with these ifindexes down (bridge ports that cannot
@@ -545,15 +590,17 @@ func (m *Manager) RemoveFilters() error {
 }
 
 // downDatapath deletes the tc datapath's filters, unbinds its trunks and
-// releases the guard's action if it was created for them, in the block of
-// the configuration applied (the default block if none is recorded).
+// releases the guards' actions if they were created for them, in the
+// blocks of the configuration applied (the default block if none is
+// recorded).
 func (m *Manager) downDatapath(st *plan.State) error {
 	cfg := &config.Config{Datapath: config.BridgeDatapath} // no filter wanted
 	cfg.Guard.Block = defaults.Block
 	if applied, err := m.Applied(); err == nil {
 		cfg.Guard.Block = applied.Guard.Block
 	}
-	g, err := m.Guard(cfg.Guard.Block)
+	all := m.guardsOf(cfg)
+	g, err := m.openGuard(all, cfg.Guard.Block)
 	if err != nil {
 		return err
 	}
@@ -562,19 +609,25 @@ func (m *Manager) downDatapath(st *plan.State) error {
 	if err != nil {
 		return err
 	}
-	fs, err := m.filters(cfg.Guard.Block, st)
+	fs, err := m.filters(all, st)
 	if err != nil {
 		return err
 	}
 	v := &View{State: st, Plan: &plan.Plan{}}
-	if err := datapathView(cfg, v, gs, fs, m.trunkStatus(cfg.Guard.Block)); err != nil {
+	if err := datapathView(cfg, v, gs, fs, m.trunkStatus(all, cfg.Guard.Block)); err != nil {
 		return err
 	}
-	if _, err := m.applyFilters(cfg.Guard.Block, v.Plan.Filters, st); err != nil {
+	if err := m.observeSettings(v); err != nil {
+		return err
+	}
+	if _, err := m.applyFilters(all, v.Plan.Filters, st); err != nil {
 		return err
 	}
 	if err := g.UnbindTrunks(gs.Trunks); err != nil {
 		return err
 	}
-	return g.Release()
+	if err := m.restoreTrunks(v); err != nil {
+		return err
+	}
+	return m.release(all, cfg, true)
 }

@@ -31,6 +31,7 @@ func fakeManager(t *testing.T) (*Manager, *kerneltest.Kernel) {
 		t.Fatal(err)
 	}
 	m.OpenTC = func() (tcnl.TC, error) { return k.TC(), nil }
+	m.Offloads = k.Offloads()
 	t.Cleanup(m.Close)
 	return m, k
 }

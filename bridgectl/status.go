@@ -43,6 +43,7 @@ type EndStatus struct {
 // Filters, one per direction.
 type TranslationStatus struct {
 	Name     string          `json:"name"`
+	Group    string          `json:"group"`
 	Datapath config.Datapath `json:"datapath"`
 	A        EndStatus       `json:"a"`
 	B        EndStatus       `json:"b"`
@@ -99,22 +100,17 @@ type DirectionStatus struct {
 	DroppedFrames  uint64 `json:"dropped_frames"`
 }
 
-// DefaultGroup names the namespace's one guard. Groups of translations
-// with a guard each do not exist yet; the metrics and status label the
-// guard with its group already.
-const DefaultGroup = "default"
-
-// GuardStatus is the standby guard of the namespace, as the translations
-// see it.
+// GuardStatus is the standby guard of one group, as its translations see
+// it.
 type GuardStatus struct {
-	Group          string `json:"group"` // DefaultGroup
+	Group          string `json:"group"` // config.DefaultGroup for [guard] block's
 	Block          uint32 `json:"block"`
 	State          string `json:"state"` // blocked, open, interrupted or unguarded (tcguard.State)
 	PortsBound     int    `json:"ports_bound"`
 	PortsExpected  int    `json:"ports_expected"`  // bridge ports (tc datapath: trunks) that exist
 	DroppedPackets uint64 `json:"dropped_packets"` // modulo 2^32 (tcguard.Status)
-	// PromotionScore is the score the tcguard agent sets for this node
-	// (PromotionScore), from the applied configuration.
+	// PromotionScore is the score the tcguard agent sets for this node and
+	// group (PromotionScore), from the applied configuration.
 	PromotionScore int `json:"promotion_score"`
 }
 
@@ -139,8 +135,11 @@ type ConfigStatus struct {
 
 // Report is what status shows, and what the metrics export.
 type Report struct {
-	Config       ConfigStatus        `json:"config"`
+	Config ConfigStatus `json:"config"`
+	// Guard is the default group's guard ([guard] block's); Groups every
+	// group's, the default first.
 	Guard        GuardStatus         `json:"guard"`
+	Groups       []GuardStatus       `json:"groups"`
 	Translations []TranslationStatus `json:"translations"`
 }
 
@@ -155,43 +154,58 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 		return nil, err
 	}
 	st := plan.NewState(links)
-	ports := indexes(st, cfg.GuardedNames())
 	t, err := m.OpenTC()
 	if err != nil {
 		return nil, err
 	}
-	// The guard and status both read the tc datapath's filters: one dump.
+	defer t.Close()
+	// Every guard and status read the tc datapath's filters: one dump.
 	dumps := &filterDumps{TC: t, dumps: map[tc.Msg][]tc.Object{}}
-	g := m.guardOn(cfg.Guard.Block, dumps)
-	defer g.Close()
-	gs, err := ReadGuard(g, cfg, ports)
-	if err != nil {
-		return nil, err
+	all := m.guardsOf(cfg)
+	r := &Report{}
+	bound := map[int]bool{} // ports bound to their group's guard
+	var reads []boundPorts
+	for _, grp := range cfg.Groups {
+		devices := indexes(st, cfg.GuardedNames(grp.Name))
+		gs, err := ReadGuard(m.guardOn(all, grp.Block, dumps), cfg, devices)
+		if err != nil {
+			return nil, err
+		}
+		gst := GuardStatus{Group: grp.Name, Block: grp.Block, State: gs.State.String(),
+			PortsExpected: len(devices), DroppedPackets: gs.DroppedPackets}
+		for _, i := range devices {
+			if _, ok := slices.BinarySearch(gs.Bound, i); ok {
+				gst.PortsBound++
+				bound[i] = true
+			}
+		}
+		r.Groups = append(r.Groups, gst)
+		reads = append(reads, boundPorts{block: grp.Block, status: gs})
 	}
 	// The tc datapath's filters: its counters, and for the drift those of
 	// an earlier configuration in either datapath.
-	fs, err := filtersOn(dumps, cfg.Guard.Block, st)
+	fs, err := filtersOn(dumps, all, st)
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Guard: GuardStatus{Group: DefaultGroup, Block: cfg.Guard.Block, State: gs.State.String(),
-		PortsExpected: len(ports), DroppedPackets: gs.DroppedPackets}}
 	if cfg.Datapath == config.TCDatapath {
-		filterStatus(cfg, st, ports, gs, fs, r)
+		filterStatus(cfg, fs, r)
 	} else {
-		linkStatus(cfg, st, gs, r)
+		linkStatus(cfg, st, bound, r)
 	}
-	if err := m.configStatus(cfg, raw, st, gs, fs, r); err != nil {
+	if err := m.configStatus(cfg, raw, st, reads, fs, r); err != nil {
 		return nil, err
 	}
+	r.Guard = r.Groups[0]
 	return r, nil
 }
 
 // filterDumps is a tcnl.TC that dumps each set of filters once, for
-// Status: the guard reads the tc datapath's block (the filters that pass
-// its action) and status reads it again (their counters); at 4094
-// translations it holds 8188 flower filters, most of a scrape's time in
-// the tc datapath. Both then see the same moment, too.
+// Status: every group's guard reads the tc datapath's block (the filters
+// that pass its action) and status reads it again (their counters); at
+// 4094 translations it holds 8188 flower filters, most of a scrape's time
+// in the tc datapath. All then see the same moment, too. Status closes
+// the socket it wraps, not the guards.
 type filterDumps struct {
 	tcnl.TC
 	dumps map[tc.Msg][]tc.Object
@@ -208,9 +222,18 @@ func (f *filterDumps) Filters(msg tc.Msg) ([]tc.Object, error) {
 	return objs, err
 }
 
+func (f *filterDumps) Close() error { return nil }
+
+// guardOn is the guard of block among all over t.
+func (m *Manager) guardOn(all guards, block uint32, t tcnl.TC) *tcguard.Guard {
+	o := all.options(block)
+	o.NetNS, o.StateDir = m.ns, m.Dir()
+	return tcguard.New(o, t)
+}
+
 // linkStatus fills r for the bridge datapath: each translation's links
-// with their counters, and the bridge ports bound.
-func linkStatus(cfg *config.Config, st *plan.State, gs tcguard.Status, r *Report) {
+// with their counters, its bridge ports bound (bound) or not.
+func linkStatus(cfg *config.Config, st *plan.State, bound map[int]bool, r *Report) {
 	link := func(name string) LinkStatus {
 		o := st.ByName[name]
 		if o == nil {
@@ -225,17 +248,13 @@ func linkStatus(cfg *config.Config, st *plan.State, gs tcguard.Status, r *Report
 		for _, n := range e.Links() {
 			es.Links = append(es.Links, link(n))
 		}
-		p := &es.Links[len(es.Links)-1]
-		if p.Present {
-			_, p.Guarded = slices.BinarySearch(gs.Bound, st.ByName[p.Name].Index)
-			if p.Guarded {
-				r.Guard.PortsBound++
-			}
+		if p := &es.Links[len(es.Links)-1]; p.Present {
+			p.Guarded = bound[st.ByName[p.Name].Index]
 		}
 		return es
 	}
 	for _, t := range cfg.Translations {
-		ts := TranslationStatus{Name: t.Name, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)}
+		ts := TranslationStatus{Name: t.Name, Group: t.Group, Datapath: cfg.Datapath, A: port(t.A), B: port(t.B), Bridge: link(t.Bridge)}
 		pa, pb := ts.A.Links[len(ts.A.Links)-1], ts.B.Links[len(ts.B.Links)-1]
 		ts.Directions = []DirectionStatus{portDirection(AToB, pa, pb), portDirection(BToA, pb, pa)}
 		r.Translations = append(r.Translations, ts)
@@ -268,19 +287,14 @@ func ReadGuard(g GuardReader, cfg *config.Config, devices []int) (tcguard.Status
 }
 
 // filterStatus fills r for the tc datapath: each translation's two filters
-// (of the kernel's, fs) with their counters, and the trunks bound.
-func filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.Status, fs []plan.Filter, r *Report) {
+// (of the kernel's, fs) with their counters.
+func filterStatus(cfg *config.Config, fs []plan.Filter, r *Report) {
 	have := map[string]plan.Filter{}
 	for _, f := range fs {
 		have[f.Key()] = f
 	}
-	for _, i := range trunks {
-		if _, bound := slices.BinarySearch(gs.Trunks, i); bound {
-			r.Guard.PortsBound++
-		}
-	}
 	for _, tr := range cfg.Translations {
-		ts := TranslationStatus{Name: tr.Name, Datapath: cfg.Datapath, A: EndStatus{Stack: tr.A.Stack.String()}, B: EndStatus{Stack: tr.B.Stack.String()}}
+		ts := TranslationStatus{Name: tr.Name, Group: tr.Group, Datapath: cfg.Datapath, A: EndStatus{Stack: tr.A.Stack.String()}, B: EndStatus{Stack: tr.B.Stack.String()}}
 		for _, d := range []struct {
 			dir     string
 			in, out config.Stack
@@ -288,7 +302,7 @@ func filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.S
 			fs := FilterStatus{Direction: d.dir}
 			ds := DirectionStatus{Direction: d.dir}
 			if h, ok := have[d.in.String()]; ok {
-				fs.Present = h.Out.String() == d.out.String() && h.Gate
+				fs.Present = h.Out.String() == d.out.String() && h.Guard == cfg.BlockOf(tr.Group)
 				fs.Handle, fs.Matched, fs.Forwarded, fs.Bytes = h.Handle, h.Matched, h.Forwarded, h.Bytes
 				if h.Matched > h.Forwarded {
 					fs.GuardDropped = h.Matched - h.Forwarded
@@ -306,7 +320,7 @@ func filterStatus(cfg *config.Config, st *plan.State, trunks []int, gs tcguard.S
 // configStatus fills r's configuration and promotion score from the
 // state files and what Status read: the drift is check's plan, made from
 // the same reads (planning mutates st's bound marks only).
-func (m *Manager) configStatus(cfg *config.Config, raw []byte, st *plan.State, gs tcguard.Status, fs []plan.Filter, r *Report) error {
+func (m *Manager) configStatus(cfg *config.Config, raw []byte, st *plan.State, reads []boundPorts, fs []plan.Filter, r *Report) error {
 	c := &r.Config
 	c.File, c.Digest, c.Translations = cfg.File, cfg.Digest(), len(cfg.Translations)
 	last, err := m.LastApply()
@@ -325,10 +339,12 @@ func (m *Manager) configStatus(cfg *config.Config, raw []byte, st *plan.State, g
 	default:
 		c.AppliedDigest = applied.Digest()
 	}
-	r.Guard.PromotionScore, _ = PromotionScore(applied, st)
+	for i := range r.Groups {
+		r.Groups[i].PromotionScore, _ = PromotionScore(applied, st, r.Groups[i].Group)
+	}
 
 	var why string
-	switch v, err := linkView(cfg, st, &gs, nil); {
+	switch v, err := linkView(cfg, st, reads); {
 	case applied == nil:
 		why = "nothing applied"
 	case c.AppliedDigest != c.Digest:
@@ -336,8 +352,11 @@ func (m *Manager) configStatus(cfg *config.Config, raw []byte, st *plan.State, g
 	case err != nil:
 		why = "check: " + oneLine(err.Error())
 	default:
+		gs := reads[0].status                                              // the default group's: [guard] block's
 		sameRead := func([]int) (tcguard.Status, error) { return gs, nil } // read against every trunk that exists
 		if err := datapathView(cfg, v, gs, fs, sameRead); err != nil {
+			why = "check: " + oneLine(err.Error())
+		} else if err := m.observeSettings(v); err != nil {
 			why = "check: " + oneLine(err.Error())
 		} else if !v.Plan.Clean() {
 			why = driftSummary(v.Plan)
@@ -358,6 +377,9 @@ func driftSummary(p *plan.Plan) string {
 	}
 	if n := len(p.Bind) + len(p.Unbind); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d trunk bindings", n))
+	}
+	if n := len(p.Settings); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d trunk settings", n))
 	}
 	if n := len(p.Foreign); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d foreign links", n))

@@ -61,13 +61,17 @@ type EventSource interface {
 type scope struct {
 	names   map[string]bool // every link the configuration wants, and their parents
 	indexes map[int]bool    // the same, by ifindex, as last observed
-	block   uint32          // the guard's shared tc block
+	blocks  map[uint32]bool // the groups' guards' blocks (ingress, egress) and the tc datapath's
 }
 
 // newScope collects the names of cfg's links and parent interfaces, and
 // their indexes in st (nil: none known yet).
 func newScope(cfg *config.Config, st *plan.State) *scope {
-	s := &scope{names: map[string]bool{}, indexes: map[int]bool{}, block: cfg.Guard.Block}
+	s := &scope{names: map[string]bool{}, indexes: map[int]bool{}, blocks: map[uint32]bool{tcguard.TrunkBlock(cfg.Guard.Block): true}}
+	for _, g := range cfg.Groups {
+		s.blocks[g.Block], s.blocks[tcguard.EgressBlock(g.Block)] = true, true
+	}
+	s.blocks[cfg.Guard.Block], s.blocks[tcguard.EgressBlock(cfg.Guard.Block)] = true, true
 	for _, t := range cfg.Translations {
 		s.names[t.Bridge] = true
 		for _, e := range []config.End{t.A, t.B} {
@@ -132,8 +136,7 @@ func (s *scope) relevantTC(ev TCEvent) bool {
 		return true
 	case ev.Type == unix.RTM_NEWTFILTER || ev.Type == unix.RTM_DELTFILTER ||
 		ev.Type == unix.RTM_NEWCHAIN || ev.Type == unix.RTM_DELCHAIN:
-		return ev.Ifindex != tc.MagicBlock || ev.Parent == s.block || ev.Parent == tcguard.EgressBlock(s.block) ||
-			ev.Parent == tcguard.TrunkBlock(s.block)
+		return ev.Ifindex != tc.MagicBlock || s.blocks[ev.Parent]
 	}
 	return false
 }

@@ -185,7 +185,7 @@ func (r *watchRun) guard(t *testing.T) *tcguard.Guard {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	g, err := m.Guard(defaults.Block)
+	g, err := m.Guard(defaults.Block, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func (g *Guard) UnbindTrunks(ifindexes []int) error {
 	}
 	var errs []error
 	for _, p := range ifindexes {
-		if q, ok := ingress[p]; !ok || !q.is(trunkQdisc(g.o.Block)) {
+		if q, ok := ingress[p]; !ok || !q.is(trunkQdisc(g.o)) {
 			continue // not ours (or gone)
 		}
 		egress, err := g.tc.Filters(tc.Msg{Ifindex: uint32(p), Parent: core.BuildHandle(tc.HandleRoot, tc.HandleMinEgress)})
@@ -149,11 +149,11 @@ func (g *Guard) UnbindTrunks(ifindexes []int) error {
 // already there. It returns the failures of single ports and, separately, a
 // failure that concerns them all (socket, missing module). One request per
 // round trip, as `tc -batch` does.
-func (g *Guard) bind(ports []int, qdisc func(int, uint32) *tc.Object) ([]error, error) {
+func (g *Guard) bind(ports []int, qdisc func(int, Options) *tc.Object) ([]error, error) {
 	var perrs []error
 	var existing []int
 	for _, p := range ports {
-		want := qdisc(p, g.o.Block)
+		want := qdisc(p, g.o)
 		err := g.tc.AddQdisc(want)
 		switch {
 		case err == nil:
@@ -169,7 +169,7 @@ func (g *Guard) bind(ports []int, qdisc func(int, uint32) *tc.Object) ([]error, 
 			perrs = append(perrs, &PortError{p, fmt.Errorf("creating clsact bound to block %d: %w", g.o.Block, err)})
 		}
 	}
-	verrs, err := g.verify(existing, qdiscOf(*qdisc(0, g.o.Block)))
+	verrs, err := g.verify(existing, qdiscOf(*qdisc(0, g.o)))
 	return append(perrs, verrs...), err
 }
 

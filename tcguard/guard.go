@@ -20,8 +20,12 @@ const (
 	FilterHandle   uint32 = 1
 )
 
-// MarkerName is the intent marker's file name under Options.StateDir.
+// MarkerName is the intent marker's file name under Options.StateDir, for
+// the default group's guard; another group's is MarkerName + "." + group.
 const MarkerName = "guard-open"
+
+// DefaultGroup is the group of a file's translations that name none.
+const DefaultGroup = "default"
 
 // Options say where the guard lives.
 type Options struct {
@@ -35,6 +39,39 @@ type Options struct {
 	// StateDir holds the intent marker, one directory per namespace, e.g.
 	// /run/qinqbridge/default. It is created when needed.
 	StateDir string
+	// Group names the translations the guard holds ("" or DefaultGroup:
+	// the file's default group); each group has its own marker.
+	Group string
+	// TrunkBlock is the tc datapath's block, shared by every group's
+	// translation filters (a trunk's ingress binds one block); 0:
+	// TrunkBlock(Block), the default group's.
+	TrunkBlock uint32
+	// Peers are the blocks of the other groups' guards, whose translation
+	// filters share the trunk block: theirs, not intruders.
+	Peers []uint32
+}
+
+// trunkBlock is the tc datapath's block.
+func (o Options) trunkBlock() uint32 {
+	if o.TrunkBlock != 0 {
+		return o.TrunkBlock
+	}
+	return TrunkBlock(o.Block)
+}
+
+func (o Options) groupName() string {
+	if o.Group == "" {
+		return DefaultGroup
+	}
+	return o.Group
+}
+
+// marker is the file name of the guard's open marker.
+func (o Options) marker() string {
+	if o.Group == "" || o.Group == DefaultGroup {
+		return MarkerName
+	}
+	return MarkerName + "." + o.Group
 }
 
 // Guard manages the guard of one block in one network namespace. Its methods
@@ -86,7 +123,7 @@ func (g *Guard) Block() error {
 			return err
 		}
 	}
-	if err := removeMarker(g.o.StateDir); err != nil {
+	if err := removeMarker(g.o); err != nil {
 		return fmt.Errorf("tcguard: block: dropping, but: %w", err)
 	}
 	return nil
@@ -104,7 +141,7 @@ func (g *Guard) Unblock() error {
 	if err != nil {
 		return err
 	}
-	if err := writeMarker(g.o.StateDir, g.o.Block); err != nil {
+	if err := writeMarker(g.o); err != nil {
 		return fmt.Errorf("tcguard: unblock: %w", err)
 	}
 	if !v.any() {
@@ -263,7 +300,7 @@ func (g *Guard) notOurs(block uint32, f filter) error {
 // blocks are the guard's blocks: the bridge ports' ingress and egress
 // blocks, and the trunks' block of the tc datapath.
 func (g *Guard) blocks() []uint32 {
-	return []uint32{g.o.Block, EgressBlock(g.o.Block), TrunkBlock(g.o.Block)}
+	return []uint32{g.o.Block, EgressBlock(g.o.Block), g.o.trunkBlock()}
 }
 
 // portBlocks are the blocks of the guard filters: the bridge ports'.

@@ -157,7 +157,7 @@ func TestKernelInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unblock killed between writing the marker and opening the action.
-	if err := writeMarker(e.g.o.StateDir, testBlock); err != nil {
+	if err := writeMarker(e.g.o); err != nil {
 		t.Fatal(err)
 	}
 	e.wantState(t, Interrupted)
@@ -226,7 +226,7 @@ func TestKernelAnswers(t *testing.T) {
 	if err := e.g.Bind([]int{a}); err != nil {
 		t.Fatal(err)
 	}
-	if q, ok := e.ingress(t, a); !ok || !q.ours(testBlock) {
+	if q, ok := e.ingress(t, a); !ok || !q.ours(Options{Block: testBlock}) {
 		t.Fatalf("ingress qdisc after Bind: %+v %v", q, ok)
 	}
 	// Both filters bind the one action the first filter created, dropping,
@@ -277,7 +277,7 @@ func TestKernelAnswers(t *testing.T) {
 		t.Logf("%s/%s: %v", k.cls, k.act, filterModuleError(err))
 	}
 	// A second clsact: EEXIST.
-	if err := e.g.tc.AddQdisc(clsactObject(a, testBlock)); !errors.Is(err, unix.EEXIST) {
+	if err := e.g.tc.AddQdisc(clsactObject(a, Options{Block: testBlock})); !errors.Is(err, unix.EEXIST) {
 		t.Fatalf("second clsact: %v", err)
 	}
 	// The guard's blocks hold no chain but chain 0.
@@ -364,7 +364,7 @@ func TestKernelQdiscDumpWithUnknownKind(t *testing.T) {
 	if err := e.g.Bind([]int{a}); err != nil {
 		t.Fatal(err)
 	}
-	if q, ok := e.ingress(t, a); !ok || !q.ours(testBlock) {
+	if q, ok := e.ingress(t, a); !ok || !q.ours(Options{Block: testBlock}) {
 		t.Fatalf("ingress qdisc after Bind: %+v %v", q, ok)
 	}
 	e.wantState(t, Blocked)

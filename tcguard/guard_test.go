@@ -127,7 +127,7 @@ func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
 	// The marker must be on disk before the filter goes, and stay until
 	// the filter is back.
 	k.Fail = func(op string) error {
-		m, _ := markerExists(g.o.StateDir)
+		m, _ := markerExists(g.o)
 		if (op == "delete filter" || op == "add filter") && !m {
 			t.Errorf("%s with no open marker", op)
 		}
@@ -141,7 +141,7 @@ func TestBlockUnblockOrderAndIdempotence(t *testing.T) {
 	}
 	k.Fail = func(op string) error {
 		if op == "add filter" {
-			if m, _ := markerExists(g.o.StateDir); !m {
+			if m, _ := markerExists(g.o); !m {
 				t.Errorf("marker removed before the filter was back")
 			}
 		}
@@ -243,7 +243,7 @@ func TestInterruptedAndUnguarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unblock killed after writing the marker.
-	if err := writeMarker(g.o.StateDir, testBlock); err != nil {
+	if err := writeMarker(g.o); err != nil {
 		t.Fatal(err)
 	}
 	wantState(t, g, Interrupted)

@@ -18,24 +18,24 @@ func markerPath(dir string) string { return filepath.Join(dir, MarkerName) }
 // writeMarker creates the marker durably: file and directory are fsynced
 // before the filter may go, so that "filter gone" implies "marker present"
 // after a crash even on a disk-backed state directory.
-func writeMarker(dir string, block uint32) error {
-	data := fmt.Appendf(nil, "guard of tc block %d opened at %s\n", block, time.Now().UTC().Format(time.RFC3339))
-	if err := statedir.At(dir).WriteFile(MarkerName, data); err != nil {
+func writeMarker(o Options) error {
+	data := fmt.Appendf(nil, "guard of group %s, tc block %d, opened at %s\n", o.groupName(), o.Block, time.Now().UTC().Format(time.RFC3339))
+	if err := statedir.At(o.StateDir).WriteFile(o.marker(), data); err != nil {
 		return fmt.Errorf("open marker: %w", err)
 	}
 	return nil
 }
 
 // removeMarker deletes the marker (absent already: fine) durably.
-func removeMarker(dir string) error {
-	if err := statedir.At(dir).Remove(MarkerName); err != nil {
+func removeMarker(o Options) error {
+	if err := statedir.At(o.StateDir).Remove(o.marker()); err != nil {
 		return fmt.Errorf("open marker: %w", err)
 	}
 	return nil
 }
 
-func markerExists(dir string) (bool, error) {
-	ok, err := statedir.At(dir).Exists(MarkerName)
+func markerExists(o Options) (bool, error) {
+	ok, err := statedir.At(o.StateDir).Exists(o.marker())
 	if err != nil {
 		return false, fmt.Errorf("open marker: %w", err)
 	}

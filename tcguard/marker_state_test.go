@@ -12,7 +12,7 @@ import (
 // directory others may write is refused, named with its mode.
 func TestMarkerNoSymlink(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run", "default")
-	if err := writeMarker(dir, 29026); err != nil {
+	if err := writeMarker(Options{StateDir: dir, Block: 29026}); err != nil {
 		t.Fatal(err)
 	}
 	target := filepath.Join(t.TempDir(), "victim")
@@ -21,7 +21,7 @@ func TestMarkerNoSymlink(t *testing.T) {
 	if err := os.Symlink(target, markerPath(dir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeMarker(dir, 29026); err != nil {
+	if err := writeMarker(Options{StateDir: dir, Block: 29026}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(target); string(b) != "precious\n" {
@@ -32,10 +32,10 @@ func TestMarkerNoSymlink(t *testing.T) {
 	}
 
 	os.Chmod(dir, 0o757)
-	if err := writeMarker(dir, 29026); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "mode 0757") {
+	if err := writeMarker(Options{StateDir: dir, Block: 29026}); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "mode 0757") {
 		t.Errorf("marker in a 0757 directory: %v", err)
 	}
-	if _, err := markerExists(dir); err == nil {
+	if _, err := markerExists(Options{StateDir: dir}); err == nil {
 		t.Errorf("marker looked up in a 0757 directory")
 	}
 }

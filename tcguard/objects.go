@@ -36,7 +36,8 @@ func ActionIndex(block uint32) uint32 { return block }
 // and its egress to EgressBlock(block): the guard then also stops frames
 // leaving the port, such as those a foreign interface enslaved to the
 // translation's bridge sends (its own ingress is not ours to guard).
-func clsactObject(ifindex int, block uint32) *tc.Object {
+func clsactObject(ifindex int, o Options) *tc.Object {
+	block := o.Block
 	return &tc.Object{
 		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: uint32(ifindex), Handle: core.BuildHandle(tc.HandleRoot, 0), Parent: tc.HandleIngress},
 		Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(block), EgressBlock: new(EgressBlock(block))},
@@ -49,10 +50,10 @@ var filterInfo = tcnl.Info(FilterPriority, unix.ETH_P_ALL)
 // trunkClsactObject is a clsact qdisc on a trunk with its ingress bound to
 // TrunkBlock(block), its egress unbound: the trunk's own traffic (a
 // management VLAN) is not the guard's to stop.
-func trunkClsactObject(ifindex int, block uint32) *tc.Object {
+func trunkClsactObject(ifindex int, o Options) *tc.Object {
 	return &tc.Object{
 		Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: uint32(ifindex), Handle: core.BuildHandle(tc.HandleRoot, 0), Parent: tc.HandleIngress},
-		Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(TrunkBlock(block))},
+		Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(o.trunkBlock())},
 	}
 }
 
@@ -108,8 +109,8 @@ func qdiscOf(o tc.Object) qdisc {
 // ours reports whether q is a guard clsact: a bridge port's (ingress bound
 // to block, egress to EgressBlock) or a trunk's (ingress bound to
 // TrunkBlock, egress unbound).
-func (q qdisc) ours(block uint32) bool {
-	return q.is(portQdisc(block)) || q.is(trunkQdisc(block))
+func (q qdisc) ours(o Options) bool {
+	return q.is(portQdisc(o.Block)) || q.is(trunkQdisc(o))
 }
 
 // portQdisc and trunkQdisc are what clsactObject and trunkClsactObject
@@ -117,7 +118,7 @@ func (q qdisc) ours(block uint32) bool {
 func portQdisc(block uint32) qdisc {
 	return qdisc{kind: kindClsact, ingressBlock: block, egressBlock: EgressBlock(block)}
 }
-func trunkQdisc(block uint32) qdisc { return qdisc{kind: kindClsact, ingressBlock: TrunkBlock(block)} }
+func trunkQdisc(o Options) qdisc { return qdisc{kind: kindClsact, ingressBlock: o.trunkBlock()} }
 
 // is reports whether q is want's kind bound to want's blocks.
 func (q qdisc) is(want qdisc) bool {
@@ -126,8 +127,8 @@ func (q qdisc) is(want qdisc) bool {
 
 // uses reports whether q binds either direction to any of the guard's
 // blocks.
-func (q qdisc) uses(block uint32) bool {
-	for _, b := range [3]uint32{block, EgressBlock(block), TrunkBlock(block)} {
+func (q qdisc) uses(o Options) bool {
+	for _, b := range [3]uint32{o.Block, EgressBlock(o.Block), o.trunkBlock()} {
 		if q.ingressBlock == b || q.egressBlock == b {
 			return true
 		}

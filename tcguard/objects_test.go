@@ -45,10 +45,10 @@ func TestFilterOfGuard(t *testing.T) {
 // The qdiscs Bind and BindTrunks create are the shapes ours and
 // UnbindTrunks recognise.
 func TestQdiscShapes(t *testing.T) {
-	if q := qdiscOf(*clsactObject(7, testBlock)); !q.is(portQdisc(testBlock)) || !q.ours(testBlock) {
+	if q := qdiscOf(*clsactObject(7, Options{Block: testBlock})); !q.is(portQdisc(testBlock)) || !q.ours(Options{Block: testBlock}) {
 		t.Fatalf("bridge port's clsact %+v", q)
 	}
-	if q := qdiscOf(*trunkClsactObject(7, testBlock)); !q.is(trunkQdisc(testBlock)) || !q.ours(testBlock) {
+	if q := qdiscOf(*trunkClsactObject(7, Options{Block: testBlock})); !q.is(trunkQdisc(Options{Block: testBlock})) || !q.ours(Options{Block: testBlock}) {
 		t.Fatalf("trunk's clsact %+v", q)
 	}
 }

@@ -61,11 +61,11 @@ func TestClassify(t *testing.T) {
 		7: {ifindex: 7, kind: "clsact", egressBlock: testBlock},
 		9: {ifindex: 9, kind: "clsact", ingressBlock: EgressBlock(testBlock)},
 	}
-	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6, 8, 10}, ingress, testBlock)
+	foreign, unbound := classify([]int{1, 2, 3, 4, 5, 6, 8, 10}, ingress, Options{Block: testBlock})
 	if !slices.Equal(foreign, []int{2, 3, 4, 6, 8}) || !slices.Equal(unbound, []int{5}) {
 		t.Fatalf("foreign %v unbound %v", foreign, unbound)
 	}
-	if got := strangers([]int{1, 2, 3, 4, 5, 6, 8, 10}, ingress, testBlock); !slices.Equal(got, []int{7, 9}) {
+	if got := strangers([]int{1, 2, 3, 4, 5, 6, 8, 10}, ingress, Options{Block: testBlock}); !slices.Equal(got, []int{7, 9}) {
 		t.Fatalf("strangers %v, want [7 9]", got)
 	}
 }

@@ -116,7 +116,7 @@ func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 	defer g.mu.Unlock()
 	var s Status
 	var err error
-	if s.Marker, err = markerExists(g.o.StateDir); err != nil {
+	if s.Marker, err = markerExists(g.o); err != nil {
 		return Status{}, err
 	}
 	v, err := g.lookDeep()
@@ -131,7 +131,7 @@ func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 	}
 	bridgePorts := 0 // they forward unless the guard drops
 	for ifindex, q := range ingress {
-		if q.ours(g.o.Block) {
+		if q.ours(g.o) {
 			s.Bound = append(s.Bound, ifindex)
 			if q.egressBlock != 0 {
 				bridgePorts++
@@ -139,16 +139,16 @@ func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 				s.Trunks = append(s.Trunks, ifindex)
 			}
 		}
-		if q.uses(g.o.Block) {
+		if q.uses(g.o) {
 			s.Users = append(s.Users, ifindex)
 		}
 	}
 	slices.Sort(s.Bound)
 	slices.Sort(s.Trunks)
 	slices.Sort(s.Users)
-	s.Foreign, s.Unbound = classify(ports, ingress, g.o.Block)
+	s.Foreign, s.Unbound = classify(ports, ingress, g.o)
 	if ports != nil {
-		s.Strangers = strangers(ports, ingress, g.o.Block)
+		s.Strangers = strangers(ports, ingress, g.o)
 	}
 	// Trunks forward only through translation filters.
 	s.Reach = bridgePorts > 0 || s.Gated > 0
@@ -157,14 +157,14 @@ func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 }
 
 // strangers lists the devices whose qdisc uses block but that are not ports.
-func strangers(ports []int, ingress map[int]qdisc, block uint32) []int {
+func strangers(ports []int, ingress map[int]qdisc, o Options) []int {
 	want := make(map[int]bool, len(ports))
 	for _, p := range ports {
 		want[p] = true
 	}
 	var out []int
 	for ifindex, q := range ingress {
-		if q.uses(block) && !want[ifindex] {
+		if q.uses(o) && !want[ifindex] {
 			out = append(out, ifindex)
 		}
 	}
@@ -174,13 +174,13 @@ func strangers(ports []int, ingress map[int]qdisc, block uint32) []int {
 
 // classify sorts the expected ports that are not bound to block into those
 // with some other ingress qdisc and those with none.
-func classify(ports []int, ingress map[int]qdisc, block uint32) (foreign, unbound []int) {
+func classify(ports []int, ingress map[int]qdisc, o Options) (foreign, unbound []int) {
 	for _, p := range ports {
 		q, ok := ingress[p]
 		switch {
 		case !ok:
 			unbound = append(unbound, p)
-		case !q.ours(block):
+		case !q.ours(o):
 			foreign = append(foreign, p)
 		}
 	}

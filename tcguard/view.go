@@ -2,6 +2,7 @@ package tcguard
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/florianl/go-tc"
 )
@@ -81,8 +82,11 @@ func (g *Guard) lookDeep() (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	err = g.lookBlock(&v, TrunkBlock(g.o.Block), func(f filter) bool {
-		return f.gated(g.o.Block) || f.kind == kindFlower && f.chain == 0 && f.handle == 0 // or a flower instance's header
+	err = g.lookBlock(&v, g.o.trunkBlock(), func(f filter) bool {
+		if f.kind == kindFlower && f.chain == 0 && f.handle == 0 {
+			return true // a flower instance's header
+		}
+		return f.gated(g.o.Block) || slices.ContainsFunc(g.o.Peers, f.gated)
 	})
 	return v, err
 }

@@ -39,6 +39,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	cfg.Translations = x.ts
 	p.checkStacks(x, specs)
 	p.checkNames(x, specs)
+	p.resolveGroups(cfg, p.declared, p.guardPos)
 	if len(p.errs) > 0 {
 		return nil, p.sorted()
 	}
@@ -66,6 +67,11 @@ type parser struct {
 	lines keyLines
 	errs  Errors
 	names map[string]Pos // translation name → its name key, for duplicates
+	// declared are the [[group]] tables; guardPos is where the default
+	// group's block comes from ([guard] block, or the file).
+	declared    []Group
+	declaredSet map[string]bool
+	guardPos    Pos
 	// positions is the number of translations the specs decoded so far
 	// expand to, checked against maxTranslations before expansion.
 	positions int
@@ -90,10 +96,10 @@ const (
 
 // The keys each table may have.
 var (
-	topKeys         = []string{"datapath", "translation", "guard", "bridge"}
+	topKeys         = []string{"datapath", "translation", "guard", "bridge", "group"}
 	guardKeys       = []string{"block"}
 	bridgeKeys      = []string{"ageing"}
-	translationKeys = []string{"name", "a", "b", "bridge"}
+	translationKeys = []string{"name", "a", "b", "bridge", "group"}
 	endKeys         = []string{"parent", "vlan", "outer", "inner", "outer_proto", "mtu"}
 )
 
@@ -104,7 +110,9 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 	cfg.Guard.Block = defaults.Block
 	cfg.Bridge.Ageing = defaultAgeing
 	cfg.Datapath = BridgeDatapath
+	p.guardPos = Pos{File: p.file}
 	p.unknownKeys(doc, "", "", topKeys)
+	p.declared = p.groups(doc)
 	if s, ok := p.str(doc, "", "datapath", "datapath"); ok {
 		switch d := Datapath(s); d {
 		case BridgeDatapath, TCDatapath:
@@ -120,6 +128,7 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 		// and TrunkBlock).
 		if n, ok := p.integer(t, path, "block", "guard.block", 1, math.MaxUint32-2); ok {
 			cfg.Guard.Block = uint32(n)
+			p.guardPos = p.pos(child(path, "block"))
 		}
 	}
 	if t, path := p.table(doc, "", "bridge"); t != nil {

@@ -39,6 +39,16 @@ func (c *Config) Digest() string {
 		// Only then: the digests of files from before the key stay.
 		b = append(b, "datapath tc\n"...)
 	}
+	for _, g := range c.Groups {
+		if g.Name == DefaultGroup {
+			continue // its block is guard.block's; files without groups keep their digests
+		}
+		b = append(b, "group "...)
+		b = strconv.AppendQuote(b, g.Name)
+		b = append(b, " block "...)
+		b = strconv.AppendUint(b, uint64(g.Block), 10)
+		b = append(b, '\n')
+	}
 	for _, i := range order {
 		t := &c.Translations[i]
 		// Strings are quoted so that no name can imitate a field boundary.
@@ -48,6 +58,10 @@ func (c *Config) Digest() string {
 		b = strconv.AppendQuote(b, t.Bridge)
 		b = appendEnd(b, " a ", t.A)
 		b = appendEnd(b, " b ", t.B)
+		if t.Group != DefaultGroup {
+			b = append(b, " group "...)
+			b = strconv.AppendQuote(b, t.Group)
+		}
 		b = append(b, '\n')
 		h.Write(b)
 		b = b[:0]

@@ -31,7 +31,7 @@ func expand(specs []spec) expansion {
 		width := s.a.width() + s.b.width()
 		tags := make([]Tag, s.n*width)
 		for i := 0; i < s.n; i++ {
-			t := Translation{Name: s.name, Source: s.name, Pos: s.pos}
+			t := Translation{Name: s.name, Source: s.name, Group: s.group, Pos: s.pos}
 			if s.ranged {
 				t.Index = i + 1
 				t.Name = s.name + "." + strconv.Itoa(t.Index)

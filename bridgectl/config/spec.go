@@ -12,6 +12,7 @@ type spec struct {
 	name      string // as written, even if invalid (then namesOK is false)
 	bridge    string // override; "" if none
 	bridgePos Pos    // the bridge key, or the header without one
+	group     string // DefaultGroup if the translation names none
 	a, b      endSpec
 	n         int  // positions: the common length of its ranges, 1 without
 	ranged    bool // some id is written as a range "N-M"
@@ -55,6 +56,7 @@ func (p *parser) translation(t map[string]any, path string) spec {
 	s.bridgePos = s.pos
 	p.unknownKeys(t, path, "translation.", translationKeys)
 
+	s.group = p.groupOf(t, path, p.declaredNames())
 	before := len(p.errs)
 	p.name(t, path, &s)
 	if v, ok := p.str(t, path, "bridge", "bridge"); ok {

@@ -95,6 +95,9 @@ type Config struct {
 		Ageing time.Duration // MAC ageing time of every bridge, whole seconds
 	}
 	Translations []Translation // expanded, file order, ranges position by position
+	// Groups: the default group first (also when no translation is in
+	// it), then the declared ones in file order.
+	Groups []Group
 }
 
 // Translation is one bridge between two ends, after range expansion.
@@ -102,6 +105,7 @@ type Translation struct {
 	Name   string // the file's name for single translations; "NAME.POS" (1-based) for ranged ones
 	Source string // the name as written
 	Index  int    // 1-based position within a range, 0 for a single translation
+	Group  string // its group's name (DefaultGroup if the file names none)
 	Bridge string // bridge link name
 	A, B   End
 	Pos    Pos // line of the [[translation]] header

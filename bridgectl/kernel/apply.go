@@ -18,7 +18,9 @@ import (
 // goes on with the others; an error without ports failed them all.
 // bridgectl adapts *tcguard.Guard to it.
 type Guard interface {
-	Bind(ifindexes []int) (unbound []int, err error)
+	// Bind binds the ports to the guard of block (their translations'
+	// group's).
+	Bind(block uint32, ifindexes []int) (unbound []int, err error)
 }
 
 // PhaseError says which phase of Apply failed; the phases before it are done.
@@ -49,7 +51,9 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 	}
 	var rescue, creates, modifies []Request
 	var doomed []*plan.Observed
-	var bind, ups []int // ports to bind, links to set up
+	var ups []int              // links to set up
+	bind := map[uint32][]int{} // ports to bind, by guard block
+	var bindOrder []uint32
 	for _, s := range p.Steps {
 		switch s.Op {
 		case plan.Delete, plan.Recreate:
@@ -88,7 +92,7 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 			creates = append(creates, c.joined(),
 				set(idx, Attrs{NoAddresses: true, Alias: l.Alias}, "configure "+l.Name))
 			if l.Port {
-				bind = append(bind, idx)
+				bindOrder = addBind(bind, bindOrder, l.GuardBlock, idx)
 			}
 			ups = append(ups, idx)
 			continue
@@ -111,7 +115,7 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 			case plan.AttrSTP, plan.AttrMcastSnooping, plan.AttrAgeing, plan.AttrGroupFwdMask:
 				a.Bridge = bridgeSettings(l)
 			case plan.AttrGuard:
-				bind = append(bind, idx)
+				bindOrder = addBind(bind, bindOrder, l.GuardBlock, idx)
 			case plan.AttrUp:
 				ups = append(ups, idx)
 			default:
@@ -156,11 +160,11 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 	}
 	var unguarded error
 	failed := map[int]bool{}
-	if len(bind) > 0 {
+	for _, block := range bindOrder {
 		if g == nil {
-			return res, &PhaseError{Phase: "guard", Err: fmt.Errorf("%d ports to bind and no guard: refusing to set them up unguarded", len(bind))}
+			return res, &PhaseError{Phase: "guard", Err: fmt.Errorf("%d ports to bind and no guard: refusing to set them up unguarded", len(bind[block]))}
 		}
-		if ports, err := g.Bind(bind); err != nil {
+		if ports, err := g.Bind(block, bind[block]); err != nil {
 			if len(ports) == 0 {
 				return res, &PhaseError{Phase: "guard", Err: err}
 			}
@@ -175,7 +179,7 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 				failed[p] = true
 				left = append(left, names[p])
 			}
-			unguarded = &PhaseError{Phase: "guard", Err: fmt.Errorf("%w\n(left down: %s)", err, strings.Join(left, ", "))}
+			unguarded = errors.Join(unguarded, &PhaseError{Phase: "guard", Err: fmt.Errorf("%w\n(left down: %s)", err, strings.Join(left, ", "))})
 		}
 	}
 	var upReqs []Request
@@ -188,6 +192,15 @@ func Apply(l Links, p *plan.Plan, st *plan.State, g Guard) (plan.Result, error) 
 		return res, err
 	}
 	return res, unguarded
+}
+
+// addBind adds port idx to the ports to bind to block's guard.
+func addBind(bind map[uint32][]int, order []uint32, block uint32, idx int) []uint32 {
+	if _, ok := bind[block]; !ok {
+		order = append(order, block)
+	}
+	bind[block] = append(bind[block], idx)
+	return order
 }
 
 // setDown sets bridge ports down: a port that cannot be bound to the guard

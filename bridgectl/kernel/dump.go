@@ -105,6 +105,7 @@ func observe(m []byte, stats bool) (o *plan.Observed, err error) {
 		MasterIndex: a.MasterIndex,
 		MTU:         a.MTU,
 		Up:          a.RawFlags&unix.IFF_UP != 0,
+		Promisc:     a.RawFlags&unix.IFF_PROMISC != 0,
 		OperUp:      a.OperState == operUp,
 		Group:       a.Group,
 		Alias:       a.Alias,

@@ -27,8 +27,22 @@ const (
 	egressRedir = 1
 )
 
+// Gates maps a guard's block to its gact action's index, and back
+// (tcguard.ActionIndex); for the blocks of the file's groups.
+type Gates map[uint32]uint32
+
+// guard is the guard block whose action has index i, or 0.
+func (g Gates) guard(i uint32) uint32 {
+	for b, a := range g {
+		if a == i {
+			return b
+		}
+	}
+	return 0
+}
+
 // FilterObject is f as the flower filter sent to block: matching f.In on
-// its trunk's ingress, its actions the tag rewrite, the guard's gact action
+// its trunk's ingress, its actions the tag rewrite, its guard's gact action
 // (index gate, created dropping if it does not exist yet) and the redirect
 // to the out trunk, outIndex.
 func FilterObject(f plan.Filter, block, gate uint32, outIndex int) *tc.Object {
@@ -43,7 +57,7 @@ func FilterObject(f plan.Filter, block, gate uint32, outIndex int) *tc.Object {
 		fl.KeyVlanEthType, fl.KeyCVlanID = new(uint16(f.In.Tags[1].Proto)), new(f.In.Tags[1].ID)
 	}
 	acts := rewrite(f.In.Tags, f.Out.Tags)
-	if f.Gate {
+	if f.Guard != 0 {
 		acts = append(acts, &tc.Action{Kind: "gact", Gact: &tc.Gact{Parms: &tc.GactParms{Index: gate, Action: tc.ActShot}}})
 	}
 	acts = append(acts, &tc.Action{Kind: "mirred", Mirred: &tc.Mirred{Parms: &tc.MirredParam{
@@ -83,7 +97,7 @@ func rewrite(in, out []config.Tag) []*tc.Action {
 // (the guard refuses the block if anything in it lacks its action). The
 // out stack is what the actions make of the in tags; an action that is not
 // ours leaves it unknown ("?"), which the plan replaces.
-func ObservedFilters(objs []tc.Object, st *plan.State, gate uint32) []plan.Filter {
+func ObservedFilters(objs []tc.Object, st *plan.State, gates Gates) []plan.Filter {
 	var out []plan.Filter
 	for _, o := range objs {
 		prio := uint16(o.Info >> 16)
@@ -105,7 +119,7 @@ func ObservedFilters(objs []tc.Object, st *plan.State, gate uint32) []plan.Filte
 			}
 		}
 		if o.Flower.Actions != nil {
-			decodeActions(&f, *o.Flower.Actions, st, gate)
+			decodeActions(&f, *o.Flower.Actions, st, gates)
 		}
 		out = append(out, f)
 	}
@@ -114,7 +128,7 @@ func ObservedFilters(objs []tc.Object, st *plan.State, gate uint32) []plan.Filte
 
 // decodeActions replays the actions on the in tags (the out stack), finds
 // the guard's gate before the redirect, and reads the counters.
-func decodeActions(f *plan.Filter, acts []*tc.Action, st *plan.State, gate uint32) {
+func decodeActions(f *plan.Filter, acts []*tc.Action, st *plan.State, gates Gates) {
 	tags := append([]config.Tag(nil), f.In.Tags...)
 	known := true
 	for i, a := range acts {
@@ -131,8 +145,8 @@ func decodeActions(f *plan.Filter, acts []*tc.Action, st *plan.State, gate uint3
 			default:
 				known = false
 			}
-		case a.Kind == "gact" && a.Gact != nil && a.Gact.Parms != nil && a.Gact.Parms.Index == gate && !f.Gate:
-			f.Gate = true
+		case a.Kind == "gact" && a.Gact != nil && a.Gact.Parms != nil && gates.guard(a.Gact.Parms.Index) != 0 && f.Guard == 0:
+			f.Guard = gates.guard(a.Gact.Parms.Index)
 		case a.Kind == "mirred" && a.Mirred != nil && a.Mirred.Parms != nil && i == len(acts)-1 &&
 			a.Mirred.Parms.Eaction == egressRedir && st.Name(int(a.Mirred.Parms.IfIndex)) != "":
 			f.Out.Parent = st.Name(int(a.Mirred.Parms.IfIndex))
@@ -170,7 +184,7 @@ func bytes(s *tc.GenStats) uint64 {
 
 // ApplyFilters runs the filter steps in order, one request each, and
 // counts them. A failed step stops it; running it again converges.
-func ApplyFilters(t tcnl.TC, steps []plan.FilterStep, st *plan.State, block, gate uint32) (plan.Result, error) {
+func ApplyFilters(t tcnl.TC, steps []plan.FilterStep, st *plan.State, block uint32, gates Gates) (plan.Result, error) {
 	var res plan.Result
 	for _, s := range steps {
 		var err error
@@ -179,6 +193,10 @@ func ApplyFilters(t tcnl.TC, steps []plan.FilterStep, st *plan.State, block, gat
 			out := st.ByName[s.Want.Out.Parent]
 			if out == nil {
 				return res, fmt.Errorf("filter %s: trunk %s vanished", s.Want, s.Want.Out.Parent)
+			}
+			gate, ok := gates[s.Want.Guard]
+			if !ok {
+				return res, fmt.Errorf("filter %s: no gate for the guard of block %d", s.Want, s.Want.Guard)
 			}
 			o := FilterObject(s.Want, block, gate, out.Index)
 			if s.Op == plan.Create {

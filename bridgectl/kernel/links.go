@@ -37,9 +37,11 @@ const (
 	OpDown                  // set link Index down
 	OpDelete                // delete link Index (and what the kernel deletes with it)
 	OpDeleteGroup           // delete every link of device group Group
+	OpPromiscOn             // set link Index's own promiscuous flag (IFF_PROMISC)
+	OpPromiscOff            // clear it
 )
 
-var opNames = [...]string{"create", "set", "up", "down", "delete", "delete group"}
+var opNames = [...]string{"create", "set", "up", "down", "delete", "delete group", "promisc on", "promisc off"}
 
 func (o Op) String() string {
 	if o < 0 || int(o) >= len(opNames) {

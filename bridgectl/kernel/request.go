@@ -45,6 +45,10 @@ func (r Request) netlink() (*nl.NetlinkRequest, error) {
 		msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
 	case OpDown:
 		msg.Change = unix.IFF_UP
+	case OpPromiscOn:
+		msg.Flags, msg.Change = unix.IFF_PROMISC, unix.IFF_PROMISC
+	case OpPromiscOff:
+		msg.Change = unix.IFF_PROMISC
 	case OpDelete:
 		typ = unix.RTM_DELLINK
 	case OpDeleteGroup:

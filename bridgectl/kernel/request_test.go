@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -367,7 +368,7 @@ func TestCreateReadsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *o != tc.want {
+			if !reflect.DeepEqual(*o, tc.want) {
 				t.Errorf("read back %+v\nwant      %+v", *o, tc.want)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 )
 
 // report is a collector of a fixed report: the cost of the metrics
@@ -27,7 +28,8 @@ func (c report) Collect(ch chan<- prometheus.Metric) { emit(c.r, true, ch) }
 // gathered, and encoded as text (gzip not included). `make bench`
 // (-metrics) measures whole scrapes in the VM.
 func BenchmarkMetrics4094(b *testing.B) {
-	r := &bridgectl.Report{Guard: bridgectl.GuardStatus{Group: bridgectl.DefaultGroup, State: "open"}}
+	g := bridgectl.GuardStatus{Group: config.DefaultGroup, State: "open"}
+	r := &bridgectl.Report{Guard: g, Groups: []bridgectl.GuardStatus{g}}
 	for i := 1; i <= 4094; i++ {
 		r.Translations = append(r.Translations, bridgectl.TranslationStatus{Name: fmt.Sprintf("bulk.%d", i),
 			Directions: []bridgectl.DirectionStatus{

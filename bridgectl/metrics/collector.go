@@ -109,15 +109,16 @@ func emit(r *bridgectl.Report, fileOK bool, ch chan<- prometheus.Metric) {
 			ch <- c
 		}
 	}
-	g := r.Guard
-	gauge(guardInfo, 1, g.Group, strconv.FormatUint(uint64(g.Block), 10))
-	for _, s := range guardStates {
-		gauge(guardState, boolValue(s == g.State), g.Group, s)
+	for _, g := range r.Groups {
+		gauge(guardInfo, 1, g.Group, strconv.FormatUint(uint64(g.Block), 10))
+		for _, s := range guardStates {
+			gauge(guardState, boolValue(s == g.State), g.Group, s)
+		}
+		counter(guardDropped, g.DroppedPackets, g.Group)
+		gauge(guardPortsBound, float64(g.PortsBound), g.Group)
+		gauge(guardPortsExpected, float64(g.PortsExpected), g.Group)
+		gauge(promotionScore, float64(g.PromotionScore), g.Group)
 	}
-	counter(guardDropped, g.DroppedPackets, g.Group)
-	gauge(guardPortsBound, float64(g.PortsBound), g.Group)
-	gauge(guardPortsExpected, float64(g.PortsExpected), g.Group)
-	gauge(promotionScore, float64(g.PromotionScore), g.Group)
 
 	cs := r.Config
 	gauge(configFileValid, boolValue(fileOK))

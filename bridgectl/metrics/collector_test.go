@@ -51,6 +51,7 @@ func (n *node) open() (*bridgectl.Manager, error) {
 		return nil, err
 	}
 	m.OpenTC = func() (tcnl.TC, error) { return n.k.TC(), nil }
+	m.Offloads = n.k.Offloads()
 	return m, nil
 }
 
@@ -95,7 +96,7 @@ func (n *node) apply(t *testing.T, text string, wantErr bool) string {
 // guard opens (unblock) or closes the guard, as tcguard does.
 func (n *node) guard(t *testing.T, open bool) {
 	t.Helper()
-	g, err := n.manager(t).Guard(defaults.Block)
+	g, err := n.manager(t).Guard(defaults.Block, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func (n *node) filterFrames(t *testing.T, in string, frames, bytes uint64) {
 		t.Fatal(err)
 	}
 	links, _ := n.k.Links().Dump(false)
-	for _, f := range kernel.ObservedFilters(objs, plan.NewState(links), tcguard.ActionIndex(defaults.Block)) {
+	for _, f := range kernel.ObservedFilters(objs, plan.NewState(links), kernel.Gates{defaults.Block: tcguard.ActionIndex(defaults.Block)}) {
 		if f.In.String() == in {
 			n.k.FilterFrames(block, f.Prio, f.Handle, frames, bytes)
 			return

@@ -34,8 +34,8 @@ var (
 		"translation", "direction")
 )
 
-// Per guard. Groups of translations with a guard each do not exist yet:
-// the namespace's one guard is group "default".
+// Per guard: each group of translations has its own ("default": the
+// translations that name none, [guard] block's).
 var (
 	guardInfo = desc("guard_info",
 		"The guard of a group, with its tc block; always 1.",
@@ -53,7 +53,7 @@ var (
 		"Bridge ports (tc datapath: trunks) of the configuration that exist in the kernel.",
 		"group")
 	promotionScore = desc("promotion_score",
-		"The promotion score the tcguard resource agent sets for this node: 1 + 99 x the share of the applied translations that can forward here.",
+		"The promotion score the tcguard resource agent sets for this node and group: 1 + 99 x the share of the group's applied translations that can forward here.",
 		"group")
 )
 

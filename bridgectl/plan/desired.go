@@ -88,6 +88,7 @@ func Desired(cfg *config.Config, st *State) ([]Link, error) {
 				l := Link{Name: names[i], Kind: VLAN, Parent: parent, Proto: tag.Proto, ID: tag.ID}
 				if i == len(e.Tags)-1 {
 					l.Master, l.MTU, l.Port = t.Bridge, mtu, true
+					l.GuardBlock = cfg.BlockOf(t.Group)
 					l.Alias = Mark + " " + t.Name + " " + side
 					ports = append(ports, l)
 				} else if !seen[l.Name] {

@@ -36,8 +36,10 @@ type Filter struct {
 	Out         config.Stack
 	Prio        uint16 // FilterPrio of its outer tag's protocol
 	Handle      uint32 // the kernel's handle; for a filter to create, assigned by ComputeFilters
-	Gate        bool   // the guard's action is among its actions, before the redirect
-	SkipHW      bool   // skip_hw: no NIC may take over (and bypass the guard)
+	// Guard is the block of the guard whose action is among its actions,
+	// before the redirect: its translation's group's; 0 for none.
+	Guard  uint32
+	SkipHW bool // skip_hw: no NIC may take over (and bypass the guard)
 
 	// Counters of an observed filter, read only by status. The kernel
 	// counts an action's bytes as the frame's length when tc ingress saw
@@ -100,7 +102,7 @@ func DesiredFilters(cfg *config.Config, st *State) ([]Filter, []string, error) {
 		}
 		trunks[t.A.Parent], trunks[t.B.Parent] = true, true
 		for _, d := range [2][2]config.Stack{{t.A.Stack, t.B.Stack}, {t.B.Stack, t.A.Stack}} {
-			out = append(out, Filter{Translation: t.Name, In: d[0], Out: d[1], Prio: FilterPrio(d[0].Tags[0].Proto), Gate: true, SkipHW: true})
+			out = append(out, Filter{Translation: t.Name, In: d[0], Out: d[1], Prio: FilterPrio(d[0].Tags[0].Proto), Guard: cfg.BlockOf(t.Group), SkipHW: true})
 		}
 	}
 	for _, why := range shortWhy {
@@ -217,13 +219,21 @@ func ComputeFilters(want []Filter, have []Filter) []FilterStep {
 	return append(deletes, rest...)
 }
 
+// blockName names a filter's guard in a change: its block, or none.
+func blockName(b uint32) string {
+	if b == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("block %d", b)
+}
+
 func filterChanges(w Filter, h *Filter) []Change {
 	var c []Change
 	if w.Out.String() != h.Out.String() {
 		c = append(c, Change{AttrOut, h.Out.String(), w.Out.String()})
 	}
-	if !h.Gate {
-		c = append(c, Change{AttrGuard, "none", "gate"})
+	if h.Guard != w.Guard {
+		c = append(c, Change{AttrGuard, blockName(h.Guard), blockName(w.Guard)})
 	}
 	if !h.SkipHW {
 		c = append(c, Change{AttrSkipHW, "off", "on"})

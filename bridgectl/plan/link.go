@@ -59,6 +59,8 @@ type Link struct {
 	Ageing time.Duration // bridges: MAC ageing time
 	Alias  string        // IFLA_IFALIAS: what the link is for, for operators
 	Port   bool          // a bridge port: bound to the guard before it comes up
+	// GuardBlock: a port's guard, its translation group's block.
+	GuardBlock uint32
 }
 
 // Observed is one link as the kernel reports it.
@@ -80,7 +82,12 @@ type Observed struct {
 	McastSnoop   bool
 	Ageing       time.Duration
 	GroupFwdMask uint16
-	Bound        bool // a clsact on its ingress is bound to the guard's block
+	Bound        bool   // a clsact on its ingress is bound to a guard's block (of the file's groups)
+	BoundBlock   uint32 // that block; 0 if not bound or not read
+	Promisc      bool   // IFF_PROMISC set by a user (not a bridge's or a VLAN's)
+	// Offloads: the features the tc datapath cares about (TrunkOffloads)
+	// that the device has; read for trunks only.
+	Offloads map[string]Feature
 
 	// Counters, read only by status (IFLA_STATS64).
 	RxPackets, TxPackets, RxBytes, TxBytes uint64

@@ -75,11 +75,15 @@ type Plan struct {
 	Bind    []string
 	Filters []FilterStep
 	Unbind  []string
+	// Trunk settings the tc datapath needs, or puts back (see
+	// ComputeSettings); and what it cannot set, for the operator.
+	Settings []SettingStep
+	Warnings []string
 }
 
 // Empty reports whether apply has nothing to change.
 func (p *Plan) Empty() bool {
-	return len(p.Steps) == 0 && len(p.Bind) == 0 && len(p.Filters) == 0 && len(p.Unbind) == 0
+	return len(p.Steps) == 0 && len(p.Bind) == 0 && len(p.Filters) == 0 && len(p.Unbind) == 0 && len(p.Settings) == 0
 }
 
 // Clean reports whether the kernel is converged and nothing foreign is in
@@ -169,6 +173,9 @@ func Compute(want []Link, st *State) (*Plan, error) {
 				if c.Attr == AttrParent && c.Have == c.Want {
 					reason = "its parent " + c.Want + " is recreated"
 				}
+				if c.Attr == AttrGuard {
+					reason = "its translation changed group: a port is bound to its group's guard when it is created"
+				}
 			}
 			rest = append(rest, Step{Op: Recreate, Link: w, Have: have, Changes: imm, Reason: reason})
 			continue
@@ -215,6 +222,11 @@ func immutable(w Link, have *Observed, st *State, gone map[string]bool) []Change
 	}
 	if have.ID != w.ID {
 		c = append(c, Change{AttrID, strconv.Itoa(int(have.ID)), strconv.Itoa(int(w.ID))})
+	}
+	// A port bound to another group's guard: its qdisc cannot be rebound
+	// in place without a moment unguarded, and a new port comes up bound.
+	if w.Port && have.BoundBlock != 0 && have.BoundBlock != w.GuardBlock {
+		c = append(c, Change{AttrGuard, "block " + strconv.FormatUint(uint64(have.BoundBlock), 10), "block " + strconv.FormatUint(uint64(w.GuardBlock), 10)})
 	}
 	return c
 }

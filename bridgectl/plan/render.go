@@ -28,6 +28,9 @@ func (p *Plan) Write(w io.Writer) error {
 			b.Reset()
 		}
 	}
+	for _, s := range p.Settings {
+		fmt.Fprintf(&b, "~ trunk %s: %s\n", s.Trunk, s)
+	}
 	for _, t := range p.Bind {
 		fmt.Fprintf(&b, "+ trunk %s: bind its ingress to the guard's trunk block\n", t)
 	}
@@ -47,11 +50,17 @@ func (p *Plan) Write(w io.Writer) error {
 	for _, f := range p.Foreign {
 		fmt.Fprintf(&b, "! %s\n", f)
 	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "! %s\n", w)
+	}
 	fmt.Fprintf(&b, "%d to create, %d to recreate, %d to modify, %d to delete",
 		p.Count(Create), p.Count(Recreate), p.Count(Modify), p.Count(Delete))
 	if n := len(p.Filters) + len(p.Bind) + len(p.Unbind); n > 0 {
 		fmt.Fprintf(&b, "; filters: %d to create, %d to modify, %d to delete; trunks: %d to bind, %d to unbind",
 			p.CountFilters(Create), p.CountFilters(Modify), p.CountFilters(Delete), len(p.Bind), len(p.Unbind))
+	}
+	if n := len(p.Settings); n > 0 {
+		fmt.Fprintf(&b, "; trunk settings: %d to change", n)
 	}
 	if n := len(p.Foreign); n > 0 {
 		fmt.Fprintf(&b, "; %d foreign left alone", n)
@@ -83,6 +92,13 @@ func (p *Plan) WriteDrift(w io.Writer) error {
 			}
 			b.Reset()
 		}
+	}
+	for _, s := range p.Settings {
+		fmt.Fprintf(&b, "trunk %s: %s: have %s, want %s", s.Trunk, s.Setting, onOff(s.Have), onOff(s.Want))
+		if s.Restore {
+			b.WriteString(" (bridgectl changed it; no translation needs it now)")
+		}
+		b.WriteString("\n")
 	}
 	for _, t := range p.Bind {
 		fmt.Fprintf(&b, "trunk %s: guard: have unbound, want bound\n", t)

@@ -29,6 +29,8 @@ type link struct {
 	// noCarrier: the cable is pulled (SetCarrier); the device is up, not
 	// oper-up. The zero value has carrier.
 	noCarrier bool
+	// features: ethtool's feature flags (offloads.go).
+	features map[string]plan.Feature
 }
 
 func (t *linkTable) init() {
@@ -136,6 +138,13 @@ func (k *Kernel) apply(r kernel.Request) error {
 			return unix.ENODEV
 		}
 		l.Up = r.Op == kernel.OpUp
+		k.logf("%s %s", r.Op, l.Name)
+	case kernel.OpPromiscOn, kernel.OpPromiscOff:
+		l := k.links[r.Index]
+		if l == nil {
+			return unix.ENODEV
+		}
+		l.Promisc = r.Op == kernel.OpPromiscOn
 		k.logf("%s %s", r.Op, l.Name)
 	case kernel.OpDelete:
 		l := k.links[r.Index]

@@ -83,6 +83,13 @@ func main() {
 		fatalf("no -bin (or QB_BIN)")
 	}
 	os.MkdirAll(*work, 0o755)
+	dataplane := *dpOnly || !*quick && !*tcOnly && !*metricsOnly
+	if *dpProfile != "" {
+		if !dataplane {
+			fatalf("-profile profiles the data plane, which -quick and -tcpath leave out")
+		}
+		requirePerf()
+	}
 	var rows []row
 	if *metricsOnly {
 		rows = benchMetrics()
@@ -98,7 +105,7 @@ func main() {
 		rows = append(rows, benchTCPath()...)
 		rows = append(rows, benchMetrics()...)
 	}
-	if *dpOnly || !*quick && !*tcOnly && !*metricsOnly {
+	if dataplane {
 		rows = append(rows, benchDataplane()...)
 	}
 	var b bytes.Buffer

@@ -66,7 +66,7 @@ func TestGuardInvalidFileActsOnNothing(t *testing.T) {
 	p.probe(t, n)
 
 	r = e.exec(t, "tcguard", "block", "-c", badOther)
-	if r.code != 2 || !strings.Contains(r.stderr, "blocked: tc block 29026") || !strings.Contains(r.stderr, "applied configuration") {
+	if r.code != 2 || !strings.Contains(r.stderr, "blocked: group default, tc block 29026") || !strings.Contains(r.stderr, "applied configuration") {
 		t.Fatalf("tcguard block with an invalid file: exit %d, want 2 and the applied block 29026 closed\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("tcguard block -c %s: exit %d\n%s", filepath.Base(badOther), r.code, r.stderr)

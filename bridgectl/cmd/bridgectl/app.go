@@ -141,6 +141,19 @@ func cmdValidate(c *cli.Context) error {
 		return err
 	}
 	fmt.Printf("%s: ok, %d translations\n", cfg.File, len(cfg.Translations))
+	if len(cfg.Groups) > 1 {
+		n := map[string]int{}
+		for _, t := range cfg.Translations {
+			n[t.Group]++
+		}
+		for _, g := range cfg.Groups {
+			how := ""
+			if g.Derived {
+				how = " (derived from its name)"
+			}
+			fmt.Printf("  group %s: guard block %d%s, %d translations\n", g.Name, g.Block, how, n[g.Name])
+		}
+	}
 	return nil
 }
 
@@ -206,9 +219,16 @@ func cmdStatus(c *cli.Context) error {
 			return enc.Encode(r)
 		}
 		writeConfigStatus(os.Stdout, r.Config)
-		g := r.Guard
-		fmt.Printf("guard: block %d %s, %d/%d ports bound, dropped %d frames, promotion score %d\n",
-			g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.PromotionScore)
+		states := map[string]string{}
+		for _, g := range r.Groups {
+			label := "guard"
+			if len(r.Groups) > 1 {
+				label = "guard of group " + g.Group
+			}
+			fmt.Printf("%s: block %d %s, %d/%d ports bound, dropped %d frames, promotion score %d\n",
+				label, g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.PromotionScore)
+			states[g.Group] = g.State
+		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		if cfg.Datapath == config.TCDatapath {
 			return writeFilterStatus(w, r)
@@ -217,7 +237,7 @@ func cmdStatus(c *cli.Context) error {
 		for _, t := range r.Translations {
 			pa, pb := t.A.Links[len(t.A.Links)-1], t.B.Links[len(t.B.Links)-1]
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", t.Name,
-				linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge), guard(g.State, pa, pb),
+				linkNames(t.A), linkNames(t.B), t.Bridge.Name, state(pa, pb, t.Bridge), guard(states[t.Group], pa, pb),
 				pa.RxPackets, pb.RxPackets, pa.TxPackets, pb.TxPackets)
 		}
 		return w.Flush()

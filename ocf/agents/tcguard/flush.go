@@ -47,6 +47,10 @@ import (
 // at once, a monitor once the hold is over.
 const ParamSwitchFlush = "switch_flush_ms"
 
+// ParamGroup names the translation group whose guard the instance is: one
+// promotable clone per group.
+const ParamGroup = "group"
+
 // maxSwitchFlush is the longest hold switch_flush_ms accepts, in ms. Any
 // switch sees a link go down within a second (a copper PHY in some hundred
 // ms), so 10 s is ample; and a demote that cannot detach a restorer holds
@@ -280,12 +284,13 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) []string {
 		r.Log.Warningf("switches not flushed: %v", err)
 		return nil
 	}
-	var parents []string
-	for _, t := range applied.Translations {
-		parents = append(parents, t.A.Parent, t.B.Parent)
+	group := groupOf(r)
+	if shared := applied.SharedTrunks(group); len(shared) > 0 {
+		// validate-all and start refuse it; never cut the other groups.
+		r.Log.Errorf("switches not flushed: trunks %s carry other groups' translations too", strings.Join(shared, ", "))
+		return nil
 	}
-	slices.Sort(parents)
-	trunks, err := a.bounce.Trunks(r.Param(node.ParamNetNS), slices.Compact(parents))
+	trunks, err := a.bounce.Trunks(r.Param(node.ParamNetNS), applied.Trunks(group))
 	if err != nil || len(trunks) == 0 {
 		r.Log.Warningf("switches not flushed: trunks %v: %v", trunks, err)
 		return nil

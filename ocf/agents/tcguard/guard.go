@@ -50,8 +50,27 @@ func (crmScore) Delete(ctx context.Context, r *ocf.Request) error { return r.Del
 // promote, demote, stop and monitor use, so promote reads no configuration.
 const startedFile = "ocf-tcguard.started"
 
-func readStarted(dir string) (block uint32, started bool, err error) {
-	b, err := node.ReadFile(filepath.Join(dir, startedFile))
+// instanceFile is an instance's own state file: base for the default
+// group's guard, base.GROUP for another group's (one instance per group
+// runs on a node).
+func instanceFile(base, group string) string {
+	if group == config.DefaultGroup {
+		return base
+	}
+	return base + "." + group
+}
+
+// groupOf is the group the instance guards: its group parameter, the
+// default group if empty.
+func groupOf(r *ocf.Request) string {
+	if g := r.Param(ParamGroup); g != "" {
+		return g
+	}
+	return config.DefaultGroup
+}
+
+func readStarted(dir, group string) (block uint32, started bool, err error) {
+	b, err := node.ReadFile(filepath.Join(dir, instanceFile(startedFile, group)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -61,13 +80,13 @@ func readStarted(dir string) (block uint32, started bool, err error) {
 	v, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "block ")
 	n, perr := strconv.ParseUint(v, 10, 32)
 	if !ok || perr != nil || n == 0 {
-		return 0, true, fmt.Errorf("%s: not \"block N\": %q", filepath.Join(dir, startedFile), b)
+		return 0, true, fmt.Errorf("%s: not \"block N\": %q", filepath.Join(dir, instanceFile(startedFile, group)), b)
 	}
 	return uint32(n), true, nil
 }
 
-func writeStarted(dir string, block uint32) error {
-	return node.WriteFile(filepath.Join(dir, startedFile), fmt.Appendf(nil, "block %d\n", block))
+func writeStarted(dir, group string, block uint32) error {
+	return node.WriteFile(filepath.Join(dir, instanceFile(startedFile, group)), fmt.Appendf(nil, "block %d\n", block))
 }
 
 // startBlock is the block start guards: the one of the configuration the
@@ -75,9 +94,13 @@ func writeStarted(dir string, block uint32) error {
 // file's. Not the file first: an edited, not yet applied [guard] block
 // would have the guard block and open a block no port is bound to.
 func (a *guard) startBlock(r *ocf.Request, n node.Node) (uint32, string, error) {
+	group := groupOf(r)
 	applied, err := n.Applied()
-	if err == nil {
-		return applied.Guard.Block, "the applied configuration", nil
+	if err == nil && applied.Group(group) != nil {
+		if err := checkGroup(r, applied); err != nil {
+			return 0, "", err
+		}
+		return applied.BlockOf(group), "the applied configuration", nil
 	}
 	if !errors.Is(err, bridgectl.ErrNotApplied) {
 		r.Log.Warningf("applied configuration unreadable, using the file's block: %v", err)
@@ -87,7 +110,10 @@ func (a *guard) startBlock(r *ocf.Request, n node.Node) (uint32, string, error) 
 	if err != nil {
 		return 0, "", err
 	}
-	return cfg.Guard.Block, path, nil
+	if err := checkGroup(r, cfg); err != nil {
+		return 0, "", err
+	}
+	return cfg.BlockOf(group), path, nil
 }
 
 // currentBlock is the block of a running instance: the one start recorded;
@@ -95,18 +121,19 @@ func (a *guard) startBlock(r *ocf.Request, n node.Node) (uint32, string, error) 
 // or the default, in that order — stop and monitor must work whatever
 // state the configuration is in.
 func (a *guard) currentBlock(r *ocf.Request, n node.Node) (block uint32, started bool) {
-	block, started, err := readStarted(n.Dir())
+	group := groupOf(r)
+	block, started, err := readStarted(n.Dir(), group)
 	if err != nil {
 		r.Log.Warningf("%v", err)
 	}
 	if block != 0 {
 		return block, started
 	}
-	if applied, err := n.Applied(); err == nil {
-		return applied.Guard.Block, started
+	if applied, err := n.Applied(); err == nil && applied.Group(group) != nil {
+		return applied.BlockOf(group), started
 	}
-	if cfg, _, err := config.Load(r.Param(node.ParamConfig)); err == nil {
-		return cfg.Guard.Block, started
+	if cfg, _, err := config.Load(r.Param(node.ParamConfig)); err == nil && cfg.Group(group) != nil {
+		return cfg.BlockOf(group), started
 	}
 	return defaults.Block, started
 }
@@ -137,24 +164,24 @@ func (a *guard) start(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := a.block(n, block); err != nil {
+	if err := a.block(r, n, block); err != nil {
 		return 0, err
 	}
 	snap, err := a.hold(r, n, block)
 	if err != nil {
 		return 0, err
 	}
-	if err := writeStarted(n.Dir(), block); err != nil {
+	if err := writeStarted(n.Dir(), groupOf(r), block); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
 	}
-	r.Log.Infof("started: guard of block %d blocked (block of %s)", block, from)
+	r.Log.Infof("started: guard of group %s, block %d, blocked (block of %s)", groupOf(r), block, from)
 	a.setScore(ctx, r, n, snap, true)
 	return ocf.Success, nil
 }
 
 // block blocks the guard of one block.
-func (a *guard) block(n node.Node, block uint32) error {
-	g, err := n.Guard(block)
+func (a *guard) block(r *ocf.Request, n node.Node, block uint32) error {
+	g, err := n.Guard(block, groupOf(r))
 	if err != nil {
 		return ocf.Fail(ocf.ErrGeneric, "cannot block the guard of block %d: %v", block, err)
 	}
@@ -168,11 +195,11 @@ func (a *guard) block(n node.Node, block uint32) error {
 // hold makes every expected port bound (or down) and fails when the guard
 // still cannot hold the node. It returns what it read of the node.
 func (a *guard) hold(r *ocf.Request, n node.Node, block uint32) (snapshot, error) {
-	snap, err := readSnapshot(n)
+	snap, err := readSnapshot(n, groupOf(r))
 	if err != nil {
 		return snapshot{}, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
-	g, err := n.Guard(block)
+	g, err := snap.guard(n, block)
 	if err != nil {
 		return snap, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
@@ -192,7 +219,7 @@ func (a *guard) hold(r *ocf.Request, n node.Node, block uint32) (snapshot, error
 // cannot be used (somebody else's filter in it), without touching anything
 // that is not ours.
 func (a *guard) isolate(r *ocf.Request, n node.Node, why error) error {
-	snap, err := readSnapshot(n)
+	snap, err := readSnapshot(n, groupOf(r))
 	if err != nil {
 		return err
 	}
@@ -220,13 +247,13 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		if err := a.score.Delete(ctx, r); err != nil {
 			r.Log.Debugf("promotion score not deleted: %v", err)
 		}
-		if err := node.RemoveState(opts, scoreFile); err != nil {
+		if err := node.RemoveState(opts, instanceFile(scoreFile, groupOf(r))); err != nil {
 			r.Log.Debugf("%v", err)
 		}
 	}()
 	n, err := a.open(opts)
 	if node.Absent(err) { // no namespace: no port to guard
-		if err := node.RemoveState(opts, startedFile); err != nil {
+		if err := node.RemoveState(opts, instanceFile(startedFile, groupOf(r))); err != nil {
 			return 0, err
 		}
 		return ocf.Success, nil
@@ -238,12 +265,12 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	block, started := a.currentBlock(r, n)
 	blocks := []uint32{block}
 	// Ports bound to another block than the one started with (the bridge
-	// re-applied with a new [guard] block) are closed too.
-	if applied, err := n.Applied(); err == nil && applied.Guard.Block != block {
-		blocks = append(blocks, applied.Guard.Block)
+	// re-applied with a new block for the group) are closed too.
+	if applied, err := n.Applied(); err == nil && applied.Group(groupOf(r)) != nil && applied.BlockOf(groupOf(r)) != block {
+		blocks = append(blocks, applied.BlockOf(groupOf(r)))
 	}
 	for _, b := range blocks {
-		err := a.block(n, b)
+		err := a.block(r, n, b)
 		if errors.Is(err, tcguard.ErrForeignBlock) {
 			// Never touch their block, never fail the stop (fencing):
 			// our ports go down instead.
@@ -258,7 +285,7 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		// block is not ours to stop.
 		r.Log.Warningf("%v", err)
 	}
-	if err := node.RemoveFile(filepath.Join(n.Dir(), startedFile)); err != nil {
+	if err := node.RemoveFile(filepath.Join(n.Dir(), instanceFile(startedFile, groupOf(r)))); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
 	}
 	// A stopped node's trunks are up, as the operator configured them.
@@ -280,7 +307,7 @@ func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: %v", err)
 	}
 	defer n.Close()
-	block, started, err := readStarted(n.Dir())
+	block, started, err := readStarted(n.Dir(), groupOf(r))
 	if err != nil {
 		return 0, err
 	}
@@ -290,7 +317,7 @@ func (a *guard) promote(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	if err := a.restoreTrunks(r, n, true); err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot promote: %v", err)
 	}
-	g, err := n.Guard(block)
+	g, err := n.Guard(block, groupOf(r))
 	if err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "cannot open the guard of block %d: %v", block, err)
 	}
@@ -319,7 +346,7 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 	if started {
 		trunks = a.flushTrunks(r, n)
 	}
-	if err := a.block(n, block); err != nil {
+	if err := a.block(r, n, block); err != nil {
 		return 0, err
 	}
 	if !started {
@@ -345,15 +372,15 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 		r.Log.Errorf("%v", err)
 	}
 	block, started := a.currentBlock(r, n)
-	g, err := n.Guard(block)
+	snap, err := readSnapshot(n, groupOf(r))
+	if err != nil {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
+	}
+	g, err := snap.guard(n, block)
 	if err != nil {
 		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
 	}
 	defer g.Close()
-	snap, err := readSnapshot(n)
-	if err != nil {
-		return 0, ocf.Fail(ocf.ErrGeneric, "guard of block %d: %v", block, err)
-	}
 	if !started {
 		// A stopped instance changes nothing: a leak fails the probe, and
 		// Pacemaker's stop closes it.
@@ -378,8 +405,8 @@ func (a *guard) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error)
 	s.State = tcguard.StateOf(s.Marker, s.Dropping, s.Reach, false)
 
 	a.setScore(ctx, r, n, snap, false)
-	if snap.applied != nil && snap.applied.Guard.Block != block {
-		return 0, ocf.Fail(ocf.ErrGeneric, "guards block %d but the bridge here binds its ports to block %d: restart the guard", block, snap.applied.Guard.Block)
+	if snap.applied != nil && snap.applied.Group(snap.group) != nil && snap.applied.BlockOf(snap.group) != block {
+		return 0, ocf.Fail(ocf.ErrGeneric, "guards block %d but the bridge here binds group %s to block %d: restart the guard", block, snap.group, snap.applied.BlockOf(snap.group))
 	}
 	switch s.State {
 	case tcguard.Blocked:
@@ -400,7 +427,11 @@ func (a *guard) notify(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 }
 
 func (a *guard) validate(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
-	if _, _, err := node.LoadConfig(r.Param(node.ParamConfig)); err != nil {
+	cfg, _, err := node.LoadConfig(r.Param(node.ParamConfig))
+	if err != nil {
+		return 0, err
+	}
+	if err := checkGroup(r, cfg); err != nil {
 		return 0, err
 	}
 	switch err := node.CheckNetNS(r.Param(node.ParamNetNS)); {
@@ -410,6 +441,25 @@ func (a *guard) validate(ctx context.Context, r *ocf.Request) (ocf.Status, error
 		return 0, ocf.Fail(ocf.ErrInstalled, "%v", err)
 	}
 	return ocf.Success, nil
+}
+
+// checkGroup refuses (OCF_ERR_CONFIGURED) a group the file does not have,
+// and a switch flush for a group whose trunks carry another group's
+// translations: taking them down would cut those on this node.
+func checkGroup(r *ocf.Request, cfg *config.Config) error {
+	group := groupOf(r)
+	if cfg.Group(group) == nil {
+		return ocf.Fail(ocf.ErrConfigured, "%s has no translation group %q", cfg.File, group)
+	}
+	hold, err := r.ParamInt(ParamSwitchFlush)
+	if err != nil {
+		return ocf.Fail(ocf.ErrConfigured, "%v", err)
+	}
+	if shared := cfg.SharedTrunks(group); hold > 0 && len(shared) > 0 {
+		return ocf.Fail(ocf.ErrConfigured, "%s > 0 for group %s, whose trunks %s carry other groups' translations too: a flush would cut them; set it to 0 (or give the group trunks of its own)",
+			ParamSwitchFlush, group, strings.Join(shared, ", "))
+	}
+	return nil
 }
 
 // scoreFile, in the state directory, holds the promotion score last set
@@ -427,8 +477,8 @@ const scoreFile = "ocf-tcguard.score"
 const scoreRefresh = 5 * time.Minute
 
 // lastScore is the score scoreFile records, if it is recent.
-func lastScore(dir string) (int, bool) {
-	path := filepath.Join(dir, scoreFile)
+func lastScore(dir, group string) (int, bool) {
+	path := filepath.Join(dir, instanceFile(scoreFile, group))
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return 0, false
@@ -456,12 +506,12 @@ func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, snap 
 		r.Log.Debugf("promotion score kept: trunks down for a switch flush")
 		return
 	}
-	score, why := bridgectl.PromotionScore(snap.applied, snap.links)
-	if last, ok := lastScore(n.Dir()); ok && last == score && !start && !r.IsProbe() {
+	score, why := bridgectl.PromotionScore(snap.applied, snap.links, snap.group)
+	if last, ok := lastScore(n.Dir(), snap.group); ok && last == score && !start && !r.IsProbe() {
 		r.Log.Debugf("promotion score %d unchanged: %s", score, why)
 		return
 	}
-	path := filepath.Join(n.Dir(), scoreFile)
+	path := filepath.Join(n.Dir(), instanceFile(scoreFile, snap.group))
 	err := a.score.Set(ctx, r, score)
 	switch {
 	case err != nil && start:

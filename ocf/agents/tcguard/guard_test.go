@@ -158,7 +158,7 @@ func (h *harness) want(action string, env []string, code int, fragments ...strin
 func (h *harness) state() tcguard.State {
 	h.t.Helper()
 	n, _ := h.k.Open(bridgectl.Options{})
-	g, _ := n.Guard(block)
+	g, _ := n.Guard(block, config.DefaultGroup)
 	s, err := g.Status(nil)
 	if err != nil {
 		h.t.Fatal(err)
@@ -274,7 +274,7 @@ func TestLeaks(t *testing.T) {
 		h := newHarness(t, cfgTwo)
 		h.bridge(cfgTwo)
 		n, _ := h.k.Open(bridgectl.Options{})
-		g, _ := n.Guard(block)
+		g, _ := n.Guard(block, config.DefaultGroup)
 		if err := g.Unblock(); err != nil { // bridgectl or an admin opened it
 			t.Fatal(err)
 		}
@@ -314,7 +314,7 @@ func TestKilledMidway(t *testing.T) {
 		h.want("start", nil, 0)
 		h.want("promote", nil, 0)
 		n, _ := h.k.Open(bridgectl.Options{})
-		g, _ := n.Guard(block)
+		g, _ := n.Guard(block, config.DefaultGroup)
 		g.Block()
 		h.want("monitor", unpromoted, 0)
 		h.want("stop", nil, 0)
@@ -334,7 +334,7 @@ func TestKilledMidway(t *testing.T) {
 		h.want("start", nil, 0)
 		h.want("promote", nil, 0)
 		n, _ := h.k.Open(bridgectl.Options{})
-		g, _ := n.Guard(block)
+		g, _ := n.Guard(block, config.DefaultGroup)
 		if err := g.Block(); err != nil { // the filter back...
 			t.Fatal(err)
 		}
@@ -403,7 +403,7 @@ func TestBlockFromAppliedConfiguration(t *testing.T) {
 	// Nothing applied: the file's block.
 	h2 := newHarness(t, "[guard]\nblock = 4242\n")
 	h2.want("start", nil, 0)
-	if b, _, _ := readStarted(h2.k.Dir); b != 4242 {
+	if b, _, _ := readStarted(h2.k.Dir, config.DefaultGroup); b != 4242 {
 		t.Fatalf("started with block %d", b)
 	}
 }
@@ -418,7 +418,7 @@ func TestBlockMismatch(t *testing.T) {
 	n.Down()
 	other := "[guard]\nblock = 4242\n" + cfgTwo
 	h.bridge(other)
-	h.want("monitor", unpromoted, 1, "guards block 29026 but the bridge here binds its ports to block 4242")
+	h.want("monitor", unpromoted, 1, "guards block 29026 but the bridge here binds group default to block 4242")
 	h.k.RemoveGuardFilter(4242)
 	h.want("stop", nil, 0)
 	if !h.k.Dropping(4242) {

@@ -59,6 +59,15 @@ func newAgent(a *guard) *ocf.Agent {
 			"(every link present and up, both trunks with carrier): the node with the most working translations " +
 			"is promoted, and a pulled trunk cable moves the promotion.",
 		Params: append(node.Params(false), ocf.Param{
+			Name: ParamGroup, ShortDesc: "Translation group whose guard this is (empty: the default group)",
+			Type: ocf.String, Default: "",
+			LongDesc: "The [[group]] of the configuration file whose translations this instance guards: run one " +
+				"promotable clone per group, so that Pacemaker places each group's forwarding node on its own. " +
+				"Empty (the default): the group \"default\" of the translations that name none, whose block is " +
+				"[guard] block. validate-all and start refuse a group the file does not have, and a " +
+				ParamSwitchFlush + " > 0 for a group whose trunks carry another group's translations " +
+				"(OCF_ERR_CONFIGURED).",
+		}, ocf.Param{
 			Name: ParamSwitchFlush, ShortDesc: "Flush the switches on demote (ms of link down, 0-10000, 0: off)",
 			Type: ocf.Integer, Default: "0", Range: &ocf.Range{Min: 0, Max: maxSwitchFlush},
 			LongDesc: "After a demote has blocked the guard, take this node's trunk interfaces (the parents of the " +

@@ -24,20 +24,31 @@ type held struct {
 // (nil: none, or unreadable — the bridge agent reports that) and, with it,
 // the links (one dump of every link: O(links)).
 type snapshot struct {
+	group   string // the instance's translation group
 	applied *config.Config
 	links   *plan.State
 }
 
-func readSnapshot(n node.Node) (snapshot, error) {
+func readSnapshot(n node.Node, group string) (snapshot, error) {
 	applied, err := n.Applied()
 	if err != nil {
-		return snapshot{}, nil
+		return snapshot{group: group}, nil
 	}
 	st, err := node.Links(n)
 	if err != nil {
 		return snapshot{}, err
 	}
-	return snapshot{applied, st}, nil
+	return snapshot{group, applied, st}, nil
+}
+
+// guard opens the group's guard at block: with what the applied
+// configuration says of the other groups (their filters share the tc
+// datapath's block), if it has the group at that block.
+func (s snapshot) guard(n node.Node, block uint32) (node.Guard, error) {
+	if s.applied != nil && s.applied.Group(s.group) != nil && s.applied.BlockOf(s.group) == block {
+		return n.GroupGuard(s.applied, s.group)
+	}
+	return n.Guard(block, s.group)
 }
 
 // expectedPorts are the ifindexes of the devices the applied configuration
@@ -48,7 +59,7 @@ func (s snapshot) expectedPorts() []int {
 		return nil
 	}
 	ports := []int{}
-	for _, name := range s.applied.GuardedNames() {
+	for _, name := range s.applied.GuardedNames(s.group) {
 		if o := s.links.ByName[name]; o != nil && (o.Owned() || s.trunks()) {
 			ports = append(ports, o.Index)
 		}

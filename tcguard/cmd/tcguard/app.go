@@ -17,7 +17,8 @@ import (
 )
 
 func commonFlags() []cli.Flag {
-	return cliflags.Common("configuration `FILE` (its [guard] block and its bridge ports)", "where the guard's open marker lives (`DIR`, tmpfs)")
+	return append(cliflags.Common("configuration `FILE` (its [guard] block, its groups and their bridge ports)", "where the guards' open markers live (`DIR`, tmpfs)"),
+		&cli.StringFlag{Name: "group", Usage: "act on the guard of translation group `NAME` only (default: every group's)"})
 }
 
 func newApp() *cli.App {
@@ -37,7 +38,11 @@ func newApp() *cli.App {
 			"   tcguard block                          # standby: drop every frame on every bridge port\n" +
 			"   tcguard unblock                        # active: forward\n" +
 			"   tcguard status                         # blocked or open, ports bound, frames dropped\n" +
-			"   tcguard status --json --netns lab -c /etc/qinqbridge/lab.toml",
+			"   tcguard status --json --netns lab -c /etc/qinqbridge/lab.toml\n" +
+			"   tcguard --group east unblock            # open one group's translations only\n\n" +
+			"Each translation group ([[group]] in the file; translations without one are in the group\n" +
+			"\"default\", whose block is [guard] block) has a guard of its own: --group acts on one; without\n" +
+			"it block and unblock act on every group's, and status shows every group's.",
 		Flags:                commonFlags(),
 		HideHelpCommand:      true,
 		EnableBashCompletion: true, // tcguard completion bash
@@ -115,62 +120,81 @@ func load(c *cli.Context) (*config.Config, []byte, error) {
 	return cfg, raw, nil
 }
 
-// open connects to the namespace and opens its guard. The guard's state
-// directory is the namespace's bridgectl state directory.
-func open(c *cli.Context, block uint32) (*bridgectl.Manager, *tcguard.Guard, error) {
+// manager connects to the namespace. The guards' state directory is the
+// namespace's bridgectl state directory.
+func manager(c *cli.Context) (*bridgectl.Manager, error) {
 	m, err := bridgectl.Open(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")})
 	if err != nil {
-		return nil, nil, fail(exitError, "%v", err)
+		return nil, fail(exitError, "%v", err)
 	}
-	g, err := m.Guard(block)
-	if err != nil {
-		m.Close()
-		return nil, nil, fail(exitError, "%v", err)
-	}
-	return m, g, nil
+	return m, nil
 }
 
-// where names the block and namespace for messages.
-func where(c *cli.Context, block uint32) string {
-	ns := opt(c, "netns")
-	if ns == "" {
-		return fmt.Sprintf("tc block %d", block)
+// where names the group, block and namespace for messages.
+func where(c *cli.Context, g config.Group) string {
+	s := fmt.Sprintf("group %s, tc block %d", g.Name, g.Block)
+	if ns := opt(c, "netns"); ns != "" {
+		s += ", netns " + ns
 	}
-	return fmt.Sprintf("tc block %d, netns %s", block, ns)
+	return s
 }
 
-// change runs op (Block or Unblock) on the guard of block and says where
-// the guard now is.
-func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done string, block uint32) error {
-	m, g, err := open(c, block)
+// targets are the groups a command acts on: --group's, or every one.
+func targets(c *cli.Context, groups []config.Group) ([]config.Group, error) {
+	name := opt(c, "group")
+	if name == "" {
+		return groups, nil
+	}
+	var names []string
+	for _, g := range groups {
+		if g.Name == name {
+			return []config.Group{g}, nil
+		}
+		names = append(names, g.Name)
+	}
+	return nil, fail(exitError, "group %q is not in the configuration (its groups: %s)", name, strings.Join(names, ", "))
+}
+
+// change runs op (Block or Unblock) on the guard of each group, under the
+// namespace's lock, and says where each guard now is. It stops at the
+// first failure: block's callers then block again (a node left half
+// blocked is never half open: each group has its own guard).
+func change(c *cli.Context, name string, op func(*tcguard.Guard) error, done string, groups []config.Group) error {
+	m, err := manager(c)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	defer g.Close()
 	unlock, err := m.Lock() // not in the middle of an apply, an agent's action
 	if err != nil {
 		return fail(exitError, "%s: nothing changed: %v", name, err)
 	}
 	defer unlock()
-	if err := op(g); err != nil {
-		return fail(exitError, "%s: %v", name, err)
+	for _, grp := range groups {
+		g, err := m.Guard(grp.Block, grp.Name)
+		if err == nil {
+			err = op(g)
+			g.Close()
+		}
+		if err != nil {
+			return fail(exitError, "%s: %s: %v", name, where(c, grp), err)
+		}
+		fmt.Printf("%s: %s\n", done, where(c, grp))
 	}
-	fmt.Printf("%s: %s\n", done, where(c, block))
 	return nil
 }
 
-// report is what status prints; with --json, as is. Its state, ports
-// and drops are what `bridgectl status --json` shows as its guard and
-// `bridgectl metrics` exports as qinqbridge_guard_*.
+// report is what status prints of one group's guard; with --json, as is.
+// Its state, ports and drops are what `bridgectl status --json` shows as
+// the group's guard and `bridgectl metrics` exports as qinqbridge_guard_*.
 type report struct {
 	State string `json:"state"` // blocked, open, interrupted, unguarded
 	OK    bool   `json:"ok"`    // exit 0
-	Group string `json:"group"` // bridgectl.DefaultGroup: the namespace's one guard
+	Group string `json:"group"`
 	Block uint32 `json:"block"`
 	NetNS string `json:"netns,omitempty"`
-	// PromotionScore is the score the tcguard agent sets for this node
-	// (bridgectl.PromotionScore, from the applied configuration).
+	// PromotionScore is the score the tcguard agent sets for this node and
+	// group (bridgectl.PromotionScore, from the applied configuration).
 	PromotionScore int `json:"promotion_score"`
 
 	Dropping   bool `json:"dropping"`    // both guard filters are in, their action drops
@@ -191,6 +215,11 @@ type report struct {
 	Strangers []string `json:"strangers,omitempty"`
 	Intruders []string `json:"intruders,omitempty"`
 	Problems  []string `json:"problems"` // why not ok, one line each
+
+	// Groups (--json, top level only): every group's report, the first
+	// group's (the default's, or --group's) being the top level's own;
+	// the top level's OK is every group's.
+	Groups []report `json:"groups,omitempty"`
 }
 
 func cmdStatus(c *cli.Context) error {
@@ -198,12 +227,15 @@ func cmdStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, g, err := open(c, cfg.Guard.Block)
+	groups, err := targets(c, cfg.Groups)
+	if err != nil {
+		return err
+	}
+	m, err := manager(c)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	defer g.Close()
 	// The links, from the Manager's own socket: one dump, no planning
 	// (nothing is wanted of an empty configuration).
 	v, err := m.Observe(&config.Config{}, false)
@@ -215,24 +247,37 @@ func cmdStatus(c *cli.Context) error {
 	for n, o := range v.State.ByName {
 		index[n], names[o.Index] = o.Index, n
 	}
-	var ports []int
-	portNames := cfg.GuardedNames()
-	configured := len(portNames)
-	for _, p := range portNames {
-		if i, ok := index[p]; ok {
-			ports = append(ports, i)
-		}
-	}
-	s, err := bridgectl.ReadGuard(g, cfg, ports)
-	if err != nil {
-		return fail(exitError, "status: %v", err)
-	}
 	applied, err := m.AppliedAs(cfg, raw)
 	if err != nil && !errors.Is(err, bridgectl.ErrNotApplied) {
 		return fail(exitError, "status: the applied configuration: %v", err)
 	}
-	r := newReport(s, cfg.Guard.Block, opt(c, "netns"), configured, ports, names)
-	r.PromotionScore, _ = bridgectl.PromotionScore(applied, v.State)
+	var all []report
+	for _, grp := range groups {
+		var ports []int
+		portNames := cfg.GuardedNames(grp.Name)
+		for _, p := range portNames {
+			if i, ok := index[p]; ok {
+				ports = append(ports, i)
+			}
+		}
+		g, err := m.GroupGuard(cfg, grp.Name)
+		if err != nil {
+			return fail(exitError, "status: %v", err)
+		}
+		s, err := bridgectl.ReadGuard(g, cfg, ports)
+		g.Close()
+		if err != nil {
+			return fail(exitError, "status: %s: %v", where(c, grp), err)
+		}
+		rep := newReport(s, grp, opt(c, "netns"), len(portNames), ports, names)
+		rep.PromotionScore, _ = bridgectl.PromotionScore(applied, v.State, grp.Name)
+		all = append(all, rep)
+	}
+	r := all[0]
+	r.Groups = all
+	for _, g := range all {
+		r.OK = r.OK && g.OK
+	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -240,7 +285,9 @@ func cmdStatus(c *cli.Context) error {
 			return fail(exitError, "%v", err)
 		}
 	} else {
-		r.write(os.Stdout)
+		for _, g := range all {
+			g.write(os.Stdout)
+		}
 	}
 	if !r.OK {
 		return cli.Exit("", exitOff)
@@ -248,7 +295,7 @@ func cmdStatus(c *cli.Context) error {
 	return nil
 }
 
-func newReport(s tcguard.Status, block uint32, ns string, configured int, ports []int, names map[int]string) report {
+func newReport(s tcguard.Status, grp config.Group, ns string, configured int, ports []int, names map[int]string) report {
 	expected := make(map[int]bool, len(ports))
 	for _, p := range ports {
 		expected[p] = true
@@ -271,7 +318,7 @@ func newReport(s tcguard.Status, block uint32, ns string, configured int, ports 
 		return out // in the configuration's order
 	}
 	r := report{
-		State: s.State.String(), Group: bridgectl.DefaultGroup, Block: block, NetNS: ns,
+		State: s.State.String(), Group: grp.Name, Block: grp.Block, NetNS: ns,
 		Dropping: s.Dropping, OpenMarker: s.Marker, Armed: s.Armed,
 		PortsConfigured: configured, PortsExpected: len(ports), PortsBound: bound, BoundTotal: len(s.Bound),
 		DroppedPackets: s.DroppedPackets,
@@ -310,7 +357,7 @@ func (r report) write(w *os.File) {
 		ns = ", netns " + r.NetNS
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "guard:    %s (tc block %d%s)\n", r.State, r.Block, ns)
+	fmt.Fprintf(&b, "guard:    %s (group %s, tc block %d%s)\n", r.State, r.Group, r.Block, ns)
 	fmt.Fprintf(&b, "ports:    %d of %d expected bound", r.PortsBound, r.PortsExpected)
 	if missing := r.PortsConfigured - r.PortsExpected; missing > 0 {
 		fmt.Fprintf(&b, "; %d of the configuration's %d not in the kernel", missing, r.PortsConfigured)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -97,7 +98,7 @@ func TestReport(t *testing.T) {
 		{"unbound and foreign", tcguard.Status{State: tcguard.Blocked, Dropping: true, Armed: true, Bound: []int{10, 12}, Unbound: []int{13}, Foreign: []int{11}}, false, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := newReport(c.s, 7, "lab", 6, ports, names)
+			r := newReport(c.s, config.Group{Name: "default", Block: 7}, "lab", 6, ports, names)
 			if r.OK != c.ok || len(r.Problems) != c.problems || r.State != c.s.State.String() {
 				t.Fatalf("report %+v", r)
 			}

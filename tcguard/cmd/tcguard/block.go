@@ -13,42 +13,44 @@ import (
 )
 
 func cmdBlock(c *cli.Context) error {
-	block, err := loadBlock(c)
+	groups, err := loadGroups(c)
 	if err != nil {
 		return blockApplied(c, err)
 	}
-	return change(c, "block", (*tcguard.Guard).Block, "blocked", block)
+	return change(c, "block", (*tcguard.Guard).Block, "blocked", groups)
 }
 
 func cmdUnblock(c *cli.Context) error {
-	block, err := loadBlock(c)
+	groups, err := loadGroups(c)
 	if err != nil {
 		return err // nothing is opened for a file that cannot be loaded
 	}
-	return change(c, "unblock", (*tcguard.Guard).Unblock, "open", block)
+	return change(c, "unblock", (*tcguard.Guard).Unblock, "open", groups)
 }
 
-// loadBlock is the [guard] block of the configuration file, validated whole
-// first, unless the file is byte for byte the one bridgectl validated and
-// applied in the namespace (bridgectl.AppliedBlock): then promotion by hand
-// costs the same whatever the number of translations.
-func loadBlock(c *cli.Context) (uint32, error) {
+// loadGroups are the groups the command acts on (targets) of the
+// configuration file, validated whole first, unless the file is byte for
+// byte the one bridgectl validated and applied in the namespace
+// (bridgectl.AppliedGroups): then promotion by hand costs the same
+// whatever the number of translations.
+func loadGroups(c *cli.Context) ([]config.Group, error) {
 	if raw, err := config.Read(opt(c, "config")); err == nil {
-		if block, ok := bridgectl.AppliedBlock(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")}, raw); ok {
-			return block, nil
+		if groups, ok := bridgectl.AppliedGroups(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")}, raw); ok {
+			return targets(c, groups)
 		}
 	}
 	cfg, _, err := load(c)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return cfg.Guard.Block, nil
+	return targets(c, cfg.Groups)
 }
 
 // blockApplied is block for a configuration file that cannot be loaded
-// (loadErr): closing is always safe, so it closes the block of the
-// configuration bridgectl recorded as applied in the namespace — the one
-// its ports are bound to — and says so on stderr. It still fails with
+// (loadErr), or that lacks --group's group: closing is always safe, so it
+// closes the guards of the configuration bridgectl recorded as applied in
+// the namespace — those its ports are bound to — (of --group's group only,
+// if the applied one has it) and says so on stderr. It still fails with
 // loadErr (exit 2): the file the operator named was not used.
 func blockApplied(c *cli.Context, loadErr error) error {
 	m, err := bridgectl.Open(bridgectl.Options{NetNS: opt(c, "netns"), StateDir: opt(c, "state-dir")})
@@ -66,16 +68,23 @@ func blockApplied(c *cli.Context, loadErr error) error {
 		fmt.Fprintf(os.Stderr, "tcguard: block: nothing closed: the applied configuration is unreadable: %s\n", bare(err))
 		return loadErr
 	}
-	block := applied.Guard.Block
-	g, err := m.Guard(block)
-	if err == nil {
-		defer g.Close()
-		err = g.Block()
+	groups := applied.Groups
+	if name := opt(c, "group"); name != "" {
+		if g := applied.Group(name); g != nil {
+			groups = []config.Group{*g}
+		}
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "tcguard: block: cannot close the applied configuration's block: %s\n", bare(err))
-		return loadErr
+	for _, grp := range groups {
+		g, err := m.Guard(grp.Block, grp.Name)
+		if err == nil {
+			err = g.Block()
+			g.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tcguard: block: cannot close the applied configuration's %s: %s\n", where(c, grp), bare(err))
+			return loadErr
+		}
+		fmt.Fprintf(os.Stderr, "tcguard: blocked: %s, the applied configuration's (%s), instead of the file's\n", where(c, grp), applied.File)
 	}
-	fmt.Fprintf(os.Stderr, "tcguard: blocked: %s, the applied configuration's (%s), instead of the file's\n", where(c, block), applied.File)
 	return loadErr
 }

@@ -94,6 +94,7 @@ func (k *Kernel) Open(o bridgectl.Options) (node.Node, error) {
 		return nil, err
 	}
 	m.OpenTC = func() (tcnl.TC, error) { return k.TC(), nil }
+	m.Offloads = k.Offloads()
 	return fakeNode{node.FromManager(m), k}, nil
 }
 
@@ -138,14 +139,24 @@ func (n fakeNode) SetDown(ifindexes []int) error {
 	return n.Node.SetDown(ifindexes)
 }
 
-func (n fakeNode) Guard(block uint32) (node.Guard, error) {
+func (n fakeNode) Guard(block uint32, group string) (node.Guard, error) {
+	return n.guard(block, func() (node.Guard, error) { return n.Node.Guard(block, group) })
+}
+
+func (n fakeNode) GroupGuard(cfg *config.Config, group string) (node.Guard, error) {
+	return n.guard(cfg.BlockOf(group), func() (node.Guard, error) { return n.Node.GroupGuard(cfg, group) })
+}
+
+// guard logs opening the guard of block (as "guard BLOCK"), fails it if
+// asked to, and wraps what open opens.
+func (n fakeNode) guard(block uint32, open func() (node.Guard, error)) (node.Guard, error) {
 	if err := n.k.call(fmt.Sprintf("guard %d", block)); err != nil {
 		return nil, err
 	}
 	if err := n.k.Fail["guard"]; err != nil {
 		return nil, err
 	}
-	g, err := n.Node.Guard(block)
+	g, err := open()
 	if err != nil {
 		return nil, err
 	}

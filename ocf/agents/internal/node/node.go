@@ -58,7 +58,11 @@ type Node interface {
 	// RemoveFilters deletes the tc datapath's translation filters (ours),
 	// leaving the trunks (not ours) as they are.
 	RemoveFilters() error
-	Guard(block uint32) (Guard, error)
+	// Guard opens the guard of block for group (its marker); GroupGuard
+	// the guard of cfg's group, knowing the other groups (their filters
+	// share the tc datapath's block: Status needs them).
+	Guard(block uint32, group string) (Guard, error)
+	GroupGuard(cfg *config.Config, group string) (Guard, error)
 	Close()
 }
 
@@ -121,10 +125,18 @@ func FromManager(m *bridgectl.Manager) Node { return manager{m} }
 
 type manager struct{ *bridgectl.Manager }
 
-func (m manager) Guard(block uint32) (Guard, error) {
-	g, err := m.Manager.Guard(block)
+func (m manager) Guard(block uint32, group string) (Guard, error) {
+	g, err := m.Manager.Guard(block, group)
 	if err != nil {
 		return nil, err // not a typed nil in an interface
+	}
+	return g, nil
+}
+
+func (m manager) GroupGuard(cfg *config.Config, group string) (Guard, error) {
+	g, err := m.Manager.GroupGuard(cfg, group)
+	if err != nil {
+		return nil, err
 	}
 	return g, nil
 }
