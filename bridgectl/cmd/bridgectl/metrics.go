@@ -40,7 +40,7 @@ func metricsCommand() *cli.Command {
 			"   qinqbridge_config_file_valid, qinqbridge_config_info{file_digest,applied_digest}\n" +
 			"   qinqbridge_config_translations\n" +
 			"   qinqbridge_last_apply_timestamp_seconds, qinqbridge_last_apply_success\n" +
-			"Directions are a>b and b>a; group is \"default\". A file that cannot be used does not fail a\n" +
+			"Directions are a>b and b>a; group is the [[group]] name (\"default\": [guard] block). A file that cannot be used does not fail a\n" +
 			"scrape: the counters follow the applied configuration, and drift is 1. A namespace that cannot be\n" +
 			"read answers 500.\n\n" +
 			"The listener is in the namespace the process runs in; --netns selects the namespace whose\n" +
