@@ -13,7 +13,6 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
-	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
@@ -478,63 +477,6 @@ func switchFlush(r *ocf.Request, cfg *config.Config) (int, error) {
 	return r.ParamInt(ParamSwitchFlush)
 }
 
-// Promotion scores. Any positive score makes an instance eligible; the
-// highest is promoted.
-const (
-	scoreMax    = 100
-	scoreNoneOK = 1 // nothing can forward here (or nothing applied): still eligible
-)
-
-// promotionScore rates this node: 1 + 99 × the share of the applied
-// translations that can forward here — every link present (ours) and
-// administratively up, both parent interfaces up with carrier. So the
-// node that forwards the most translations is promoted, a pulled trunk
-// cable moves the promotion to a node whose trunks are fine, and some
-// node is always promoted even when both are impaired. An empty
-// configuration scores the maximum. It reads the links monitors and start
-// read anyway (snapshot); promote never computes it.
-func promotionScore(snap snapshot) (int, string) {
-	applied := snap.applied
-	if applied == nil {
-		return scoreNoneOK, "no bridge applied here"
-	}
-	ok, total := 0, 0
-	for i := range applied.Translations {
-		if applied.Translations[i].Group != snap.group {
-			continue
-		}
-		total++
-		if forwards(snap.links, &applied.Translations[i], applied.Datapath) {
-			ok++
-		}
-	}
-	if total == 0 {
-		return scoreMax, "no translations"
-	}
-	return scoreNoneOK + (scoreMax-scoreNoneOK)*ok/total, fmt.Sprintf("%d of %d translations of group %s can forward", ok, total, snap.group)
-}
-
-func forwards(st *plan.State, t *config.Translation, datapath config.Datapath) bool {
-	for _, e := range []*config.End{&t.A, &t.B} {
-		if p := st.ByName[e.Parent]; p == nil || !p.Up || !p.OperUp {
-			return false
-		}
-		if datapath == config.TCDatapath {
-			continue // no link: the bridge agent's monitor checks its filters
-		}
-		for _, name := range e.Links() {
-			if o := st.ByName[name]; o == nil || !o.Owned() || !o.Up {
-				return false
-			}
-		}
-	}
-	if datapath == config.TCDatapath {
-		return true
-	}
-	o := st.ByName[t.Bridge]
-	return o != nil && o.Owned() && o.Up
-}
-
 // scoreFile, in the state directory, holds the promotion score last set
 // ("score N"), so that a monitor runs crm_attribute — a process and a
 // round trip to the attribute manager, most of a monitor's time — only
@@ -579,7 +521,7 @@ func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, snap 
 		r.Log.Debugf("promotion score kept: trunks down for a switch flush")
 		return
 	}
-	score, why := promotionScore(snap)
+	score, why := bridgectl.PromotionScore(snap.applied, snap.links, snap.group)
 	if last, ok := lastScore(n.Dir(), snap.group); ok && last == score && !start && !r.IsProbe() {
 		r.Log.Debugf("promotion score %d unchanged: %s", score, why)
 		return
