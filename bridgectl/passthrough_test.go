@@ -89,7 +89,7 @@ func TestPassthroughApply(t *testing.T) {
 					k.FilterFrames(trunkBlock, f.Prio, f.Handle, 3, 372)
 				}
 			}
-			r, err := m.Status(cfg)
+			r, err := m.Status(cfg, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
