@@ -32,6 +32,9 @@ func (m *Manager) Record(cfg *config.Config, raw []byte) error {
 		b = fmt.Appendf(b, " %s=%d", g.Name, g.Block)
 	}
 	b = append(b, '\n')
+	if err := m.recordPassTrunks(cfg); err != nil {
+		return err
+	}
 	return m.dir.WriteFile(appliedFile, append(b, raw...))
 }
 

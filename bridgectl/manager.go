@@ -591,6 +591,9 @@ func (m *Manager) Down() ([]plan.Foreign, error) {
 	if err := m.downDatapath(st); err != nil {
 		return nil, err
 	}
+	if err := m.dir.Remove(passTrunksFile); err != nil {
+		return nil, err
+	}
 	return plan.ForeignInGroups(st), m.dir.Remove(appliedFile)
 }
 
