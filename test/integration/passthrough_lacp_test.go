@@ -251,6 +251,11 @@ func lacpThrough(t *testing.T, datapath string) {
 	e.downAtCleanup(t)
 	e.bridgectl(t, 0, "apply", "-c", cfg)
 	e.bridgectl(t, 0, "check", "-c", cfg)
+	// The guard owns the pass-through filters: nothing foreign in its
+	// blocks.
+	if s := e.status(t, cfg); s.State != "blocked" || !s.OK || len(s.Problems) != 0 {
+		t.Fatalf("tcguard status: %+v", s)
+	}
 	tapQ, tapV := e.tap(t, "q0"), e.tap(t, "v0")
 
 	// Blocked: each bond's LACPDUs reach the translator (its taps see
@@ -307,6 +312,10 @@ func lacpThrough(t *testing.T, datapath string) {
 	if got := e.passCounts(t); got["q0"] == 0 || got["v0"] == 0 {
 		t.Fatalf("open: the pass-throughs redirected %v", got)
 	}
+	if s := e.status(t, cfg); s.State != "open" || !s.OK || len(s.Problems) != 0 {
+		t.Fatalf("tcguard status: %+v", s)
+	}
+	e.bridgectl(t, 0, "check", "-c", cfg) // the kick left no drift
 
 	// Counted tagged frames cross translated, each once; the one sent
 	// while blocked never comes out.
