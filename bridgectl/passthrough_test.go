@@ -178,6 +178,17 @@ func TestPassthroughFollowsGuard(t *testing.T) {
 					t.Errorf("%s: forwarded %d of 2", f, f.Forwarded)
 				}
 			}
+			r, err := m.Status(cfg, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []PassthroughStatus{
+				{In: "eth0", Out: "eth1", Protocol: "lacp", Group: "default", Present: true, Forwarded: 2, Bytes: 248},
+				{In: "eth1", Out: "eth0", Protocol: "lacp", Group: "default", Present: true, Forwarded: 2, Bytes: 248},
+			}
+			if !slices.Equal(r.Passthroughs, want) {
+				t.Fatalf("status: passthroughs %+v, want %+v", r.Passthroughs, want)
+			}
 		})
 	}
 }

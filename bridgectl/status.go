@@ -141,6 +141,23 @@ type Report struct {
 	Guard        GuardStatus         `json:"guard"`
 	Groups       []GuardStatus       `json:"groups"`
 	Translations []TranslationStatus `json:"translations"`
+	// Passthroughs: each direction of each pass-through, in file order.
+	Passthroughs []PassthroughStatus `json:"passthroughs,omitempty"`
+}
+
+// PassthroughStatus is one direction of a pass-through: the slow-protocol
+// frames its filter sent from trunk In out of trunk Out. What its guard
+// dropped is in the guard's count: the filter's first action is the
+// guard's, shared by every filter, so its own count is not this
+// direction's.
+type PassthroughStatus struct {
+	In        string `json:"in"`
+	Out       string `json:"out"`
+	Protocol  string `json:"protocol"`
+	Group     string `json:"group"`
+	Present   bool   `json:"present"` // the filter is in the kernel as wanted
+	Forwarded uint64 `json:"forwarded"`
+	Bytes     uint64 `json:"bytes"`
 }
 
 // Status reports every translation of cfg, the file's content raw, with
@@ -193,6 +210,7 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 	} else {
 		linkStatus(cfg, st, bound, r)
 	}
+	passthroughStatus(cfg, fs, r)
 	if err := m.configStatus(cfg, raw, st, reads, fs, r); err != nil {
 		return nil, err
 	}
@@ -314,6 +332,28 @@ func filterStatus(cfg *config.Config, fs []plan.Filter, r *Report) {
 			ts.Directions = append(ts.Directions, ds)
 		}
 		r.Translations = append(r.Translations, ts)
+	}
+}
+
+// passthroughStatus fills r's pass-throughs from the kernel's filters fs.
+func passthroughStatus(cfg *config.Config, fs []plan.Filter, r *Report) {
+	have := map[string]plan.Filter{}
+	for _, f := range fs {
+		if f.Pass != "" {
+			have[f.Key()] = f
+		}
+	}
+	for _, p := range cfg.Passthroughs {
+		for _, proto := range p.Protocols {
+			for _, d := range [2][2]string{{p.A, p.B}, {p.B, p.A}} {
+				ps := PassthroughStatus{In: d[0], Out: d[1], Protocol: proto, Group: p.Group}
+				if h, ok := have[plan.Filter{Pass: proto, In: config.Stack{Parent: d[0]}}.Key()]; ok {
+					ps.Present = h.Out.Parent == d[1] && h.Guard == cfg.BlockOf(p.Group) && h.SkipHW
+					ps.Forwarded, ps.Bytes = h.Forwarded, h.Bytes
+				}
+				r.Passthroughs = append(r.Passthroughs, ps)
+			}
+		}
 	}
 }
 

@@ -66,12 +66,14 @@ func newApp() *cli.App {
 					"status has the details), the promotion score the tcguard agent sets. Then one line per translation:\n" +
 					"its links from the trunk up, the bridge, the first problem found (missing, down or no-carrier link,\n" +
 					"else up), the guard over its ports (UNBOUND: a port forwards whatever the guard says) and the packet\n" +
-					"counters of both bridge ports (tc datapath: per direction, its filter and counters).\n\n" +
+					"counters of both bridge ports (tc datapath: per direction, its filter and counters). A pass-through\n" +
+					"([[passthrough]]) has a line per direction: its filter present or MISSING, its guard, the frames sent.\n\n" +
 					"--json prints all of it, with what `bridgectl metrics` exports: config {file, digest,\n" +
 					"applied_digest, translations, drift, drift_reason, last_apply {time, ok, digest, error}}, guard\n" +
 					"{group, block, state, ports_bound, ports_expected, dropped_packets, promotion_score}, and per\n" +
 					"translation its links' counters (rx/tx packets, bytes, dropped), its filters (tc datapath) and\n" +
-					"directions [{direction, received_frames, received_bytes, frames, bytes, dropped_frames}]. It reads;\n" +
+					"directions [{direction, received_frames, received_bytes, frames, bytes, dropped_frames}];\n" +
+					"passthroughs [{in, out, protocol, group, present, forwarded, bytes}]. It reads;\n" +
 					"it takes no lock.\n\nExamples:\n" +
 					"   bridgectl status\n" +
 					"   bridgectl status --json --netns lab"},
@@ -228,6 +230,14 @@ func cmdStatus(c *cli.Context) error {
 			fmt.Printf("%s: block %d %s, %d/%d ports bound, dropped %d frames, promotion score %d\n",
 				label, g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.PromotionScore)
 			states[g.Group] = g.State
+		}
+		for _, p := range r.Passthroughs {
+			present := "present"
+			if !p.Present {
+				present = "MISSING"
+			}
+			fmt.Printf("passthrough %s -> %s (%s): %s, guard of group %s %s, forwarded %d frames\n",
+				p.In, p.Out, p.Protocol, present, p.Group, states[p.Group], p.Forwarded)
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		if cfg.Datapath == config.TCDatapath {
