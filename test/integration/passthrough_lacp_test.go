@@ -316,6 +316,12 @@ func lacpThrough(t *testing.T, datapath string) {
 		t.Fatalf("tcguard status: %+v", s)
 	}
 	e.bridgectl(t, 0, "check", "-c", cfg) // the kick left no drift
+	r = e.bridgectl(t, 0, "status", "-c", cfg)
+	for _, line := range []string{"passthrough q0 -> v0 (lacp): present", "passthrough v0 -> q0 (lacp): present"} {
+		if !strings.Contains(r.stdout, line) {
+			t.Errorf("bridgectl status lacks %q:\n%s", line, r.stdout)
+		}
+	}
 
 	// Counted tagged frames cross translated, each once; the one sent
 	// while blocked never comes out.
