@@ -205,7 +205,7 @@ func setup(t *testing.T, spec clusterSpec) *cluster {
 		on := s.online()
 		return on["nodeA"] && on["nodeB"]
 	})
-	t.Logf("cluster formed in %v", time.Since(start).Round(time.Second))
+	t.Logf("cluster formed in %v; the VM's memory available: %s", time.Since(start).Round(time.Second), memAvailable())
 	a := c.nodes["nodeA"]
 	crm, err := spec.crm(base)
 	if err != nil {
@@ -668,6 +668,21 @@ func (c *cluster) appliedAfter(n *node) bool {
 	}
 	_, err := n.runT(time.Minute, "bridgectl", "check")
 	return err == nil
+}
+
+// memAvailable is MemAvailable of /proc/meminfo (whether test/e2e/run's
+// -m suffices: both clusters boot in one VM, one after the other).
+func memAvailable() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return err.Error()
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
 
 // copyLogs keeps a node's logs in the results share.
