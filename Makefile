@@ -14,12 +14,12 @@ LDFLAGS    := -s -w
 # Debian packages the tests need (installed by test/vm/deps when missing).
 TEST_DEBS := qemu-system-x86 linux-image-amd64 busybox-static iproute2 \
 	pacemaker pacemaker-cli-utils corosync crmsh resource-agents libxml2-utils \
-	groff-base ethtool pcs xsltproc
+	groff-base ethtool pcs xsltproc man-db lintian
 
 # Packages with kernel tests (files tagged `integration`), run in the VM.
 KTEST_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^//go:build integration' . 2>/dev/null)))
 
-.PHONY: all build test unit fuzz ktest deps lint bench demo e2e pcs-test man completion install clean
+.PHONY: all build test unit fuzz ktest deps lint bench demo e2e pcs-test man completion install deb debtest clean
 
 all: build
 
@@ -72,10 +72,10 @@ ktest: build
 	echo "ktest: running$$bins in the testbed VM"; \
 	QB_BIN=$(CURDIR)/bin test/vm/run -m 3072 -- test/run-integration $$bins
 
-test: deps lint unit fuzz pcs-test ktest demo e2e
+test: deps lint unit fuzz pcs-test debtest ktest demo e2e
 
-# examples/cluster/qinqbridge.pcs.sh builds what qinqbridge.crm does: both run
-# into offline CIB files, checked by crm_verify and compared (test/pcs/run).
+# Each examples/cluster/NAME.pcs.sh builds what NAME.crm does: both run into
+# offline CIB files, checked by crm_verify and compared (test/pcs/run).
 pcs-test: build
 	@test/pcs/run
 
@@ -113,6 +113,16 @@ install: build man completion
 		install -D -m 0644 bin/man/$$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m; done
 	@for n in bridgectl tcguard; do \
 		install -D -m 0644 bin/completion/$$n $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$n; done
+
+# The Debian package (packaging/deb): bin/qinqbridge_VERSION-1_amd64.deb,
+# built by nfpm, a tool dependency in go.mod (`go tool nfpm`), so a fresh
+# clone needs nothing installed. Prints the package's path.
+deb: build man completion
+	@packaging/deb/build
+
+# Builds the package, runs lintian and checks its contents (test/deb/run).
+debtest:
+	@test/deb/run
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 
 	"github.com/florianl/go-tc"
 
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 )
@@ -41,6 +42,32 @@ func portBlock(t *testing.T, k *kerneltest.Kernel, name string) uint32 {
 	return *q.IngressBlock
 }
 
+// openEast checks that both groups' actions drop, each bound twice (two
+// guard filters, or two translation filters), then opens east's guard
+// and checks that only its action passes.
+func openEast(t *testing.T, m *Manager, k *kerneltest.Kernel, cfg *config.Config) {
+	t.Helper()
+	for _, b := range []uint32{eastBlock, defaults.Block} {
+		if v, binds, ok := k.Gact(b); !ok || v != tc.ActShot || binds != 2 {
+			t.Fatalf("action %d: verdict %d, %d binds, %v; want dropping, bound twice", b, v, binds, ok)
+		}
+	}
+	g, err := m.GroupGuard(cfg, "east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Unblock(); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if v, _, _ := k.Gact(eastBlock); v != tc.ActPipe {
+		t.Fatalf("east's action after its unblock: %d", v)
+	}
+	if v, _, _ := k.Gact(defaults.Block); v != tc.ActShot {
+		t.Fatalf("the default group's action after east's unblock: %d, want still dropping", v)
+	}
+}
+
 // Each group's ports are bound to its own guard, whose action is its own:
 // opening one group opens none of the other's ports. A translation that
 // changes group has its ports recreated, bound to the new group's guard;
@@ -57,25 +84,7 @@ func TestGroupsBridgeDatapath(t *testing.T) {
 			t.Errorf("%s bound to block %d, want %d", port, got, want)
 		}
 	}
-	for _, b := range []uint32{eastBlock, defaults.Block} {
-		if v, binds, ok := k.Gact(b); !ok || v != tc.ActShot || binds != 2 {
-			t.Fatalf("guard action %d: verdict %d, %d binds, %v; want dropping, bound by its 2 guard filters", b, v, binds, ok)
-		}
-	}
-	g, err := m.Guard(eastBlock, "east")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Unblock(); err != nil {
-		t.Fatal(err)
-	}
-	g.Close()
-	if v, _, _ := k.Gact(eastBlock); v != tc.ActPipe {
-		t.Fatalf("east's action after its unblock: %d", v)
-	}
-	if v, _, _ := k.Gact(defaults.Block); v != tc.ActShot {
-		t.Fatalf("the default group's action after east's unblock: %d, want still dropping", v)
-	}
+	openEast(t, m, k, cfg)
 
 	// vps-bm moves to the default group.
 	moved := strings.Replace(twoGroups, "group = \"east\"\n", "", 1)
@@ -130,25 +139,7 @@ func TestGroupsTCDatapath(t *testing.T) {
 	if !maps.Equal(gates, want) {
 		t.Fatalf("filters gated by %v, want %v", gates, want)
 	}
-	for _, b := range []uint32{eastBlock, defaults.Block} {
-		if v, binds, ok := k.Gact(b); !ok || v != tc.ActShot || binds != 2 {
-			t.Fatalf("action %d: verdict %d, %d binds, %v; want dropping, bound by 2 filters", b, v, binds, ok)
-		}
-	}
-	g, err := m.GroupGuard(cfg, "east")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Unblock(); err != nil {
-		t.Fatal(err)
-	}
-	g.Close()
-	if v, _, _ := k.Gact(eastBlock); v != tc.ActPipe {
-		t.Fatalf("east's action after its unblock: %d", v)
-	}
-	if v, _, _ := k.Gact(defaults.Block); v != tc.ActShot {
-		t.Fatalf("the default group's action after east's unblock: %d", v)
-	}
+	openEast(t, m, k, cfg)
 	r, err := m.Status(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@
 #       cluster cib-push FILE --config), or without a cluster, as test/pcs/run
 #       does on a FILE from `cibadmin --empty`.
 #
-# Prerequisites on every node: the agents installed (make install), the same
+# Prerequisites on every node: the agents installed (the Debian package, or make install), the same
 # /etc/qinqbridge/qinqbridge.toml, and fencing configured. pcs reads the
 # agents' meta-data, so they must be installed where the script runs, also
 # with FILE.

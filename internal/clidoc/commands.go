@@ -35,7 +35,7 @@ func CompletionCommand(prog string) *cli.Command {
 			Usage: "print the bash completion script",
 			Description: "Completes commands, flags, namespace names after --netns and file names after flags that\n" +
 				"take a file, by asking the program itself for the words (it runs no command to do so).\n" +
-				"make install installs the script in /usr/share/bash-completion/completions.\n\n" +
+				"The qinqbridge package (and make install) installs it in /usr/share/bash-completion/completions.\n\n" +
 				"Example, for the current shell:\n" +
 				"   source <(" + prog + " completion bash)",
 			Action: func(c *cli.Context) error {
