@@ -431,7 +431,7 @@ func (c *cluster) scenario(name string, hold time.Duration, event func() (placem
 		for _, st := range r.Flows {
 			group := c.groupOf(st.Flow)
 			_, moved := targets[group]
-			results = append(results, row{Test: c.t.Name(), Scenario: name, Group: group, Stats: st, PromoteMs: promote[group]})
+			results = append(results, row{Test: c.t.Name(), Scenario: name, Group: group, Moved: moved, Stats: st, PromoteMs: promote[group]})
 			t.Logf("%-28s sent %6d lost %5d dup %d ooo %d bad %d looped %d gap %8.1f ms at %8.1f ms, clean tail %8.1f ms",
 				st.Flow, st.Sent, st.Lost, st.Duplicated, st.OutOfOrder, st.Bad, st.Looped, st.LongestGapMs, st.GapStartMs, st.CleanTailMs)
 			if st.Duplicated != 0 || st.Looped != 0 || st.Bad != 0 {

@@ -215,6 +215,7 @@ func TestGroupsCluster(t *testing.T) {
 		return p, at
 	}, outage{maxGap: moveGap})
 	c.compareMove(moveBack, east.name)
+	c.compareMoves([]string{move, rejoin, moveBack})
 
 	c.scenario("5 config change", 0, func() (placement, time.Time) { return c.reconfigure() }, outage{})
 }
@@ -242,6 +243,36 @@ func (c *cluster) compareMove(scenario, moved string) {
 			note += fmt.Sprintf(", failback %.1f ms", fb)
 		}
 	}
+	c.t.Log(note)
+	notes = append(notes, note)
+}
+
+// compareMoves notes the mean of the moved groups' gaps in the scenarios
+// next to the mean of the single guard's switchover and failback: single
+// moves vary by a factor of two and more under TCG (the demote's and the
+// promote's agent runs), within one boot too.
+func (c *cluster) compareMoves(scenarios []string) {
+	mean := func(test string, scenarios []string) (float64, bool) {
+		sum, n := 0.0, 0
+		for _, sc := range scenarios {
+			gap, moved := 0.0, false
+			for _, r := range results {
+				if r.Test == test && r.Scenario == sc && r.Moved {
+					gap, moved = max(gap, r.Stats.LongestGapMs), true
+				}
+			}
+			if moved {
+				sum, n = sum+gap, n+1
+			}
+		}
+		return sum / float64(max(n, 1)), n > 0
+	}
+	groups, ok := mean(c.t.Name(), scenarios)
+	single, okSingle := mean("TestTwoNodeCluster", []string{scenarioSwitchover, scenarioFailback})
+	if !ok || !okSingle || single == 0 {
+		return
+	}
+	note := fmt.Sprintf("%s: moves of one group: mean gap %.1f ms; single guard's switchover and failback: %.1f ms; ratio %.2f", c.t.Name(), groups, single, groups/single)
 	c.t.Log(note)
 	notes = append(notes, note)
 }

@@ -18,6 +18,7 @@ type row struct {
 	Test      string        `json:"test"`
 	Scenario  string        `json:"scenario"`
 	Group     string        `json:"group"` // the flow's translation group
+	Moved     bool          `json:"moved"` // the scenario's event promoted the group elsewhere
 	Stats     traffic.Stats `json:"stats"`
 	PromoteMs float64       `json:"promote_ms"` // the group's; -1: no promotion of it in this scenario
 }
