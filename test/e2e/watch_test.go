@@ -20,11 +20,13 @@ import (
 	"github.com/qinqbridge/qinqbridge/test/testbed"
 )
 
-// The watcher reads every guard whenever a node's tc filters or links
-// change (rtnetlink multicast), and every watchInterval in case an event
-// was missed. Polling every 50 ms instead cost a good share of the VM's CPU
-// under TCG, at the moment the switchover needed it; events also time the
-// opening more exactly.
+// The watcher reads a node's guards whenever its tc filters or links
+// change (rtnetlink multicast), and every guard every watchInterval in case
+// an event was missed. Polling every 50 ms instead cost a good share of the
+// VM's CPU under TCG, at the moment the switchover needed it; events also
+// time the opening more exactly. An event has only its own node's guards
+// read: each read is a few netlink dumps per guard, and the groups test
+// has two guards per node.
 const watchInterval = 250 * time.Millisecond
 
 // guardKey is one group's guard on one node.
@@ -42,6 +44,8 @@ type guardWatch struct {
 	links    map[string]*netlink.Handle // the node's links, to tell forwarding ports from down ones
 	subs     map[string]*subscription
 	wake     chan struct{}
+	dirtyMu  sync.Mutex
+	dirty    map[string]bool // nodes with events since the last poll
 	open     map[guardKey]bool
 	opened   map[guardKey][]time.Time // times a guard was first seen open
 	events   []guardEvent
@@ -58,7 +62,7 @@ func newGuardWatch(cfg *config.Config) *guardWatch {
 	d, _ := os.MkdirTemp("", "qb-watch")
 	w := &guardWatch{cfg: cfg, guards: map[guardKey]*tcguard.Guard{}, links: map[string]*netlink.Handle{},
 		open: map[guardKey]bool{}, opened: map[guardKey][]time.Time{}, both: map[string]int{}, bothRun: map[string]int{},
-		subs: map[string]*subscription{}, wake: make(chan struct{}, 1),
+		subs: map[string]*subscription{}, wake: make(chan struct{}, 1), dirty: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{}), stateDir: d}
 	for _, g := range cfg.Groups {
 		if slices.ContainsFunc(cfg.Translations, func(t config.Translation) bool { return t.Group == g.Name }) {
@@ -99,7 +103,7 @@ func (w *guardWatch) add(n *node) error {
 		closeAll()
 		return err
 	}
-	sub, err := subscribe(n.ns.h, w.wake)
+	sub, err := subscribe(n.ns.h, func() { w.changed(n.name) })
 	if err != nil {
 		closeAll()
 		h.Close()
@@ -143,27 +147,51 @@ func (w *guardWatch) close() {
 	}
 }
 
+// changed records an event of node's and wakes the loop (without
+// blocking).
+func (w *guardWatch) changed(node string) {
+	w.dirtyMu.Lock()
+	w.dirty[node] = true
+	w.dirtyMu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (w *guardWatch) loop() {
 	defer close(w.done)
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
 	for {
+		all := false
 		select {
 		case <-w.stop:
 			return
 		case <-t.C:
+			all = true
 		case <-w.wake:
 		}
-		w.poll()
+		w.dirtyMu.Lock()
+		nodes := w.dirty
+		w.dirty = map[string]bool{}
+		w.dirtyMu.Unlock()
+		if all {
+			nodes = nil
+		}
+		w.poll(nodes)
 	}
 }
 
-func (w *guardWatch) poll() {
+// poll reads the guards of nodes (nil: every node's).
+func (w *guardWatch) poll(nodes map[string]bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	nOpen := map[string]int{}
 	up := map[string]map[int]bool{} // per node, read once a poll
 	for k, g := range w.guards {
+		if nodes != nil && !nodes[k.node] {
+			continue
+		}
 		s, err := g.Status(nil)
 		if err != nil {
 			w.errs++
@@ -186,7 +214,10 @@ func (w *guardWatch) poll() {
 			w.events = append(w.events, guardEvent{time.Now(), k.node, k.group, open})
 		}
 		w.open[k] = open
-		if open {
+	}
+	nOpen := map[string]int{}
+	for k, o := range w.open {
+		if o {
 			nOpen[k.group]++
 		}
 	}
@@ -288,9 +319,8 @@ type subscription struct {
 	done chan struct{}
 }
 
-// subscribe wakes wake (without blocking) on every tc or link change in
-// the namespace.
-func subscribe(ns netns.NsHandle, wake chan<- struct{}) (*subscription, error) {
+// subscribe calls changed on every tc or link change in the namespace.
+func subscribe(ns netns.NsHandle, changed func()) (*subscription, error) {
 	sub := &subscription{fd: -1, stop: make(chan struct{}), done: make(chan struct{})}
 	err := testbed.Do(ns, func() error { // a socket belongs to the namespace it is created in
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
@@ -326,10 +356,7 @@ func subscribe(ns netns.NsHandle, wake chan<- struct{}) (*subscription, error) {
 				continue
 			}
 			// A message, or an error such as ENOBUFS (events lost): look.
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
+			changed()
 			if err != nil && err != unix.ENOBUFS {
 				time.Sleep(watchInterval) // do not spin on a broken socket
 			}
