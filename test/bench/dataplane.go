@@ -37,7 +37,7 @@ import (
 // CPU could never saturate the reference. Sharing CPU 1, the sink's cost
 // is in every datapath's figure alike, which pulls the ratios towards 1:
 // they understate differences, never invent them. (sinkgro.go: why the
-// sinks receive through NAPI.)
+// sinks were to receive through NAPI, and why they do not on 6.1.)
 
 var (
 	dpOnly      = flag.Bool("dataplane", false, "only the data-plane rows")
@@ -244,6 +244,7 @@ func teardownDataplane(dps []datapath) {
 type rate struct {
 	forwarded, offered      float64 // frames per second
 	genBusy, translatorBusy float64 // share of the interval the CPU was busy
+	seconds                 float64 // the interval
 }
 
 // benchDataplane measures every datapath in each direction and frame size,
@@ -253,24 +254,34 @@ func benchDataplane() []row {
 	setupDataplane(dps)
 	defer teardownDataplane(dps)
 	var rows []row
+	var profiles []profiled
 	for _, d := range directions {
 		for _, size := range frameSizes {
 			rates := map[string][]rate{}
 			for r := range *dpRounds {
 				for _, dp := range dps {
-					rates[dp.name] = append(rates[dp.name], measureForwarding(dp, d, size, r == 0))
+					rates[dp.name] = append(rates[dp.name], measureForwarding(dp, d, size, r == 0, nil))
 				}
 			}
 			rows = append(rows, dataplaneRows(dps, d, size, rates)...)
+			if *dpProfile != "" && size == profileSize {
+				for _, dp := range dps {
+					profiles = append(profiles, profileForwarding(dp, d))
+				}
+			}
 		}
+	}
+	if *dpProfile != "" {
+		writeProfileSummary(profiles)
 	}
 	return rows
 }
 
 // measureForwarding runs the generator through dp's translator in
 // direction d and returns the rates over one measured interval after a
-// warm-up. checkTags first checks the tags of every flow at the sink.
-func measureForwarding(dp datapath, d direction, size int, checkTags bool) rate {
+// warm-up. checkTags first checks the tags of every flow at the sink; rec,
+// if not nil, records exactly the measured interval.
+func measureForwarding(dp datapath, d direction, size int, checkTags bool, rec *recording) rate {
 	sink := openSink(d.to.edge, d.to.edgeDev(dp))
 	defer sink.close()
 	frames := make([][]byte, *dpFlows)
@@ -294,11 +305,17 @@ func measureForwarding(dp datapath, d direction, size int, checkTags bool) rate 
 	}
 	waitFor(what+": warm-up frames at the sink", func() bool { return sink.count(sinkPref)-before >= warmupFrames })
 
+	if rec != nil {
+		rec.enable()
+	}
 	c0, t0, g0, s0 := cpuTimes(), time.Now(), gen.sent.Load(), sink.count(sinkPref)
 	time.Sleep(*dpWindow) // the measured interval itself, not a wait for a state
 	c1, t1, g1, s1 := cpuTimes(), time.Now(), gen.sent.Load(), sink.count(sinkPref)
+	if rec != nil {
+		rec.disable()
+	}
 	secs := t1.Sub(t0).Seconds()
-	return rate{forwarded: float64(s1-s0) / secs, offered: float64(g1-g0) / secs,
+	return rate{forwarded: float64(s1-s0) / secs, offered: float64(g1-g0) / secs, seconds: secs,
 		genBusy: busy(c0[genCPU], c1[genCPU]), translatorBusy: busy(c0[translatorCPU], c1[translatorCPU])}
 }
 
@@ -494,6 +511,7 @@ func medianRate(rs []rate) rate {
 		offered:        field(func(r rate) float64 { return r.offered }),
 		genBusy:        field(func(r rate) float64 { return r.genBusy }),
 		translatorBusy: field(func(r rate) float64 { return r.translatorBusy }),
+		seconds:        field(func(r rate) float64 { return r.seconds }),
 	}
 }
 

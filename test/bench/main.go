@@ -83,6 +83,13 @@ func main() {
 		fatalf("no -bin (or QB_BIN)")
 	}
 	os.MkdirAll(*work, 0o755)
+	dataplane := *dpOnly || !*quick && !*tcOnly
+	if *dpProfile != "" {
+		if !dataplane {
+			fatalf("-profile profiles the data plane, which -quick and -tcpath leave out")
+		}
+		requirePerf()
+	}
 	var rows []row
 	if *tcOnly {
 		rows = benchTCPath()
@@ -95,7 +102,7 @@ func main() {
 	if !*tcOnly && !*dpOnly && !*quick {
 		rows = append(rows, benchTCPath()...)
 	}
-	if *dpOnly || !*quick && !*tcOnly {
+	if dataplane {
 		rows = append(rows, benchDataplane()...)
 	}
 	var b bytes.Buffer

@@ -15,7 +15,13 @@ import (
 // the same mode would be queued there too, and dropped with the
 // generator's excess. With GRO on, a veth receives through NAPI instead (a
 // ring per queue, polled on the CPU that sent): the translator's output
-// never competes with its input.
+// never competes with its input. But not in Linux 6.1 here: veth takes its
+// NAPI path only for frames from a device without TSO
+// (veth_skb_is_eligible_for_gro), and the trunks have TSO; the profile
+// (-profile) finds no veth_poll at all, the sinks' receive under the
+// translator CPU's process_backlog. Harmless while every offered frame
+// arrives (the rows show it); at saturation the sinks' frames would share
+// the generator's backlog drops.
 
 // ethtoolValue is struct ethtool_value; ETHTOOL_SGRO and ETHTOOL_GGRO are
 // the legacy ioctls (x/sys/unix has neither).
