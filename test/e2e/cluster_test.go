@@ -131,6 +131,7 @@ type cluster struct {
 // Scenario names the groups test compares its moves with.
 const (
 	scenarioSwitchover = "2 switchover (move)"
+	scenarioNodeLost   = "3 promoted node lost"
 	scenarioFailback   = "4 failback (move)"
 )
 
@@ -143,7 +144,7 @@ func TestTwoNodeCluster(t *testing.T) {
 
 	c.scenario("1 steady 30 s", 30*time.Second, noEvent, outage{})
 	c.scenario(scenarioSwitchover, 0, func() (placement, time.Time) { return c.move(g, other) }, outage{maxGap: moveGap})
-	c.scenario("3 promoted node lost", 0, func() (placement, time.Time) { return c.lose(other) }, outage{maxGap: nodeLostGap})
+	c.scenario(scenarioNodeLost, 0, func() (placement, time.Time) { return c.lose(other) }, outage{maxGap: nodeLostGap})
 	c.scenario("3b lost node rejoins", 0, func() (placement, time.Time) { return c.rejoin(other, exactly(placement{g.name: first})) }, outage{})
 	c.scenario(scenarioFailback, 0, func() (placement, time.Time) { return c.move(g, other) }, outage{maxGap: moveGap})
 	c.scenario("5 config change", 0, func() (placement, time.Time) { return c.reconfigure() }, outage{removed: []string{flowT3}})
