@@ -53,9 +53,10 @@ func (c *cluster) noteMove(scenario, moved string) {
 
 // noteMoves notes the mean gap of the moved groups over the planned moves
 // next to the mean of the single guard's switchover and failback: single
-// moves vary too much for one to tell. The rejoin's move is not among
-// them: it runs while the rejoining node starts corosync, pacemaker and
-// its resources, and the single guard has no such move.
+// moves vary too much for one to tell; how much, the single guard's own
+// failback to its switchover says. The rejoin's move is not among them:
+// it runs while the rejoining node starts corosync, pacemaker and its
+// resources, and the single guard has no such move.
 func (c *cluster) noteMoves(planned []string) {
 	mean := func(test string, scenarios []string) (float64, bool) {
 		sum, n := 0.0, 0
@@ -77,8 +78,13 @@ func (c *cluster) noteMoves(planned []string) {
 	if !ok || !okSingle || single == 0 {
 		return
 	}
-	c.note(fmt.Sprintf("%s planned moves (%s): mean gap %.1f ms | single guard's switchover and failback: mean %.1f ms | ratio %.2f (goal <= 1.2)",
-		c.t.Name(), strings.Join(planned, "; "), groups, single, groups/single))
+	note := fmt.Sprintf("%s planned moves (%s): mean gap %.1f ms | single guard's switchover and failback: mean %.1f ms | ratio %.2f (goal <= 1.2)",
+		c.t.Name(), strings.Join(planned, "; "), groups, single, groups/single)
+	sw, _ := longestGap("TestTwoNodeCluster", scenarioSwitchover, "")
+	if fb, ok := longestGap("TestTwoNodeCluster", scenarioFailback, ""); ok && sw > 0 {
+		note += fmt.Sprintf(" | the single guard's failback is %.2f times its switchover", fb/sw)
+	}
+	c.note(note)
 }
 
 // noteNodeLoss notes each group's longest gap when the node lost took
