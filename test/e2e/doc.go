@@ -2,6 +2,10 @@
 // Corosync nodes as isolated namespaces inside the testbed VM, wired to a
 // QinQ-side and a VLAN-side switch, configured with crm from
 // examples/cluster, with traffic (package traffic) through switchovers,
-// node loss and a configuration change. test/e2e/run runs it; see
-// test/README.md, "Two-node cluster (test/e2e)".
+// node loss and a configuration change. TestTwoNodeCluster runs one guard
+// (examples/cluster/qinqbridge.crm); TestGroupsCluster, in the same boot,
+// two translation groups, each on a trunk pair of its own, with a guard
+// clone each (examples/cluster/qinqbridge-groups.crm for two nodes).
+// test/e2e/run runs both; see test/README.md, "Two-node cluster
+// (test/e2e)".
 package e2e

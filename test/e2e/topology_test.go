@@ -109,10 +109,11 @@ func plug(n *netNS, ifname string, sw *netNS, portName string) error {
 type topology struct {
 	swq, swv, swc *netNS
 	hq, hv        *netNS
+	pairs         int // trunk pairs per node (wireNode)
 }
 
-func buildTopology() (*topology, error) {
-	tp := &topology{}
+func buildTopology(pairs int) (*topology, error) {
+	tp := &topology{pairs: pairs}
 	var err error
 	for _, s := range []struct {
 		p    **netNS
@@ -145,23 +146,37 @@ func (tp *topology) remove() {
 	}
 }
 
-// wireNode gives a node namespace its three NICs, as the production
-// topology has them: eth0 (QinQ trunk) to the QinQ switch, eth1 (VLAN
-// trunk) to the VLAN switch, cl0 (corosync, address addr/24) to the
-// corosync switch. The switch ports are named after the node.
+// wireNode gives a node namespace its NICs, as the production topology
+// has them: per trunk pair a QinQ trunk to the QinQ switch and a VLAN
+// trunk to the VLAN switch — eth0 and eth1, then eth2 and eth3 (the
+// groups test: a group on trunks of its own) — and cl0 (corosync, address
+// addr/24) to the corosync switch. The switch ports are named after the
+// node (the second pair's NODE-1).
 func (tp *topology) wireNode(n *netNS, port string, addr net.IP) error {
-	for _, c := range []struct {
-		ifname string
-		sw     *netNS
-	}{{"eth0", tp.swq}, {"eth1", tp.swv}, {"cl0", tp.swc}} {
-		if err := plug(n, c.ifname, c.sw, port); err != nil {
+	type nic struct {
+		ifname, port string
+		sw           *netNS
+		qinq         bool
+	}
+	var nics []nic
+	for i := range tp.pairs {
+		p := port
+		if i > 0 {
+			p = fmt.Sprintf("%s-%d", port, i)
+		}
+		nics = append(nics, nic{fmt.Sprintf("eth%d", 2*i), p, tp.swq, true}, nic{fmt.Sprintf("eth%d", 2*i+1), p, tp.swv, false})
+	}
+	nics = append(nics, nic{"cl0", port, tp.swc, false})
+	for _, c := range nics {
+		if err := plug(n, c.ifname, c.sw, c.port); err != nil {
 			return err
 		}
-	}
-	if *datapath == "tc" {
+		if !c.qinq || *datapath != "tc" {
+			continue
+		}
 		// The QinQ trunk carries what the VLAN trunk sends, plus the S-tag
 		// (plan refuses it otherwise: mirred does not check MTUs).
-		l, err := n.nl.LinkByName("eth0")
+		l, err := n.nl.LinkByName(c.ifname)
 		if err != nil {
 			return err
 		}
