@@ -32,6 +32,7 @@ type LinkEvent struct {
 	Group       uint32 // IFLA_GROUP: ours is defaults.OwnerGroup or defaults.DoomedGroup
 	ParentIndex int    // IFLA_LINK: a VLAN's parent
 	MasterIndex int
+	Up          bool // administratively up (IFF_UP): carrier propagation's recovery
 }
 
 // TCEvent is one rtnetlink tc notification (RTNLGRP_TC): a qdisc, class,
