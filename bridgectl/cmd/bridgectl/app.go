@@ -72,6 +72,7 @@ func newApp() *cli.App {
 					"   bridgectl down\n" +
 					"   bridgectl down --netns lab"},
 			watchCommand(),
+			carrierCommand(),
 			clidoc.CompletionCommand("bridgectl"),
 			clidoc.ManCommand(8, "tcguard(8)", "ocf_qinqbridge_bridge(7)", "ocf_qinqbridge_tcguard(7)"),
 		},

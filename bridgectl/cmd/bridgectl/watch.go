@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/urfave/cli/v2"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
@@ -37,6 +36,8 @@ func watchCommand() *cli.Command {
 			"SIGHUP re-reads the file; a broken one is logged (FILE:LINE: message) and refused, the last\n" +
 			"good configuration stays. SIGTERM or SIGINT exit 0 and leave every link in place (`down`\n" +
 			"deletes them).\n\n" +
+			"Carrier propagation (pass-throughs with carrier = true) runs beside it, as `bridgectl carrier`\n" +
+			"does on a Pacemaker node.\n\n" +
 			"systemd (Type=notify): READY=1 once the first apply succeeded, STATUS= with what happened\n" +
 			"last, WATCHDOG=1 at half of WatchdogSec. See examples/qinqbridge.service.\n\n" +
 			"Example: bridgectl watch -c /etc/qinqbridge/qinqbridge.toml",
@@ -61,7 +62,7 @@ func cmdWatch(c *cli.Context) error {
 	}
 	defer m.Close()
 
-	logger := watchLogger()
+	logger := daemonLogger("bridgectl watch: ")
 	o := bridgectl.WatchOptions{
 		Debounce:      c.Duration("debounce"),
 		DebounceMax:   c.Duration("debounce-max"),
@@ -81,25 +82,37 @@ func cmdWatch(c *cli.Context) error {
 	w.Load = func() (*config.Config, []byte, error) { return config.Load(path) }
 	w.Notify = notifier(logger)
 	w.Logf = logger.Printf
+	// Carrier propagation runs beside the converge loop, on a connection
+	// and a subscription of its own: the Manager is not safe for
+	// concurrent use, and a long apply must not delay its reaction.
+	pm, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	p := newPropagator(pm, logger)
+	carrierHup := make(chan os.Signal, 1)
+	go reloadPropagator(carrierHup, path, p, logger)
 	go func() {
-		for range hup {
+		for s := range hup {
 			w.Reload()
+			select {
+			case carrierHup <- s:
+			default: // a reload is pending: it reads the file anyway
+			}
 		}
 	}()
-	if err := w.Run(ctx, cfg, raw); err != nil {
+	propagated := make(chan error, 1)
+	go func() { propagated <- p.Run(ctx, cfg) }()
+	err = w.Run(ctx, cfg, raw)
+	stop() // ends the propagator too, if the watcher failed
+	if perr := <-propagated; perr != nil {
+		logger.Printf("carrier propagation: %v", perr)
+	}
+	if err != nil {
 		return fail(exitError, "%v", err)
 	}
 	return nil
-}
-
-// watchLogger logs to stderr; with timestamps unless the journal, which
-// stamps every line itself, reads it.
-func watchLogger() *log.Logger {
-	flags := log.LstdFlags
-	if j, _ := journal.StderrIsJournalStream(); j {
-		flags = 0
-	}
-	return log.New(os.Stderr, "bridgectl watch: ", flags)
 }
 
 // notifier sends to $NOTIFY_SOCKET (nothing without it); a failure is
