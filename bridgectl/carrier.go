@@ -101,24 +101,25 @@ func (m *Manager) kickHeld() (map[string]bool, error) {
 // Propagate decides and carries out carrier propagation once, under the
 // namespace's lock: pairs (CarrierPairs) with their groups' guards open
 // as given, the trunks as they are now, r's memory of trunks that came up.
-// It returns the plan carried out.
-func (m *Manager) Propagate(pairs []config.Passthrough, open map[string]bool, r *carrier.Recovery) (carrier.Plan, error) {
+// It returns the plan carried out and a summary of the pairs after it
+// (carrier.Summary).
+func (m *Manager) Propagate(pairs []config.Passthrough, open map[string]bool, r *carrier.Recovery) (carrier.Plan, string, error) {
 	unlock, err := m.Lock()
 	if err != nil {
-		return carrier.Plan{}, err
+		return carrier.Plan{}, "", err
 	}
 	defer unlock()
 	record, err := m.carrierRecord()
 	if err != nil {
-		return carrier.Plan{}, err
+		return carrier.Plan{}, "", err
 	}
 	held, err := m.kickHeld()
 	if err != nil {
-		return carrier.Plan{}, err
+		return carrier.Plan{}, "", err
 	}
 	dump, err := m.links.Dump(false)
 	if err != nil {
-		return carrier.Plan{}, err
+		return carrier.Plan{}, "", err
 	}
 	links := map[string]carrier.Link{}
 	var ps []carrier.Pair
@@ -139,10 +140,7 @@ func (m *Manager) Propagate(pairs []config.Passthrough, open map[string]bool, r 
 		r.Observe(links, now)
 	}
 	plan := carrier.Decide(ps, links, record)
-	if err := m.carryOut(plan, r); err != nil {
-		return plan, err
-	}
-	return plan, nil
+	return plan, carrier.Summary(ps, links, plan), m.carryOut(plan, r)
 }
 
 // carryOut writes the record, sets the downs down and the ups up, and
@@ -192,7 +190,7 @@ func (m *Manager) carryOut(p carrier.Plan, r *carrier.Recovery) error {
 // them up after it), and the bridge agent's stop after a propagator was
 // killed. It returns the trunks brought up.
 func (m *Manager) RestoreCarrier() ([]string, error) {
-	plan, err := m.Propagate(nil, nil, nil)
+	plan, _, err := m.Propagate(nil, nil, nil)
 	var names []string
 	for _, d := range plan.Ups {
 		names = append(names, d.Trunk)

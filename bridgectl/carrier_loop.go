@@ -2,6 +2,7 @@ package bridgectl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ import (
 // implements it.
 type CarrierKernel interface {
 	CarrierGuards(cfg *config.Config, pairs []config.Passthrough) (map[string]bool, error)
-	Propagate(pairs []config.Passthrough, open map[string]bool, r *carrier.Recovery) (carrier.Plan, error)
+	Propagate(pairs []config.Passthrough, open map[string]bool, r *carrier.Recovery) (carrier.Plan, string, error)
 	RestoreCarrier() ([]string, error)
 }
 
@@ -31,8 +32,8 @@ type Propagator struct {
 	Kernel CarrierKernel
 	Events EventSource
 	Logf   func(format string, args ...any)
-	// Notify sends one notify-protocol message (READY=1 once the first
-	// step succeeded).
+	// Notify sends one notify-protocol message: READY=1 once the first
+	// step succeeded, STATUS= with the pairs' state when it changes.
 	Notify func(state string)
 	Grace  time.Duration // carrier.DefaultGrace if 0
 
@@ -117,6 +118,7 @@ func (p *Propagator) Run(ctx context.Context, cfg *config.Config) error {
 		backoff    time.Duration
 		retryAt    time.Time
 		lastErr    string
+		status     string
 		resubAfter <-chan time.Time
 	)
 	timer := time.NewTimer(time.Hour)
@@ -124,7 +126,7 @@ func (p *Propagator) Run(ctx context.Context, cfg *config.Config) error {
 	for {
 		if stepDue && (retryAt.IsZero() || !time.Now().Before(retryAt)) {
 			stepDue = false
-			err := p.step(cfg, pairs, &open, &guardsDue, r)
+			summary, err := p.step(cfg, pairs, &open, &guardsDue, r)
 			if err != nil {
 				if msg := err.Error(); msg != lastErr {
 					p.Logf("carrier propagation failed, retrying: %v", err)
@@ -137,9 +139,14 @@ func (p *Propagator) Run(ctx context.Context, cfg *config.Config) error {
 					p.Logf("carrier propagation recovered")
 				}
 				lastErr, backoff, retryAt = "", 0, time.Time{}
+				msg := "STATUS=" + summary
 				if !ready {
 					ready = true
-					p.Notify(fmt.Sprintf("READY=1\nSTATUS=propagating carrier across %d pairs", len(pairs)))
+					msg = "READY=1\n" + msg
+				}
+				if msg != status {
+					status = msg
+					p.Notify(msg)
 				}
 			}
 		}
@@ -212,17 +219,17 @@ func (p *Propagator) subscribe(ctx context.Context) (<-chan Event, func(), error
 }
 
 // step reads the guards if due, then propagates once, logging what it did.
-func (p *Propagator) step(cfg *config.Config, pairs []config.Passthrough, open *map[string]bool, guardsDue *bool, r *carrier.Recovery) error {
+func (p *Propagator) step(cfg *config.Config, pairs []config.Passthrough, open *map[string]bool, guardsDue *bool, r *carrier.Recovery) (string, error) {
+	var guardErr error
 	if *guardsDue {
-		o, err := p.Kernel.CarrierGuards(cfg, pairs)
-		*open = o // what could be read; a guard that could not is closed
-		if err != nil {
-			p.report(carrier.Plan{}, err)
-			return err
-		}
-		*guardsDue = false
+		// A guard that could not be read counts as closed (fail closed:
+		// our downs are undone, no new ones) and is read again at the
+		// retry.
+		*open, guardErr = p.Kernel.CarrierGuards(cfg, pairs)
+		*guardsDue = guardErr != nil
 	}
-	plan, err := p.Kernel.Propagate(pairs, *open, r)
+	plan, summary, err := p.Kernel.Propagate(pairs, *open, r)
+	err = errors.Join(guardErr, err)
 	for _, d := range plan.Downs {
 		p.Logf("%s (ifindex %d) set down: %s lost its carrier", d.Trunk, d.Index, d.Cause)
 	}
@@ -230,7 +237,7 @@ func (p *Propagator) step(cfg *config.Config, pairs []config.Passthrough, open *
 		p.Logf("%s (ifindex %d) set up: %s", d.Trunk, d.Index, upReason(pairs, *open, d))
 	}
 	p.report(plan, err)
-	return err
+	return summary, err
 }
 
 func (p *Propagator) report(plan carrier.Plan, err error) {

@@ -230,3 +230,16 @@ func TestRecord(t *testing.T) {
 		t.Fatalf("damaged lines: %+v, want only the good one", got)
 	}
 }
+
+func TestSummary(t *testing.T) {
+	ls := links(noCarrier, fine)
+	p := Decide(open, ls, nil)
+	if got, want := Summary(open, ls, p), "eth0<->eth1 (guard open): eth0 no carrier, eth1 down by carrier propagation"; got != want {
+		t.Fatalf("Summary = %q, want %q", got, want)
+	}
+	ls = links(fine, adminDown)
+	p = Decide(blocked, ls, []Down{bDown})
+	if got, want := Summary(blocked, ls, p), "eth0<->eth1 (guard blocked): eth0 up, eth1 set up again"; got != want {
+		t.Fatalf("Summary = %q, want %q", got, want)
+	}
+}
