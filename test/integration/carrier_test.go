@@ -51,7 +51,7 @@ carrier = true
 	e.bridgectl(t, 0, "apply", "-c", cfg)
 
 	links := subscribeLinks(t, e.ns)
-	status := e.startCarrier(t, cfg)
+	status := e.startDaemon(t, "carrier", cfg)
 	status.wait(t, "READY=1", "q0<->v0 (guard blocked): q0 up, v0 up")
 
 	farEnd := func(up bool) {
@@ -147,6 +147,39 @@ func (e *guardEnv) setAdmin(t *testing.T, name string, up bool) {
 	}
 }
 
+// bridgectl watch runs carrier propagation beside its converge loop: the
+// same loss takes the other trunk down on an open node, and its return
+// brings it back.
+func TestWatchCarrierPropagation(t *testing.T) {
+	e := newBCEnv(t)
+	cfg := e.write(t, "carrier.toml", `[[translation]]
+name = "t"
+a = { parent = "q0", outer = 100, inner = 200 }
+b = { parent = "v0", vlan = 300 }
+
+[[passthrough]]
+a = "q0"
+b = "v0"
+protocols = ["lacp"]
+carrier = true
+`)
+	e.downAtCleanup(t)
+	status := e.startDaemon(t, "watch", cfg)
+	status.wait(t, "READY=1")
+	e.guard(t, "unblock", cfg)
+	links := subscribeLinks(t, e.ns)
+	start := time.Now()
+	e.setAdmin(t, "q0p", false)
+	downAt := links.waitFor(t, "v0 set down", func(u netlink.LinkUpdate) bool {
+		return u.Attrs().Name == "v0" && u.Attrs().RawFlags&unix.IFF_UP == 0
+	})
+	t.Logf("reaction (watch): far end of q0 set down -> v0 down: %v", downAt.Sub(start))
+	e.setAdmin(t, "q0p", true)
+	links.waitFor(t, "v0 set up", func(u netlink.LinkUpdate) bool {
+		return u.Attrs().Name == "v0" && u.Attrs().RawFlags&unix.IFF_UP != 0
+	})
+}
+
 // notifyStatus collects the notify-protocol messages of a process.
 type notifyStatus struct {
 	mu     sync.Mutex
@@ -189,10 +222,10 @@ func containsEvery(s string, parts []string) bool {
 	return true
 }
 
-// startCarrier runs `bridgectl carrier -c cfg` until the test ends (then
-// SIGTERM, which must exit 0), with NOTIFY_SOCKET set to a socket the test
-// reads.
-func (e *bcEnv) startCarrier(t *testing.T, cfg string) *notifyStatus {
+// startDaemon runs `bridgectl COMMAND -c cfg` (carrier or watch) until
+// the test ends (then SIGTERM, which must exit 0), with NOTIFY_SOCKET set
+// to a socket the test reads.
+func (e *bcEnv) startDaemon(t *testing.T, command, cfg string) *notifyStatus {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -216,7 +249,7 @@ func (e *bcEnv) startCarrier(t *testing.T, cfg string) *notifyStatus {
 			}
 		}
 	}()
-	c := e.cmd("bridgectl", "carrier", "-c", cfg)
+	c := e.cmd("bridgectl", command, "-c", cfg)
 	c.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	var out syncBuffer
 	c.Stdout, c.Stderr = &out, &out
@@ -227,9 +260,9 @@ func (e *bcEnv) startCarrier(t *testing.T, cfg string) *notifyStatus {
 		_ = c.Process.Signal(syscall.SIGTERM)
 		err := c.Wait()
 		conn.Close()
-		t.Logf("bridgectl carrier:\n%s", out.String())
+		t.Logf("bridgectl %s:\n%s", command, out.String())
 		if err != nil {
-			t.Errorf("bridgectl carrier after SIGTERM: %v", err)
+			t.Errorf("bridgectl %s after SIGTERM: %v", command, err)
 		}
 	})
 	return s
