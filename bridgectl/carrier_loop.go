@@ -150,9 +150,10 @@ func (p *Propagator) Run(ctx context.Context, cfg *config.Config) error {
 				}
 			}
 		}
-		// The timer: a retry, or the end of a recovery grace.
+		// The timer: the end of a recovery grace, or a retry, which
+		// any step waits for.
 		at, ok := r.Next()
-		if stepDue && (!ok || retryAt.Before(at)) {
+		if !retryAt.IsZero() {
 			at, ok = retryAt, true
 		}
 		var due <-chan time.Time
@@ -170,22 +171,34 @@ func (p *Propagator) Run(ctx context.Context, cfg *config.Config) error {
 			p.Logf("reloaded %s: %d pairs with carrier propagation", cfg.File, len(pairs))
 			guardsDue, stepDue = true, true
 		case ev, alive := <-events:
-			switch {
-			case !alive || ev.Err != nil:
-				p.Logf("events lost (%v): resubscribing, full check", ev.Err)
-				cancel()
-				for range events { // its source closes it once ctx ends
+			// Take every event already queued before the next step: a
+			// burst (an apply binding thousands of ports) costs one
+			// step, not one per event.
+			for more := true; more; {
+				if !alive || ev.Err != nil {
+					p.Logf("events lost (%v): resubscribing, full check", ev.Err)
+					cancel()
+					for range events { // its source closes it once ctx ends
+					}
+					if events, cancel, err = p.subscribe(ctx); err != nil {
+						p.Logf("resubscribe failed, retrying in 1s: %v", err)
+						events, resubAfter = nil, time.After(time.Second)
+					}
+					guardsDue, stepDue = true, true
+					break
 				}
-				if events, cancel, err = p.subscribe(ctx); err != nil {
-					p.Logf("resubscribe failed, retrying in 1s: %v", err)
-					events, resubAfter = nil, time.After(time.Second)
+				switch {
+				case ev.Link != nil && scope.trunks[ev.Link.Name]:
+					r.Seen(ev.Link.Name, ev.Link.Up && !ev.Link.Deleted)
+					stepDue = true
+				case ev.TC != nil && scope.guardEvent(*ev.TC):
+					guardsDue, stepDue = true, true
 				}
-				guardsDue, stepDue = true, true
-			case ev.Link != nil && scope.trunks[ev.Link.Name]:
-				r.Seen(ev.Link.Name, ev.Link.Up && !ev.Link.Deleted)
-				stepDue = true
-			case ev.TC != nil && scope.guardEvent(*ev.TC):
-				guardsDue, stepDue = true, true
+				select {
+				case ev, alive = <-events:
+				default:
+					more = false
+				}
 			}
 		case <-resubAfter:
 			resubAfter = nil

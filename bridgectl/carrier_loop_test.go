@@ -2,12 +2,16 @@ package bridgectl
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/carrier"
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/kerneltest"
 )
@@ -189,5 +193,89 @@ func TestPropagatorGrace(t *testing.T) {
 	r.until("eth0 down once eth1's grace is over", func() bool { return !r.up("eth0") })
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Fatalf("eth0 down %v after eth1's up: within its grace", d)
+	}
+}
+
+// fakeCarrierKernel fails its first fails steps.
+type fakeCarrierKernel struct {
+	mu       sync.Mutex
+	fails    int
+	steps    int
+	guardErr error
+	lastOpen map[string]bool
+	restored int
+}
+
+func (k *fakeCarrierKernel) CarrierGuards(cfg *config.Config, pairs []config.Passthrough) (map[string]bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.guardErr != nil {
+		return map[string]bool{"default": false}, k.guardErr
+	}
+	return map[string]bool{"default": true}, nil
+}
+
+func (k *fakeCarrierKernel) Propagate(pairs []config.Passthrough, open map[string]bool, r *carrier.Recovery) (carrier.Plan, string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.steps++
+	k.lastOpen = open
+	if k.steps <= k.fails {
+		return carrier.Plan{}, "", errors.New("lock held")
+	}
+	return carrier.Plan{}, "fine", nil
+}
+
+func (k *fakeCarrierKernel) RestoreCarrier() ([]string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.restored++
+	return nil, nil
+}
+
+// A failed step is retried by a timer with back-off (not at once, not in
+// a loop), and READY=1 waits for the first that succeeds; a guard that
+// cannot be read counts as closed and the step still runs (it undoes our
+// downs).
+func TestPropagatorRetries(t *testing.T) {
+	for _, guardErr := range []error{nil, errors.New("tc: EPERM")} {
+		k := &fakeCarrierKernel{fails: 2, guardErr: guardErr}
+		cfg, _ := parse(t, twoTranslations+carrierPair)
+		p := NewPropagator(k, &fakeSource{})
+		steps := make(chan error, 100)
+		p.stepped = func(_ carrier.Plan, err error) { steps <- err }
+		ready := make(chan string, 10)
+		p.Notify = func(s string) { ready <- s }
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx, cfg) }()
+		start := time.Now()
+		for i := 0; i < 3; i++ {
+			err := <-steps
+			if (i < 2 || guardErr != nil) != (err != nil) {
+				t.Fatalf("step %d: %v", i, err)
+			}
+		}
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Fatalf("three steps in %v: retried without back-off (100 ms, then 200 ms)", d)
+		}
+		k.mu.Lock()
+		open := k.lastOpen["default"]
+		k.mu.Unlock()
+		if open != (guardErr == nil) {
+			t.Fatalf("guard error %v: Propagate saw the guard open=%v", guardErr, open)
+		}
+		if guardErr == nil {
+			if msg := <-ready; !strings.HasPrefix(msg, "READY=1\n") {
+				t.Fatalf("first notification %q, want READY=1", msg)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if k.restored != 1 {
+			t.Fatalf("restored %d times on stop, want 1", k.restored)
+		}
 	}
 }
