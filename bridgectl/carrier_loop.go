@@ -189,7 +189,7 @@ func (p *Propagator) Run(ctx context.Context, cfg *config.Config) error {
 				}
 				switch {
 				case ev.Link != nil && scope.trunks[ev.Link.Name]:
-					r.Seen(ev.Link.Name, ev.Link.Up && !ev.Link.Deleted)
+					r.Seen(ev.Link.Name, ev.Link.Up && !ev.Link.Deleted, ev.Link.OperUp && !ev.Link.Deleted)
 					stepDue = true
 				case ev.TC != nil && scope.guardEvent(*ev.TC):
 					guardsDue, stepDue = true, true

@@ -88,14 +88,15 @@ func (r *propagatorRig) until(what string, cond func() bool) {
 // carrierEvent changes a trunk's carrier and tells the propagator.
 func (r *propagatorRig) carrierEvent(name string, on bool) {
 	r.k.SetCarrier(name, on)
-	r.ev.send(Event{Link: &LinkEvent{Name: name, Index: r.k.Link(name).Index, Up: r.k.Link(name).Up}})
+	l := r.k.Link(name)
+	r.ev.send(Event{Link: &LinkEvent{Name: name, Index: l.Index, Up: l.Up, OperUp: l.OperUp}})
 }
 
 // notify sends the event the kernel sends for a link's change (the
 // propagator's own included).
 func (r *propagatorRig) notify(name string) {
 	l := r.k.Link(name)
-	r.ev.send(Event{Link: &LinkEvent{Name: name, Index: l.Index, Up: l.Up}})
+	r.ev.send(Event{Link: &LinkEvent{Name: name, Index: l.Index, Up: l.Up, OperUp: l.OperUp}})
 	r.until("the step after "+name+"'s event", func() bool { return true })
 }
 

@@ -101,5 +101,6 @@ func linkEvent(u netlink.LinkUpdate) *LinkEvent {
 		ParentIndex: a.ParentIndex,
 		MasterIndex: a.MasterIndex,
 		Up:          a.RawFlags&unix.IFF_UP != 0,
+		OperUp:      a.OperState == netlink.OperUp,
 	}
 }

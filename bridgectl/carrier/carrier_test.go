@@ -208,7 +208,7 @@ func TestRecoverySeen(t *testing.T) {
 	r := NewRecovery(time.Second)
 	now := time.Unix(1000, 0)
 	// A kick took eth0 down and up between two looks: only the event saw it.
-	r.Seen("eth0", false)
+	r.Seen("eth0", false, false)
 	ls := links(noCarrier, fine)
 	r.Observe(ls, now)
 	if !ls["eth0"].Recovering {
@@ -218,6 +218,18 @@ func TestRecoverySeen(t *testing.T) {
 	r.Observe(ls, now.Add(time.Second))
 	if ls["eth0"].Recovering {
 		t.Fatalf("eth0 still recovering after its grace")
+	}
+
+	// Down, up, carrier back, carrier lost, all between two looks: the
+	// events say it recovered, so the look finds a loss.
+	r.Seen("eth0", false, false)
+	r.Seen("eth0", true, false)
+	r.Seen("eth0", true, true)
+	r.Seen("eth0", true, false)
+	ls = links(noCarrier, fine)
+	r.Observe(ls, now.Add(2*time.Second))
+	if ls["eth0"].Recovering {
+		t.Fatalf("eth0 seen oper up by an event, then lost: taken for recovering")
 	}
 }
 

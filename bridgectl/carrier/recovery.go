@@ -33,12 +33,18 @@ func (r *Recovery) Up(name string, now time.Time) {
 	r.down[name] = false
 }
 
-// Seen notes one link event: a trunk seen administratively down, even
-// for a moment between two looks at the links (a kick's hold, an
-// operator's flap), recovers when it is next seen up.
-func (r *Recovery) Seen(name string, up bool) {
-	if !up {
+// Seen notes one link event, in the order the kernel sent them: a trunk
+// seen administratively down, even for a moment between two looks at the
+// links (a kick's hold, an operator's flap), recovers when it is next seen
+// up; one seen oper up has recovered, even if it is down again by the
+// next look (that is a loss).
+func (r *Recovery) Seen(name string, up, operUp bool) {
+	switch {
+	case !up:
 		r.down[name] = true
+		delete(r.since, name)
+	case operUp:
+		r.down[name] = false
 		delete(r.since, name)
 	}
 }
