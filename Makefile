@@ -14,7 +14,7 @@ LDFLAGS    := -s -w
 # Debian packages the tests need (installed by test/vm/deps when missing).
 TEST_DEBS := qemu-system-x86 linux-image-amd64 busybox-static iproute2 \
 	pacemaker pacemaker-cli-utils corosync crmsh resource-agents libxml2-utils \
-	groff-base ethtool pcs xsltproc man-db lintian
+	groff-base ethtool pcs xsltproc man-db lintian prometheus
 
 # Packages with kernel tests (files tagged `integration`), run in the VM.
 KTEST_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^//go:build integration' . 2>/dev/null)))

@@ -2,12 +2,14 @@ package bridgectl
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
@@ -30,7 +32,19 @@ func (m *Manager) Record(cfg *config.Config, raw []byte) error {
 		b = fmt.Appendf(b, " %s=%d", g.Name, g.Block)
 	}
 	b = append(b, '\n')
+	if err := m.recordPassTrunks(cfg); err != nil {
+		return err
+	}
 	return m.dir.WriteFile(appliedFile, append(b, raw...))
+}
+
+// splitRecord splits an applied record into its groups header line (the
+// third) and the file's bytes; ok is false for a record without all its
+// header lines.
+func splitRecord(rec []byte) (groupsLine, body []byte, ok bool) {
+	_, rest, _ := bytes.Cut(rec, []byte("\n"))
+	_, rest, _ = bytes.Cut(rest, []byte("\n"))
+	return bytes.Cut(rest, []byte("\n"))
 }
 
 // AppliedGroups are the groups (name and guard block; the default group
@@ -53,12 +67,16 @@ func AppliedGroups(o Options, raw []byte) (groups []config.Group, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	_, rest, _ := bytes.Cut(rec, []byte("\n"))
-	_, rest, _ = bytes.Cut(rest, []byte("\n"))
-	line, body, found := bytes.Cut(rest, []byte("\n"))
+	line, body, found := splitRecord(rec)
 	if !found || !bytes.Equal(body, raw) {
 		return nil, false
 	}
+	return parseGroupsLine(line)
+}
+
+// parseGroupsLine reads a record's groups header line ("# groups
+// NAME=BLOCK ...").
+func parseGroupsLine(line []byte) (groups []config.Group, ok bool) {
 	fields := strings.Fields(string(line))
 	if len(fields) < 3 || fields[0] != "#" || fields[1] != "groups" {
 		return nil, false
@@ -74,18 +92,90 @@ func AppliedGroups(o Options, raw []byte) (groups []config.Group, ok bool) {
 	return groups, true
 }
 
+// appliedGroups are the groups of the configuration applied in the
+// namespace, from the record's header: no parse of the file, which costs
+// more than a status's kernel reads at thousands of translations. ok is
+// false if nothing (or a record without the header) is applied.
+func (m *Manager) appliedGroups() ([]config.Group, bool) {
+	rec, err := m.dir.ReadFile(appliedFile)
+	if err != nil {
+		return nil, false
+	}
+	line, _, found := splitRecord(rec)
+	if !found {
+		return nil, false
+	}
+	return parseGroupsLine(line)
+}
+
 // ErrNotApplied means nothing was applied in the namespace since boot (or
 // since the last down).
 var ErrNotApplied = errors.New("no configuration applied since boot")
 
 // Applied loads the configuration last applied in the namespace.
-func (m *Manager) Applied() (*config.Config, error) {
-	raw, err := m.dir.ReadFile(appliedFile)
+func (m *Manager) Applied() (*config.Config, error) { return m.AppliedAs(nil, nil) }
+
+// AppliedAs loads the configuration last applied in the namespace, or
+// returns cfg itself if the record holds raw, cfg's bytes, byte for byte:
+// the same bytes parse the same, and at thousands of translations a parse
+// costs more than status's kernel reads. It reads the state file only.
+func (m *Manager) AppliedAs(cfg *config.Config, raw []byte) (*config.Config, error) {
+	rec, err := m.dir.ReadFile(appliedFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotApplied
 	}
 	if err != nil {
 		return nil, err
 	}
-	return config.Parse(filepath.Join(m.Dir(), appliedFile), raw)
+	if _, body, ok := splitRecord(rec); ok && cfg != nil && bytes.Equal(body, raw) {
+		return cfg, nil
+	}
+	return config.Parse(filepath.Join(m.Dir(), appliedFile), rec)
+}
+
+// lastApplyFile records the outcome of the last apply in the namespace
+// (LastApply, as JSON), for status and the metrics: every Apply that got
+// as far as a plan writes it — bridgectl apply, watch, the bridge agent's
+// start and reload —, whether it succeeded or failed on the way. One
+// refused before anything changed writes nothing (the state directory
+// stays as it was; drift shows the file is not applied). down leaves it:
+// it tells what happened, not what is applied.
+const lastApplyFile = "last-apply.json"
+
+// LastApply is the outcome of the last apply in the namespace.
+type LastApply struct {
+	Time   time.Time `json:"time"`
+	OK     bool      `json:"ok"`
+	Digest string    `json:"digest"`          // of the configuration applied, or tried
+	Error  string    `json:"error,omitempty"` // why it failed
+}
+
+// recordOutcome records the outcome err of applying cfg.
+func (m *Manager) recordOutcome(cfg *config.Config, err error) error {
+	a := LastApply{Time: time.Now().UTC(), OK: err == nil, Digest: cfg.Digest()}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	b, merr := json.Marshal(a)
+	if merr != nil {
+		return merr
+	}
+	return m.dir.WriteFile(lastApplyFile, append(b, '\n'))
+}
+
+// LastApply is the outcome of the last apply in the namespace; nil if none
+// is recorded (since boot).
+func (m *Manager) LastApply() (*LastApply, error) {
+	b, err := m.dir.ReadFile(lastApplyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var a LastApply
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(m.Dir(), lastApplyFile), err)
+	}
+	return &a, nil
 }

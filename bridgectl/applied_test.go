@@ -3,10 +3,12 @@ package bridgectl
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
@@ -174,5 +176,67 @@ func TestAppliedGroups(t *testing.T) {
 	}
 	if got, err := m.Applied(); err != nil || got.Guard.Block != cfg.Guard.Block || len(got.Translations) != len(cfg.Translations) {
 		t.Fatalf("Applied: %v, %v", got, err)
+	}
+}
+
+// stateFiles is every file of the state directory with its content.
+func stateFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+// An apply records its outcome once it planned: success, or a failure on
+// the way (LastApply); one refused before anything changed leaves the state
+// directory as it was, byte for byte.
+func TestLastApply(t *testing.T) {
+	m, k := fakeManager(t)
+	cfg, raw := parse(t, twoTranslations)
+	if a, err := m.LastApply(); err != nil || a != nil {
+		t.Fatalf("before any apply: %+v, %v", a, err)
+	}
+	if _, _, err := m.Apply(cfg, raw); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := m.LastApply(); err != nil || a == nil || !a.OK || a.Digest != cfg.Digest() || a.Error != "" {
+		t.Fatalf("after an apply: %+v, %v", a, err)
+	}
+
+	before := stateFiles(t, m.Dir())
+	missing, rawMissing := parse(t, strings.Replace(twoTranslations, `"eth1", vlan = 500`, `"eth2", vlan = 500`, 1))
+	if v, _, err := m.Apply(missing, rawMissing); err == nil || v != nil {
+		t.Fatalf("apply with a missing parent: view %v, error %v", v, err)
+	}
+	if after := stateFiles(t, m.Dir()); !maps.Equal(after, before) {
+		t.Fatalf("a refused apply changed the state directory:\n%v\n%v", before, after)
+	}
+
+	edited, rawEdited := parse(t, strings.Replace(twoTranslations, "vlan = 500", "vlan = 501", 1))
+	k.Fail = func(op string) error {
+		if op == "create" {
+			return syscall.ENOBUFS
+		}
+		return nil
+	}
+	if v, _, err := m.Apply(edited, rawEdited); err == nil || v == nil {
+		t.Fatalf("apply failing on the way: view %v, error %v", v, err)
+	}
+	a, err := m.LastApply()
+	if err != nil || a == nil || a.OK || a.Digest != edited.Digest() || !strings.Contains(a.Error, "no buffer space") {
+		t.Fatalf("after a failed apply: %+v, %v", a, err)
+	}
+	if applied, err := m.Applied(); err != nil || applied.Digest() != cfg.Digest() {
+		t.Fatalf("the earlier configuration is no longer the applied one: %v", err)
 	}
 }

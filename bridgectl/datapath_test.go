@@ -80,7 +80,7 @@ func TestTCDatapathApply(t *testing.T) {
 			k.FilterFrames(trunkBlock, f.Prio, f.Handle, 10, 640)
 		}
 	}
-	r, err := m.Status(cfg)
+	r, err := m.Status(cfg, raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,14 +20,14 @@ type guards struct {
 // guardsOf are cfg's guards, and the applied configuration's.
 func (m *Manager) guardsOf(cfg *config.Config) guards {
 	gs := guards{trunk: tcguard.TrunkBlock(cfg.Guard.Block), names: map[uint32]string{}}
-	add := func(c *config.Config) {
-		gs.addBlock(c.Guard.Block, config.DefaultGroup)
-		for _, g := range c.Groups {
+	add := func(groups []config.Group) {
+		for _, g := range groups {
 			gs.addBlock(g.Block, g.Name)
 		}
 	}
-	add(cfg)
-	if applied, err := m.Applied(); err == nil {
+	gs.addBlock(cfg.Guard.Block, config.DefaultGroup)
+	add(cfg.Groups)
+	if applied, ok := m.appliedGroups(); ok {
 		add(applied)
 	}
 	return gs

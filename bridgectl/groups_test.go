@@ -140,13 +140,13 @@ func TestGroupsTCDatapath(t *testing.T) {
 		t.Fatalf("filters gated by %v, want %v", gates, want)
 	}
 	openEast(t, m, k, cfg)
-	r, err := m.Status(cfg)
+	r, err := m.Status(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	states := map[string]string{}
 	for _, gs := range r.Groups {
-		states[gs.Name] = fmt.Sprintf("%s %d/%d", gs.State, gs.PortsBound, gs.PortsExpected)
+		states[gs.Group] = fmt.Sprintf("%s %d/%d", gs.State, gs.PortsBound, gs.PortsExpected)
 	}
 	if want := map[string]string{"default": "blocked 2/2", "east": "open 2/2"}; !maps.Equal(states, want) {
 		t.Fatalf("status of the groups %v, want %v (no peer's filter an intruder)", states, want)

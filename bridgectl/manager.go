@@ -186,9 +186,10 @@ type View struct {
 }
 
 // Observe reads the links (and, with guard, which ports are bound to the
-// guard's block) and plans the way to cfg. The two kernel reads run
-// concurrently, on two sockets: each is one dump of every device in the
-// namespace, and one's parsing overlaps the other's kernel work.
+// guard's block, and the tc datapath's filters) and plans the way to cfg.
+// The links and the guard are read concurrently, on two sockets: each is
+// one dump of every device in the namespace, and one's parsing overlaps
+// the other's kernel work.
 func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	// Every group's guard, and the applied file's groups' too: a port
 	// still bound to the guard of a group this file no longer has is
@@ -208,27 +209,47 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 		return nil, err
 	}
 	st := plan.NewState(links)
+	if !guard {
+		return linkView(cfg, st, nil)
+	}
+	reads := make([]boundPorts, len(bound))
+	for i, ch := range bound {
+		reads[i] = <-ch
+	}
+	v, err := linkView(cfg, st, reads)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := m.filters(all, st)
+	if err != nil {
+		return nil, err
+	}
+	if err := datapathView(cfg, v, reads[0].status, fs, m.trunkStatus(all, cfg.Guard.Block)); err != nil {
+		return nil, err
+	}
+	return v, m.observeSettings(v)
+}
+
+// linkView plans the links to cfg from the kernel's (st) and the guards'
+// reads (nil: the guards not read, every port counts as bound). It reads
+// nothing: Observe and Status each read the kernel their way, and plan
+// alike.
+func linkView(cfg *config.Config, st *plan.State, reads []boundPorts) (*View, error) {
 	want, err := plan.Desired(cfg, st)
-	var gs tcguard.Status
-	if guard {
-		for i, block := range all.blocks {
-			b := <-bound[i]
-			if i == 0 {
-				gs = b.status // the default group's: [guard] block's
-			}
-			if err == nil {
-				err = b.err
-			}
-			for _, i := range b.status.Bound {
-				if o := st.ByIndex[i]; o != nil {
-					o.Bound, o.BoundBlock = true, block
-				}
-			}
-			if err == nil {
-				err = SharedBlock(block, b.status, st)
+	for _, b := range reads {
+		if err == nil {
+			err = b.err
+		}
+		for _, i := range b.status.Bound {
+			if o := st.ByIndex[i]; o != nil {
+				o.Bound, o.BoundBlock = true, b.block
 			}
 		}
-	} else {
+		if err == nil {
+			err = SharedBlock(b.block, b.status, st)
+		}
+	}
+	if reads == nil {
 		for _, o := range st.ByName {
 			o.Bound = true // not checked: no drift reported for it
 		}
@@ -240,21 +261,30 @@ func (m *Manager) Observe(cfg *config.Config, guard bool) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &View{State: st, Want: want, Plan: p}
-	if guard {
-		if err := m.observeDatapath(cfg, v, gs); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
+	return &View{State: st, Want: want, Plan: p}, nil
 }
 
-// observeDatapath adds the tc datapath to v's plan: the filters to create,
+// trunkStatus reads the guard of block against the trunks given, for
+// datapathView.
+func (m *Manager) trunkStatus(all guards, block uint32) func(trunks []int) (tcguard.Status, error) {
+	return func(trunks []int) (tcguard.Status, error) {
+		g, err := m.openGuard(all, block)
+		if err != nil {
+			return tcguard.Status{}, err
+		}
+		defer g.Close()
+		return g.Status(trunks)
+	}
+}
+
+// datapathView adds the tc datapath to v's plan: the filters to create,
 // modify and delete (those of an earlier configuration too, whatever the
-// datapath now), the trunks to bind and to unbind. A wanted trunk whose
+// datapath now) given the kernel's (fs), the trunks to bind and to
+// unbind, given the default group's guard status gs. A wanted trunk whose
 // ingress holds somebody else's qdisc is refused by name, before anything
-// changes.
-func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status) error {
+// changes: trunks reads the guard against the wanted trunks (Status has
+// that read already).
+func datapathView(cfg *config.Config, v *View, gs tcguard.Status, fs []plan.Filter, trunks func([]int) (tcguard.Status, error)) error {
 	var err error
 	if cfg.Datapath == config.TCDatapath {
 		if v.WantFilters, v.Trunks, err = plan.DesiredFilters(cfg, v.State); err != nil {
@@ -272,34 +302,30 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 		}
 	}
 	v.Trunks = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(v.Trunks), passTrunks...))))
-	all := m.guardsOf(cfg)
-	if v.Filters, err = m.filters(all, v.State); err != nil {
-		return err
-	}
+	v.Filters = fs
 	v.Plan.Filters = plan.ComputeFilters(v.WantFilters, v.Filters)
+	wanted := map[int]bool{}
+	for _, i := range indexes(v.State, v.Trunks) {
+		wanted[i] = true
+	}
 	if len(v.Trunks) > 0 {
-		g, err := m.openGuard(all, cfg.Guard.Block)
-		if err != nil {
-			return err
-		}
-		defer g.Close()
-		ts, err := g.Status(indexes(v.State, v.Trunks))
+		ts, err := trunks(indexes(v.State, v.Trunks))
 		if err != nil {
 			return err
 		}
 		var errs []error
 		for _, i := range ts.Foreign {
-			errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath or a pass-through needs to bind it to block %d",
-				v.State.Name(i), tcguard.ErrForeign, tcguard.TrunkBlock(cfg.Guard.Block)))
+			if wanted[i] {
+				errs = append(errs, fmt.Errorf("trunk %s: %w: its ingress qdisc is somebody else's; the tc datapath or a pass-through needs to bind it to block %d",
+					v.State.Name(i), tcguard.ErrForeign, tcguard.TrunkBlock(cfg.Guard.Block)))
+			}
 		}
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 		gs = ts
 	}
-	wanted := map[int]bool{}
 	for _, i := range indexes(v.State, v.Trunks) {
-		wanted[i] = true
 		if _, bound := slices.BinarySearch(gs.Trunks, i); !bound {
 			v.Plan.Bind = append(v.Plan.Bind, v.State.Name(i))
 		}
@@ -309,7 +335,7 @@ func (m *Manager) observeDatapath(cfg *config.Config, v *View, gs tcguard.Status
 			v.Plan.Unbind = append(v.Plan.Unbind, v.State.Name(i))
 		}
 	}
-	return m.observeSettings(v)
+	return nil
 }
 
 // filters reads the tc datapath's filters: those in the trunk block, each
@@ -320,6 +346,11 @@ func (m *Manager) filters(all guards, st *plan.State) ([]plan.Filter, error) {
 		return nil, err
 	}
 	defer t.Close()
+	return filtersOn(t, all, st)
+}
+
+// filtersOn is filters over t.
+func filtersOn(t tcnl.TC, all guards, st *plan.State) ([]plan.Filter, error) {
 	objs, err := t.Filters(tc.Msg{Ifindex: tc.MagicBlock, Parent: all.trunk})
 	if err != nil {
 		return nil, fmt.Errorf("listing the filters of block %d: %w", all.trunk, err)
@@ -341,6 +372,7 @@ func indexes(st *plan.State, names []string) []int {
 // boundPorts is the guard's status (which devices are bound to its block),
 // or why it is not known.
 type boundPorts struct {
+	block  uint32
 	status tcguard.Status
 	err    error
 }
@@ -381,24 +413,40 @@ func (m *Manager) boundPorts(gs guards, block uint32) <-chan boundPorts {
 	go func() {
 		g, err := m.openGuard(gs, block)
 		if err != nil {
-			ch <- boundPorts{err: err}
+			ch <- boundPorts{block: block, err: err}
 			return
 		}
 		defer g.Close()
 		gs, err := g.Status(nil)
-		ch <- boundPorts{status: gs, err: err}
+		ch <- boundPorts{block: block, status: gs, err: err}
 	}()
 	return ch
 }
 
 // Apply converges the kernel to cfg and records it as applied. On error the
-// phases done are kept; running Apply again converges.
+// phases done are kept; running Apply again converges. Once it planned, it
+// records its outcome, success or failure (LastApply); one refused before
+// anything changed (nil View: a parent missing, a foreign link in the way)
+// leaves the state directory as it was.
 func (m *Manager) Apply(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	unlock, err := m.Lock()
 	if err != nil {
 		return nil, plan.Result{}, err
 	}
 	defer unlock()
+	v, res, err := m.converge(cfg, raw)
+	if v == nil {
+		return v, res, err
+	}
+	if rerr := m.recordOutcome(cfg, err); rerr != nil && err == nil {
+		// A failed apply's own error matters more than its record's.
+		err = fmt.Errorf("applied, but cannot record it: %w", rerr)
+	}
+	return v, res, err
+}
+
+// converge is Apply under the lock.
+func (m *Manager) converge(cfg *config.Config, raw []byte) (*View, plan.Result, error) {
 	if _, err := m.RestoreKicked(); err != nil {
 		return nil, plan.Result{}, err
 	}
@@ -543,6 +591,9 @@ func (m *Manager) Down() ([]plan.Foreign, error) {
 	if err := m.downDatapath(st); err != nil {
 		return nil, err
 	}
+	if err := m.dir.Remove(passTrunksFile); err != nil {
+		return nil, err
+	}
 	return plan.ForeignInGroups(st), m.dir.Remove(appliedFile)
 }
 
@@ -584,8 +635,15 @@ func (m *Manager) downDatapath(st *plan.State) error {
 	if err != nil {
 		return err
 	}
+	fs, err := m.filters(all, st)
+	if err != nil {
+		return err
+	}
 	v := &View{State: st, Plan: &plan.Plan{}}
-	if err := m.observeDatapath(cfg, v, gs); err != nil {
+	if err := datapathView(cfg, v, gs, fs, m.trunkStatus(all, cfg.Guard.Block)); err != nil {
+		return err
+	}
+	if err := m.observeSettings(v); err != nil {
 		return err
 	}
 	if _, err := m.applyFilters(all, v.Plan.Filters, st); err != nil {

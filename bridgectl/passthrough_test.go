@@ -89,7 +89,7 @@ func TestPassthroughApply(t *testing.T) {
 					k.FilterFrames(trunkBlock, f.Prio, f.Handle, 3, 372)
 				}
 			}
-			r, err := m.Status(cfg)
+			r, err := m.Status(cfg, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,6 +177,17 @@ func TestPassthroughFollowsGuard(t *testing.T) {
 				if f.Pass != "" && f.Forwarded != 2 {
 					t.Errorf("%s: forwarded %d of 2", f, f.Forwarded)
 				}
+			}
+			r, err := m.Status(cfg, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []PassthroughStatus{
+				{In: "eth0", Out: "eth1", Protocol: "lacp", Group: "default", Present: true, Forwarded: 2, Bytes: 248},
+				{In: "eth1", Out: "eth0", Protocol: "lacp", Group: "default", Present: true, Forwarded: 2, Bytes: 248},
+			}
+			if !slices.Equal(r.Passthroughs, want) {
+				t.Fatalf("status: passthroughs %+v, want %+v", r.Passthroughs, want)
 			}
 		})
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/tcguard"
@@ -74,17 +76,36 @@ func (m *Manager) Unblock(g Unblocker, group string) ([]string, error) {
 	return m.Kick(trunks)
 }
 
+// passTrunksFile records, with the applied configuration, the trunks of
+// each group's pass-throughs: "GROUP TRUNK..." per line. Unblock reads it
+// and not the applied file, whose parse at thousands of translations
+// would cost promotion more than its one tc request.
+const passTrunksFile = "passthrough-trunks"
+
+// recordPassTrunks writes passTrunksFile for cfg; none without
+// pass-throughs.
+func (m *Manager) recordPassTrunks(cfg *config.Config) error {
+	if len(cfg.Passthroughs) == 0 {
+		return m.dir.Remove(passTrunksFile)
+	}
+	var b bytes.Buffer
+	for _, p := range cfg.Passthroughs {
+		fmt.Fprintf(&b, "%s %s %s\n", p.Group, p.A, p.B)
+	}
+	return m.dir.WriteFile(passTrunksFile, b.Bytes())
+}
+
 // passTrunks are the trunks of group's pass-throughs in the applied
-// configuration, sorted; none if nothing is applied.
+// configuration (passTrunksFile), sorted; none if nothing is applied.
 func (m *Manager) passTrunks(group string) []string {
-	applied, err := m.Applied()
+	b, err := m.dir.ReadFile(passTrunksFile)
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, p := range applied.Passthroughs {
-		if p.Group == group {
-			out = append(out, p.A, p.B)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == group {
+			out = append(out, f[1:]...)
 		}
 	}
 	slices.Sort(out)
@@ -191,7 +212,7 @@ func (m *Manager) RestoreKicked() ([]string, error) {
 func (m *Manager) setKicked(ks []kicked, op kernel.Op) error {
 	var errs []error
 	for _, k := range ks {
-		if _, err := m.links.Exec([]kernel.Request{{Op: op, Index: k.index, What: fmt.Sprintf("%s: renegotiation kick", k.name)}}); err != nil {
+		if _, err := m.links.Exec([]kernel.Request{{Op: op, Index: k.index, What: fmt.Sprintf("%s: renegotiation kick", k.name), Done: unix.ENODEV}}); err != nil {
 			errs = append(errs, fmt.Errorf("trunk %s: %w", k.name, err))
 		}
 	}

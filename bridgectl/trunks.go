@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
 	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 )
@@ -116,7 +118,11 @@ func (m *Manager) setSettings(steps []plan.SettingStep) error {
 			if s.Want {
 				op = kernel.OpPromiscOn
 			}
-			_, err = m.links.Exec([]kernel.Request{{Op: op, Index: s.Index, What: fmt.Sprintf("%s: %s", s.Trunk, s)}})
+			r := kernel.Request{Op: op, Index: s.Index, What: fmt.Sprintf("%s: %s", s.Trunk, s)}
+			if s.Restore {
+				r.Done = unix.ENODEV // a trunk gone meanwhile has nothing to put back
+			}
+			_, err = m.links.Exec([]kernel.Request{r})
 		} else {
 			err = m.Offloads.Set(s.Trunk, string(s.Setting), s.Want)
 		}

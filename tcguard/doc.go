@@ -20,6 +20,12 @@
 // redirects the frame to the other trunk. The action is the guard there
 // too: dropping, no translated frame leaves; passing, all do. Frames no
 // filter takes (a management VLAN) reach the host stack, blocked or open.
+// A pass-through (bridgectl's [[passthrough]], either datapath) binds its
+// trunks to the same block and adds one flower filter per direction for
+// the slow protocols (LACP), made like a translation filter: the shared
+// action, then the redirect to the other trunk. Status counts those
+// filters among the gated ones; to the guard they are translation
+// filters that rewrite no tag.
 // Promotion reads the action itself (one dump of the gact actions), never
 // the thousands of translation filters; Status reads those too.
 //

@@ -87,7 +87,8 @@ type Status struct {
 	// block, ours or not, sorted.
 	Users []int
 	// Strangers are devices bound to either block (either direction) that
-	// are not expected ports; only known when expected ports are given.
+	// are not expected ports, nor trunks bound by BindTrunks; only known
+	// when expected ports are given.
 	Strangers []int
 	// Intruders describe filters and chains in the blocks that the guard
 	// did not create (ErrForeignBlock): a block is somebody else's too.
@@ -156,7 +157,10 @@ func (g *Guard) status(ports []int, trunks bool) (Status, error) {
 	return s, nil
 }
 
-// strangers lists the devices whose qdisc uses block but that are not ports.
+// strangers lists the devices whose qdisc uses block but that are not
+// ports, nor trunks bound as BindTrunks binds them (a pass-through's, in
+// the bridge datapath: bridgectl binds them, and their filters end in the
+// guard's action).
 func strangers(ports []int, ingress map[int]qdisc, o Options) []int {
 	want := make(map[int]bool, len(ports))
 	for _, p := range ports {
@@ -164,7 +168,7 @@ func strangers(ports []int, ingress map[int]qdisc, o Options) []int {
 	}
 	var out []int
 	for ifindex, q := range ingress {
-		if q.uses(o) && !want[ifindex] {
+		if q.uses(o) && !want[ifindex] && !q.is(trunkQdisc(o)) {
 			out = append(out, ifindex)
 		}
 	}

@@ -121,3 +121,29 @@ func TestTrunksForeign(t *testing.T) {
 		t.Fatalf("intruders %q", s.Intruders)
 	}
 }
+
+// Bridge ports and, beside them, trunks bound by BindTrunks (a
+// pass-through's, in the bridge datapath): the trunks are the guard's own,
+// not strangers; a device bound some other way still is.
+func TestTrunksBesidePortsAreNotStrangers(t *testing.T) {
+	k := newKernel(t, 1, 2, 3, 4, 5)
+	g := guardOn(t, k, testBlock)
+	if err := g.Bind([]int{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.BindTrunks([]int{3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := g.Status([]int{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Strangers) != 0 || s.State != Blocked {
+		t.Fatalf("status %+v: want blocked, no strangers", s)
+	}
+	// Device 5's ingress on the guard's own block: somebody else's use.
+	k.PlantQdisc(tc.Object{Msg: tc.Msg{Ifindex: 5, Parent: tc.HandleIngress}, Attribute: tc.Attribute{Kind: kindClsact, IngressBlock: new(uint32(testBlock))}})
+	if s, err = g.Status([]int{1, 2}); err != nil || fmt.Sprint(s.Strangers) != "[5]" {
+		t.Fatalf("strangers %v (%v), want [5]", s.Strangers, err)
+	}
+}

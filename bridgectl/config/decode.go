@@ -73,6 +73,7 @@ type parser struct {
 	declared    []Group
 	declaredSet map[string]bool
 	guardPos    Pos
+	guardFlush  SwitchFlush // [guard] switch_flush_ms
 	// positions is the number of translations the specs decoded so far
 	// expand to, checked against maxTranslations before expansion.
 	positions int
@@ -98,7 +99,7 @@ const (
 // The keys each table may have.
 var (
 	topKeys         = []string{"datapath", "translation", "guard", "bridge", "group", "passthrough"}
-	guardKeys       = []string{"block"}
+	guardKeys       = []string{"block", "switch_flush_ms"}
 	bridgeKeys      = []string{"ageing"}
 	translationKeys = []string{"name", "a", "b", "bridge", "group"}
 	endKeys         = []string{"parent", "vlan", "outer", "inner", "outer_proto", "mtu"}
@@ -132,6 +133,7 @@ func (p *parser) document(doc map[string]any) (*Config, []spec) {
 			cfg.Guard.Block = uint32(n)
 			p.guardPos = p.pos(child(path, "block"))
 		}
+		p.guardFlush = p.switchFlush(t, path, "guard.switch_flush_ms")
 	}
 	if t, path := p.table(doc, "", "bridge"); t != nil {
 		p.unknownKeys(t, path, "bridge.", bridgeKeys)

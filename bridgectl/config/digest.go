@@ -40,6 +40,16 @@ func (c *Config) Digest() string {
 		b = append(b, "datapath tc\n"...)
 	}
 	for _, g := range c.Groups {
+		if g.SwitchFlush.Set {
+			// Only then: files without the key keep their digests. In the
+			// digest so that a change re-applies and re-records the file,
+			// which the agent reads it from.
+			b = append(b, "group "...)
+			b = strconv.AppendQuote(b, g.Name)
+			b = append(b, " switch_flush_ms "...)
+			b = strconv.AppendInt(b, int64(g.SwitchFlush.Ms), 10)
+			b = append(b, '\n')
+		}
 		if g.Name == DefaultGroup {
 			continue // its block is guard.block's; files without groups keep their digests
 		}

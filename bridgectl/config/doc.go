@@ -7,7 +7,9 @@
 // once, each with the line it concerns, and derives the deterministic kernel
 // link names (linkName, End.Links, Translation.Bridge) the rest of bridgectl
 // uses, so that every node of a cluster builds the same names from the same
-// file.
+// file. A [[passthrough]] names two trunks, the parents of a
+// translation's ends, across which the slow protocols (LACP) cross while
+// their group's guard is open.
 //
 // Load is the one way every command and agent reads the file. It refuses
 // files over maxFileSize, and Parse refuses files whose ranges expand to

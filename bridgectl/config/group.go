@@ -21,7 +21,27 @@ type Group struct {
 	Block   uint32
 	Derived bool // Block comes from the name (GroupBlock)
 	Pos     Pos  // the [[group]] header; the file for an implicit default
+	// SwitchFlush is the group's switch_flush_ms ([guard] switch_flush_ms
+	// for the default group), for the tcguard agent.
+	SwitchFlush SwitchFlush
 }
+
+// SwitchFlush is how long, in ms, the tcguard agent's demote takes a
+// group's trunks down once its guard is blocked, so that the switches
+// forget the hosts' addresses they learned behind this node (0: never).
+// The agent's switch_flush_ms parameter, where the cluster sets it, wins.
+// A group whose trunks carry another group's translations cannot have
+// one: taking them down would cut that group on this node.
+type SwitchFlush struct {
+	Ms  int
+	Set bool // the file sets it
+	Pos Pos  // of the key
+}
+
+// MaxSwitchFlushMs is the longest switch flush: any switch sees a link go
+// down within a second, and the agent's demote may have to hold the
+// trunks down itself within its timeout.
+const MaxSwitchFlushMs = 10000
 
 // Derived blocks lie in [groupBlockBase, groupBlockBase+4*groupBlockSlots),
 // four indexes apart, away from the default [guard] block and small
@@ -40,7 +60,7 @@ func GroupBlock(name string) uint32 {
 	return groupBlockBase + 4*(h.Sum32()%groupBlockSlots)
 }
 
-var groupKeys = []string{"name", "block"}
+var groupKeys = []string{"name", "block", "switch_flush_ms"}
 
 // groups decodes the [[group]] tables.
 func (p *parser) groups(doc map[string]any) []Group {
@@ -85,6 +105,7 @@ func (p *parser) groups(doc map[string]any) []Group {
 		} else if _, present := t["block"]; !present {
 			g.Block, g.Derived = GroupBlock(name), true
 		}
+		g.SwitchFlush = p.switchFlush(t, at, "group.switch_flush_ms")
 		out = append(out, g)
 	}
 	return out
@@ -101,7 +122,7 @@ func (p *parser) resolveGroups(cfg *Config, declared []Group, guardPos Pos) {
 	}
 	// The default group always: its guard is [guard] block's, whose next
 	// index but one is the tc datapath's block.
-	gs := []Group{{Name: DefaultGroup, Block: cfg.Guard.Block, Pos: guardPos}}
+	gs := []Group{{Name: DefaultGroup, Block: cfg.Guard.Block, Pos: guardPos, SwitchFlush: p.guardFlush}}
 	for _, g := range declared {
 		if !used[g.Name] {
 			p.errorf(g.Pos, "group %q: no translation is in it (add group = %q to one, or remove the group)", g.Name, g.Name)
@@ -121,6 +142,21 @@ func (p *parser) resolveGroups(cfg *Config, declared []Group, guardPos Pos) {
 		}
 	}
 	cfg.Groups = gs
+	for _, g := range gs {
+		if shared := cfg.SharedTrunks(g.Name); g.SwitchFlush.Ms > 0 && len(shared) > 0 {
+			p.errorf(g.SwitchFlush.Pos, "group %q: switch_flush_ms %d, but its trunks %s carry other groups' translations too: a flush would cut them on this node; set 0 (or give the group trunks of its own)",
+				g.Name, g.SwitchFlush.Ms, strings.Join(shared, ", "))
+		}
+	}
+}
+
+// switchFlush decodes a switch_flush_ms key of table t at path.
+func (p *parser) switchFlush(t map[string]any, path, what string) SwitchFlush {
+	n, ok := p.integer(t, path, "switch_flush_ms", what, 0, MaxSwitchFlushMs)
+	if !ok {
+		return SwitchFlush{}
+	}
+	return SwitchFlush{Ms: int(n), Set: true, Pos: p.pos(child(path, "switch_flush_ms"))}
 }
 
 // Group returns the group called name, or nil.

@@ -106,6 +106,12 @@ func TestGroupErrors(t *testing.T) {
 			"g.toml:4: group \"w\": its block 5 overlaps group \"e\"'s 7"},
 		{"group not a string", "[[translation]]\nname = \"x\"\ngroup = 3\na = { parent = \"eth0\", vlan = 1 }\nb = { parent = \"eth1\", vlan = 2 }\n", "g.toml:3: group: must be a string"},
 		{"group not an array", "group = 3\n" + tr("x", "", 1), "g.toml:1: group: must be an array of tables"},
+		{"flush on shared trunks", "[[group]]\nname = \"e\"\nswitch_flush_ms = 300\n" + tr("x", "e", 1) + tr("y", "", 2),
+			"g.toml:3: group \"e\": switch_flush_ms 300, but its trunks eth0, eth1 carry other groups' translations too"},
+		{"default's flush on shared trunks", "[guard]\nswitch_flush_ms = 1\n[[group]]\nname = \"e\"\n" + tr("x", "e", 1) + tr("y", "", 2),
+			"g.toml:2: group \"default\": switch_flush_ms 1, but its trunks eth0, eth1"},
+		{"flush out of range", "[guard]\nswitch_flush_ms = 10001\n" + tr("y", "", 2), "g.toml:2: guard.switch_flush_ms: 10001 is out of range"},
+		{"flush negative", "[[group]]\nname = \"e\"\nswitch_flush_ms = -1\n" + tr("x", "e", 1), "g.toml:3: group.switch_flush_ms: -1 is out of range"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("g.toml", []byte(c.src))
@@ -113,6 +119,41 @@ func TestGroupErrors(t *testing.T) {
 				t.Fatalf("got %v\nwant %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A group with trunks of its own may flush them; 0 is allowed on shared
+// trunks (it flushes nothing); the key is optional.
+func TestGroupSwitchFlush(t *testing.T) {
+	src := "[guard]\nswitch_flush_ms = 0\n[[group]]\nname = \"e\"\nswitch_flush_ms = 300\n[[group]]\nname = \"w\"\n" +
+		"[[translation]]\nname = \"x\"\ngroup = \"e\"\na = { parent = \"eth0\", vlan = 1 }\nb = { parent = \"eth1\", vlan = 2 }\n" +
+		"[[translation]]\nname = \"y\"\na = { parent = \"eth0\", vlan = 3 }\nb = { parent = \"eth1\", vlan = 4 }\n" +
+		"[[translation]]\nname = \"z\"\ngroup = \"w\"\na = { parent = \"eth2\", vlan = 3 }\nb = { parent = \"eth3\", vlan = 4 }\n"
+	_, err := Parse("g.toml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "g.toml:5: group \"e\": switch_flush_ms 300") {
+		t.Fatalf("e shares eth0/eth1 with the default group: %v", err)
+	}
+	src = strings.Replace(src, "group = \"e\"\na = { parent = \"eth0\", vlan = 1 }\nb = { parent = \"eth1\"", "group = \"e\"\na = { parent = \"eth4\", vlan = 1 }\nb = { parent = \"eth5\"", 1)
+	cfg, err := Parse("g.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]SwitchFlush{
+		DefaultGroup: {Ms: 0, Set: true, Pos: Pos{File: "g.toml", Line: 2}},
+		"e":          {Ms: 300, Set: true, Pos: Pos{File: "g.toml", Line: 5}},
+		"w":          {},
+	}
+	for name, w := range want {
+		if got := cfg.Group(name).SwitchFlush; got.Ms != w.Ms || got.Set != w.Set || got.Pos.Line != w.Pos.Line {
+			t.Errorf("group %s: %+v, want %+v", name, got, w)
+		}
+	}
+	unset, err := Parse("g.toml", []byte(strings.Replace(src, "switch_flush_ms = 300\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unset.Digest() == cfg.Digest() {
+		t.Error("the digest ignores a group's switch_flush_ms: the agent would keep reading the old value")
 	}
 }
 

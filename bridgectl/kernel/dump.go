@@ -113,6 +113,7 @@ func observe(m []byte, stats bool) (o *plan.Observed, err error) {
 	if stats && a.Statistics != nil {
 		o.RxPackets, o.TxPackets = a.Statistics.RxPackets, a.Statistics.TxPackets
 		o.RxBytes, o.TxBytes = a.Statistics.RxBytes, a.Statistics.TxBytes
+		o.RxDropped, o.TxDropped = a.Statistics.RxDropped, a.Statistics.TxDropped
 	}
 	switch l := l.(type) {
 	case *netlink.Vlan:

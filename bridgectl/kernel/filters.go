@@ -205,7 +205,7 @@ func decodeActions(f *plan.Filter, acts []*tc.Action, st *plan.State, gates Gate
 			known = false
 		}
 		if i == 0 {
-			f.Matched = packets(a.Stats)
+			f.Matched, f.MatchedBytes = packets(a.Stats), bytes(a.Stats)
 		}
 	}
 	if !known || f.Out.Parent == "" || (len(tags) == 0) != (f.Pass != "") {

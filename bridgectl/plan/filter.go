@@ -45,10 +45,14 @@ type Filter struct {
 	Guard  uint32
 	SkipHW bool // skip_hw: no NIC may take over (and bypass the guard)
 
-	// Counters of an observed filter, read only by status.
-	Matched   uint64 // frames the filter took (its first action's count)
-	Forwarded uint64 // frames redirected (the redirect's count)
-	Bytes     uint64 // bytes redirected, as sent
+	// Counters of an observed filter, read only by status. The kernel
+	// counts an action's bytes as the frame's length when tc ingress saw
+	// it, also after the tags are rewritten (verified in the testbed:
+	// MatchedBytes and Bytes grow alike).
+	Matched      uint64 // frames the filter took (its first action's count)
+	MatchedBytes uint64 // their bytes
+	Forwarded    uint64 // frames redirected (the redirect's count)
+	Bytes        uint64 // bytes redirected
 }
 
 // Key is what tells filters apart: the trunk and tags of the frames it

@@ -91,6 +91,7 @@ type Observed struct {
 
 	// Counters, read only by status (IFLA_STATS64).
 	RxPackets, TxPackets, RxBytes, TxBytes uint64
+	RxDropped, TxDropped                   uint64
 }
 
 // InGroup reports whether the link is in one of bridgectl's device groups.

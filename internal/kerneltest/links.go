@@ -44,7 +44,8 @@ type links struct{ k *Kernel }
 
 func (l links) Close() error { return nil }
 
-// Dump returns every link, by ifindex; counters stay zero.
+// Dump returns every link, by ifindex, with the counters tests set
+// (SetLink) if stats is asked for, as the kernel skips them otherwise.
 func (l links) Dump(stats bool) ([]*plan.Observed, error) {
 	k := l.k
 	k.mu.Lock()
@@ -56,6 +57,9 @@ func (l links) Dump(stats bool) ([]*plan.Observed, error) {
 	for _, i := range slices.Sorted(maps.Keys(k.links)) {
 		o := k.links[i].Observed
 		o.OperUp = k.operUp(i)
+		if !stats {
+			o.RxPackets, o.TxPackets, o.RxBytes, o.TxBytes, o.RxDropped, o.TxDropped = 0, 0, 0, 0, 0, 0
+		}
 		out = append(out, &o)
 	}
 	return out, nil

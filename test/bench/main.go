@@ -83,7 +83,7 @@ func main() {
 		fatalf("no -bin (or QB_BIN)")
 	}
 	os.MkdirAll(*work, 0o755)
-	dataplane := *dpOnly || !*quick && !*tcOnly
+	dataplane := *dpOnly || !*quick && !*tcOnly && !*metricsOnly
 	if *dpProfile != "" {
 		if !dataplane {
 			fatalf("-profile profiles the data plane, which -quick and -tcpath leave out")
@@ -91,7 +91,9 @@ func main() {
 		requirePerf()
 	}
 	var rows []row
-	if *tcOnly {
+	if *metricsOnly {
+		rows = benchMetrics()
+	} else if *tcOnly {
 		rows = benchTCPath()
 	} else if !*dpOnly {
 		rows = append(rows, benchBridgectl()...)
@@ -99,8 +101,9 @@ func main() {
 			rows = append(rows, benchGuard()...)
 		}
 	}
-	if !*tcOnly && !*dpOnly && !*quick {
+	if !*tcOnly && !*dpOnly && !*quick && !*metricsOnly {
 		rows = append(rows, benchTCPath()...)
+		rows = append(rows, benchMetrics()...)
 	}
 	if dataplane {
 		rows = append(rows, benchDataplane()...)

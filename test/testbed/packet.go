@@ -61,12 +61,24 @@ func (p *Port) Send(f Frame) error {
 // Recv returns the next frame received (not sent) on the port whose
 // EtherType is want, or an error once the deadline passes.
 func (p *Port) Recv(want uint16, deadline time.Time) (Frame, error) {
+	return p.recv(deadline, func(f Frame) bool { return f.EtherType == want }, fmt.Sprintf("with EtherType %#04x ", want))
+}
+
+// RecvAny returns the next frame received (not sent) on the port, or an
+// error once the deadline passes.
+func (p *Port) RecvAny(deadline time.Time) (Frame, error) {
+	return p.recv(deadline, func(Frame) bool { return true }, "")
+}
+
+// recv returns the next frame received that accept takes; what describes
+// them in the error.
+func (p *Port) recv(deadline time.Time, accept func(Frame) bool, what string) (Frame, error) {
 	buf := make([]byte, 65536)
 	oob := make([]byte, 256)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return Frame{}, fmt.Errorf("no frame with EtherType %#04x before the deadline", want)
+			return Frame{}, fmt.Errorf("no frame %sbefore the deadline", what)
 		}
 		tv := unix.NsecToTimeval(left.Nanoseconds())
 		if err := unix.SetsockoptTimeval(p.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
@@ -84,7 +96,7 @@ func (p *Port) Recv(want uint16, deadline time.Time) (Frame, error) {
 		}
 		raw := RestoreTag(buf[:n], oob[:oobn])
 		f, err := ParseFrame(raw)
-		if err != nil || f.EtherType != want {
+		if err != nil || !accept(f) {
 			continue
 		}
 		return f, nil

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -58,10 +60,21 @@ func newApp() *cli.App {
 					"   bridgectl check\n" +
 					"   bridgectl check --netns lab || bridgectl apply --netns lab     # converge if it drifted"},
 			{Name: "status", Usage: "show every translation: links, state, counters, guard", Flags: append(commonFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}), Action: cmdStatus,
-				Description: "First the node's guard: blocked or open, ports bound, frames dropped (tcguard status has the\n" +
-					"details). Then one line per translation: its links from the trunk up, the bridge, the first\n" +
-					"problem found (missing, down or no-carrier link, else up), the guard over its ports (UNBOUND: a\n" +
-					"port forwards whatever the guard says) and the packet counters of both bridge ports.\n\nExamples:\n" +
+				Description: "First the configuration: the file, its digest, and drift (nothing applied, the file is not the\n" +
+					"applied configuration, or check would not exit 0), then the last apply's time and outcome (apply,\n" +
+					"watch, the bridge agent). Then the node's guard: blocked or open, ports bound, frames dropped (tcguard\n" +
+					"status has the details), the promotion score the tcguard agent sets. Then one line per translation:\n" +
+					"its links from the trunk up, the bridge, the first problem found (missing, down or no-carrier link,\n" +
+					"else up), the guard over its ports (UNBOUND: a port forwards whatever the guard says) and the packet\n" +
+					"counters of both bridge ports (tc datapath: per direction, its filter and counters). A pass-through\n" +
+					"([[passthrough]]) has a line per direction: its filter present or MISSING, its guard, the frames sent.\n\n" +
+					"--json prints all of it, with what `bridgectl metrics` exports: config {file, digest,\n" +
+					"applied_digest, translations, drift, drift_reason, last_apply {time, ok, digest, error}}, guard\n" +
+					"{group, block, state, ports_bound, ports_expected, dropped_packets, promotion_score}, and per\n" +
+					"translation its links' counters (rx/tx packets, bytes, dropped), its filters (tc datapath) and\n" +
+					"directions [{direction, received_frames, received_bytes, frames, bytes, dropped_frames}];\n" +
+					"passthroughs [{in, out, protocol, group, present, forwarded, bytes}]. It reads;\n" +
+					"it takes no lock.\n\nExamples:\n" +
 					"   bridgectl status\n" +
 					"   bridgectl status --json --netns lab"},
 			{Name: "down", Usage: "delete every link bridgectl created, and nothing else", Flags: commonFlags(), Action: cmdDown,
@@ -73,6 +86,7 @@ func newApp() *cli.App {
 					"   bridgectl down --netns lab"},
 			watchCommand(),
 			carrierCommand(),
+			metricsCommand(),
 			clidoc.CompletionCommand("bridgectl"),
 			clidoc.ManCommand(8, "tcguard(8)", "ocf_qinqbridge_bridge(7)", "ocf_qinqbridge_tcguard(7)"),
 		},
@@ -197,8 +211,8 @@ func cmdCheck(c *cli.Context) error {
 }
 
 func cmdStatus(c *cli.Context) error {
-	return withManager(c, func(cfg *config.Config, _ []byte, m *bridgectl.Manager) error {
-		r, err := m.Status(cfg)
+	return withManager(c, func(cfg *config.Config, raw []byte, m *bridgectl.Manager) error {
+		r, err := m.Status(cfg, raw)
 		if err != nil {
 			return fail(exitError, "%v", err)
 		}
@@ -207,15 +221,24 @@ func cmdStatus(c *cli.Context) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(r)
 		}
+		writeConfigStatus(os.Stdout, r.Config)
 		states := map[string]string{}
 		for _, g := range r.Groups {
 			label := "guard"
 			if len(r.Groups) > 1 {
-				label = "guard of group " + g.Name
+				label = "guard of group " + g.Group
 			}
-			fmt.Printf("%s: block %d %s, %d/%d ports bound, dropped %d frames\n",
-				label, g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets)
-			states[g.Name] = g.State
+			fmt.Printf("%s: block %d %s, %d/%d ports bound, dropped %d frames, promotion score %d\n",
+				label, g.Block, g.State, g.PortsBound, g.PortsExpected, g.DroppedPackets, g.PromotionScore)
+			states[g.Group] = g.State
+		}
+		for _, p := range r.Passthroughs {
+			present := "present"
+			if !p.Present {
+				present = "MISSING"
+			}
+			fmt.Printf("passthrough %s -> %s (%s): %s, guard of group %s %s, forwarded %d frames\n",
+				p.In, p.Out, p.Protocol, present, p.Group, states[p.Group], p.Forwarded)
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		if cfg.Datapath == config.TCDatapath {
@@ -230,6 +253,24 @@ func cmdStatus(c *cli.Context) error {
 		}
 		return w.Flush()
 	})
+}
+
+// writeConfigStatus is status's first lines: the file against what is
+// applied and the kernel, and the last apply.
+func writeConfigStatus(w io.Writer, c bridgectl.ConfigStatus) {
+	sync := "in sync"
+	if c.Drift {
+		sync = "DRIFT: " + c.DriftReason
+	}
+	fmt.Fprintf(w, "config: %s, %d translations, digest %.12s, %s\n", c.File, c.Translations, c.Digest, sync)
+	switch a := c.LastApply; {
+	case a == nil:
+		fmt.Fprintln(w, "last apply: none since boot")
+	case a.OK:
+		fmt.Fprintf(w, "last apply: %s ok (digest %.12s)\n", a.Time.Local().Format(time.DateTime), a.Digest)
+	default:
+		fmt.Fprintf(w, "last apply: %s FAILED (digest %.12s): %s\n", a.Time.Local().Format(time.DateTime), a.Digest, strings.ReplaceAll(a.Error, "\n", "; "))
+	}
 }
 
 // writeFilterStatus is status's table for the tc datapath: per

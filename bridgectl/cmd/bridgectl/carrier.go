@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/urfave/cli/v2"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
@@ -52,7 +51,7 @@ func cmdCarrier(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	logger := daemonLogger("bridgectl carrier: ")
+	logger := serviceLogger("bridgectl carrier: ")
 	p := newPropagator(m, logger)
 	p.Notify = notifier(logger)
 	if len(bridgectl.CarrierPairs(cfg)) == 0 {
@@ -83,14 +82,4 @@ func reloadPropagator(hup <-chan os.Signal, path string, p *bridgectl.Propagator
 		}
 		p.Reload(cfg)
 	}
-}
-
-// daemonLogger logs to stderr with prefix; with timestamps unless the
-// journal, which stamps every line itself, reads it.
-func daemonLogger(prefix string) *log.Logger {
-	flags := log.LstdFlags
-	if j, _ := journal.StderrIsJournalStream(); j {
-		flags = 0
-	}
-	return log.New(os.Stderr, prefix, flags)
 }

@@ -11,7 +11,7 @@ func TestHelpExamples(t *testing.T) { clidoctest.HelpExamples(t, newApp) }
 
 func TestManPage(t *testing.T) {
 	out := clidoctest.Man(t, newApp)
-	for _, want := range []string{"BRIDGECTL(8)", "--config, -c FILE", "--netns NAME", "--verbose, -v", "--json", "tcguard(8)"} {
+	for _, want := range []string{"BRIDGECTL(8)", "--config, -c FILE", "--netns NAME", "--verbose, -v", "--json", "tcguard(8)", "--listen ADDR", "--metrics ADDR", "qinqbridge_config_drift"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("man page lacks %q", want)
 		}

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/urfave/cli/v2"
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
@@ -23,6 +25,7 @@ func watchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "debounce", Value: bridgectl.DefaultDebounce, Usage: "check once events have been quiet for `DURATION`"},
 			&cli.DurationFlag{Name: "debounce-max", Value: bridgectl.DefaultDebounceMax, Usage: "but no later than `DURATION` after a burst's first event"},
 			&cli.DurationFlag{Name: "check-interval", Value: bridgectl.DefaultCheckInterval, Usage: "also check everything every `DURATION`, events or not (0: never)"},
+			&cli.StringFlag{Name: "metrics", Usage: "also serve Prometheus metrics on `ADDR` (HOST:PORT), as `bridgectl metrics --listen ADDR` does"},
 		),
 		Action: cmdWatch,
 		Description: "For standalone boxes and labs, without Pacemaker (on a cluster node the bridge resource agent\n" +
@@ -40,7 +43,11 @@ func watchCommand() *cli.Command {
 			"does on a Pacemaker node.\n\n" +
 			"systemd (Type=notify): READY=1 once the first apply succeeded, STATUS= with what happened\n" +
 			"last, WATCHDOG=1 at half of WatchdogSec. See examples/qinqbridge.service.\n\n" +
-			"Example: bridgectl watch -c /etc/qinqbridge/qinqbridge.toml",
+			"--metrics ADDR serves at http://ADDR/metrics what `bridgectl metrics` serves, read on each\n" +
+			"scrape without waiting for the watcher's applies; if serving fails, watch exits 2.\n\n" +
+			"Examples:\n" +
+			"   bridgectl watch -c /etc/qinqbridge/qinqbridge.toml\n" +
+			"   bridgectl watch --metrics 127.0.0.1:9731",
 	}
 }
 
@@ -56,13 +63,19 @@ func cmdWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	logger := serviceLogger("bridgectl watch: ")
+	var metricsLn net.Listener
+	if c.String("metrics") != "" {
+		if metricsLn, err = listenMetrics(c); err != nil {
+			return err
+		}
+	}
 	m, err := open(c)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 
-	logger := daemonLogger("bridgectl watch: ")
 	o := bridgectl.WatchOptions{
 		Debounce:      c.Duration("debounce"),
 		DebounceMax:   c.Duration("debounce-max"),
@@ -102,17 +115,47 @@ func cmdWatch(c *cli.Context) error {
 			}
 		}
 	}()
+	// The metrics server stops with the watcher; if it fails, the
+	// watcher stops too (exit 2: systemd restarts the service).
+	ctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	served := make(chan error, 1)
+	if metricsLn != nil {
+		go func() {
+			err := serveMetrics(ctx, metricsLn, c, logger)
+			served <- err
+			if err != nil {
+				logger.Printf("metrics: %v; stopping", err)
+				stopWatch()
+			}
+		}()
+	} else {
+		served <- nil
+	}
 	propagated := make(chan error, 1)
 	go func() { propagated <- p.Run(ctx, cfg) }()
 	err = w.Run(ctx, cfg, raw)
-	stop() // ends the propagator too, if the watcher failed
+	stopWatch() // ends the propagator too, if the watcher failed
 	if perr := <-propagated; perr != nil {
 		logger.Printf("carrier propagation: %v", perr)
 	}
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
+	if err := <-served; err != nil {
+		return fail(exitError, "metrics: %v", err)
+	}
 	return nil
+}
+
+// serviceLogger logs to stderr, each line prefixed; with timestamps unless
+// the journal, which stamps every line itself, reads it.
+func serviceLogger(prefix string) *log.Logger {
+	flags := log.LstdFlags
+	if j, _ := journal.StderrIsJournalStream(); j {
+		flags = 0
+	}
+	return log.New(os.Stderr, prefix, flags)
 }
 
 // notifier sends to $NOTIFY_SOCKET (nothing without it); a failure is

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/internal/namespace"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
@@ -56,7 +57,7 @@ const ParamGroup = "group"
 // ms), so 10 s is ample; and a demote that cannot detach a restorer holds
 // the trunks down itself, which must end well inside its 15 s timeout.
 // The bound also keeps the hold far from overflowing a time.Duration.
-const maxSwitchFlush = 10000
+const maxSwitchFlush = config.MaxSwitchFlushMs
 
 // A flush is recorded in a marker file in the state directory, one per
 // flush: flushFile + "." + a random generation (16 hex digits), written
@@ -266,46 +267,51 @@ type restorer interface {
 	Detach(r *ocf.Request, marker string) error
 }
 
-// flushTrunks returns the trunks a demote takes down, nil when it
-// flushes nothing. The demote asks before it blocks: the gap in the
-// traffic starts with the block, and the switchover waits for the demote.
-func (a *guard) flushTrunks(r *ocf.Request, n node.Node) []string {
-	hold, err := r.ParamInt(ParamSwitchFlush)
-	if err != nil {
-		// Out of range: start refused it; a demote still blocks.
-		r.Log.Errorf("switches not flushed: %v", err)
-		return nil
-	}
-	if hold == 0 || a.bounce == nil {
-		return nil
+// flushTrunks returns the trunks a demote takes down and for how long
+// (switchFlush of the applied configuration), nil when it flushes
+// nothing. The demote asks before it blocks: the gap in the traffic starts
+// with the block, and the switchover waits for the demote.
+func (a *guard) flushTrunks(r *ocf.Request, n node.Node) ([]string, int) {
+	if a.bounce == nil {
+		return nil, 0
 	}
 	applied, err := n.Applied()
 	if err != nil {
-		r.Log.Warningf("switches not flushed: %v", err)
-		return nil
+		if hold, _ := r.ParamInt(ParamSwitchFlush); hold > 0 {
+			r.Log.Warningf("switches not flushed: %v", err)
+		}
+		return nil, 0
+	}
+	hold, err := switchFlush(r, applied)
+	if err != nil {
+		// Out of range: start refused it; a demote still blocks.
+		r.Log.Errorf("switches not flushed: %v", err)
+		return nil, 0
+	}
+	if hold == 0 {
+		return nil, 0
 	}
 	group := groupOf(r)
 	if shared := applied.SharedTrunks(group); len(shared) > 0 {
 		// validate-all and start refuse it; never cut the other groups.
 		r.Log.Errorf("switches not flushed: trunks %s carry other groups' translations too", strings.Join(shared, ", "))
-		return nil
+		return nil, 0
 	}
 	trunks, err := a.bounce.Trunks(r.Param(node.ParamNetNS), applied.Trunks(group))
 	if err != nil || len(trunks) == 0 {
 		r.Log.Warningf("switches not flushed: trunks %v: %v", trunks, err)
-		return nil
+		return nil, 0
 	}
-	return trunks
+	return trunks, hold
 }
 
 // flushSwitches records the flush, takes the trunks down and leaves
 // bringing them up to a detached restorer (or, if it cannot start one,
 // waits for the hold itself).
-func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string) {
+func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string, hold int) {
 	if len(trunks) == 0 {
 		return
 	}
-	hold, _ := r.ParamInt(ParamSwitchFlush)
 	marker, err := writeFlush(a.stateFiles(), n.Dir(), a.now().Add(time.Duration(hold)*time.Millisecond), trunks)
 	if err != nil {
 		r.Log.Warningf("switches not flushed: %v", err)

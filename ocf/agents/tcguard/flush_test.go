@@ -38,14 +38,19 @@ func (f *fakeRestorer) Detach(_ *ocf.Request, marker string) error {
 
 // flushHarness is a harness whose agent flushes with fake links.
 func flushHarness(t *testing.T, hold string, later restorer) (*harness, *guard, *fakeBounce) {
-	h := newHarness(t, cfgTwo)
+	return flushHarnessOf(t, cfgTwo, hold, later)
+}
+
+// flushHarnessOf is flushHarness over the configuration cfg.
+func flushHarnessOf(t *testing.T, cfg, hold string, later restorer) (*harness, *guard, *fakeBounce) {
+	h := newHarness(t, cfg)
 	fb := &fakeBounce{}
 	g := &guard{open: h.k.Open, score: h.score, bounce: fb, later: later}
 	h.agent = newAgent(g)
 	if hold != "" {
 		h.env = append(h.env, "OCF_RESKEY_"+ParamSwitchFlush+"="+hold)
 	}
-	h.bridge(cfgTwo)
+	h.bridge(cfg)
 	h.want("start", nil, 0)
 	h.want("promote", nil, 0)
 	if len(fb.calls) != 0 {
@@ -72,18 +77,26 @@ func (h *harness) flushMarker() bool {
 }
 
 func TestSwitchFlush(t *testing.T) {
+	fileFlush := "[guard]\nswitch_flush_ms = 5\n" + cfgTwo
 	for _, tc := range []struct {
 		name  string
 		param string // switch_flush_ms; "" leaves the default (off)
+		file  string // the configuration; "": cfgTwo
 		want  []string
 	}{
-		{"off by default", "", nil},
-		{"off", "0", nil},
-		{"on", "5", []string{"down eth0,eth1,eth2"}},
+		{"off by default", "", "", nil},
+		{"off", "0", "", nil},
+		{"on", "5", "", []string{"down eth0,eth1,eth2"}},
+		{"the file's [guard] switch_flush_ms", "", fileFlush, []string{"down eth0,eth1,eth2"}},
+		{"the parameter wins over the file", "0", fileFlush, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fr := &fakeRestorer{}
-			h, g, fb := flushHarness(t, tc.param, fr)
+			file := tc.file
+			if file == "" {
+				file = cfgTwo
+			}
+			h, g, fb := flushHarnessOf(t, file, tc.param, fr)
 			h.want("demote", nil, 0)
 			if !slices.Equal(fb.calls, tc.want) {
 				t.Fatalf("demote: %v, want %v", fb.calls, tc.want)

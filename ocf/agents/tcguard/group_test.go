@@ -66,12 +66,12 @@ func TestGroupInstances(t *testing.T) {
 	h.k.SetCarrier("eth0", false)
 	h.score.set = nil
 	h.want("monitor", east, int(ocf.RunningPromoted))
-	if got := h.score.last(); got != scoreNoneOK {
-		t.Errorf("east's score with eth0 down: %d, want %d", got, scoreNoneOK)
+	if got := h.score.last(); got != bridgectl.PromotionScoreNoneOK {
+		t.Errorf("east's score with eth0 down: %d, want %d", got, bridgectl.PromotionScoreNoneOK)
 	}
 	h.want("monitor", nil, int(ocf.Success))
-	if got := h.score.last(); got != scoreMax {
-		t.Errorf("default's score with eth0 down: %d, want %d", got, scoreMax)
+	if got := h.score.last(); got != bridgectl.PromotionScoreMax {
+		t.Errorf("default's score with eth0 down: %d, want %d", got, bridgectl.PromotionScoreMax)
 	}
 
 	h.want("demote", east, int(ocf.Success))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl"
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
-	"github.com/qinqbridge/qinqbridge/bridgectl/plan"
 	"github.com/qinqbridge/qinqbridge/internal/defaults"
 	"github.com/qinqbridge/qinqbridge/ocf"
 	"github.com/qinqbridge/qinqbridge/ocf/agents/internal/node"
@@ -348,8 +347,9 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 	defer n.Close()
 	block, started := a.currentBlock(r, n)
 	var trunks []string
+	var hold int
 	if started {
-		trunks = a.flushTrunks(r, n)
+		trunks, hold = a.flushTrunks(r, n)
 	}
 	if err := a.block(r, n, block); err != nil {
 		return 0, err
@@ -358,7 +358,7 @@ func (a *guard) demote(ctx context.Context, r *ocf.Request) (ocf.Status, error) 
 		r.Log.Warningf("demoted an instance that was not started: guard of block %d blocked", block)
 		return ocf.Success, nil
 	}
-	a.flushSwitches(r, n, trunks)
+	a.flushSwitches(r, n, trunks, hold)
 	r.Log.Infof("demoted: guard of block %d blocked", block)
 	return ocf.Success, nil
 }
@@ -450,13 +450,14 @@ func (a *guard) validate(ctx context.Context, r *ocf.Request) (ocf.Status, error
 
 // checkGroup refuses (OCF_ERR_CONFIGURED) a group the file does not have,
 // and a switch flush for a group whose trunks carry another group's
-// translations: taking them down would cut those on this node.
+// translations: taking them down would cut those on this node. (A file
+// setting switch_flush_ms so does not validate; the parameter can.)
 func checkGroup(r *ocf.Request, cfg *config.Config) error {
 	group := groupOf(r)
 	if cfg.Group(group) == nil {
 		return ocf.Fail(ocf.ErrConfigured, "%s has no translation group %q", cfg.File, group)
 	}
-	hold, err := r.ParamInt(ParamSwitchFlush)
+	hold, err := switchFlush(r, cfg)
 	if err != nil {
 		return ocf.Fail(ocf.ErrConfigured, "%v", err)
 	}
@@ -467,61 +468,17 @@ func checkGroup(r *ocf.Request, cfg *config.Config) error {
 	return nil
 }
 
-// Promotion scores. Any positive score makes an instance eligible; the
-// highest is promoted.
-const (
-	scoreMax    = 100
-	scoreNoneOK = 1 // nothing can forward here (or nothing applied): still eligible
-)
-
-// promotionScore rates this node: 1 + 99 × the share of the applied
-// translations that can forward here — every link present (ours) and
-// administratively up, both parent interfaces up with carrier. So the
-// node that forwards the most translations is promoted, a pulled trunk
-// cable moves the promotion to a node whose trunks are fine, and some
-// node is always promoted even when both are impaired. An empty
-// configuration scores the maximum. It reads the links monitors and start
-// read anyway (snapshot); promote never computes it.
-func promotionScore(snap snapshot) (int, string) {
-	applied := snap.applied
-	if applied == nil {
-		return scoreNoneOK, "no bridge applied here"
-	}
-	ok, total := 0, 0
-	for i := range applied.Translations {
-		if applied.Translations[i].Group != snap.group {
-			continue
-		}
-		total++
-		if forwards(snap.links, &applied.Translations[i], applied.Datapath) {
-			ok++
+// switchFlush is the instance's switch flush, in ms: the parameter where
+// the cluster sets it, else the switch_flush_ms of its group in cfg (the
+// file's [[group]] or [guard] key; a nil cfg has none), else the
+// parameter's default, 0.
+func switchFlush(r *ocf.Request, cfg *config.Config) (int, error) {
+	if !r.ParamGiven(ParamSwitchFlush) && cfg != nil {
+		if g := cfg.Group(groupOf(r)); g != nil && g.SwitchFlush.Set {
+			return g.SwitchFlush.Ms, nil
 		}
 	}
-	if total == 0 {
-		return scoreMax, "no translations"
-	}
-	return scoreNoneOK + (scoreMax-scoreNoneOK)*ok/total, fmt.Sprintf("%d of %d translations of group %s can forward", ok, total, snap.group)
-}
-
-func forwards(st *plan.State, t *config.Translation, datapath config.Datapath) bool {
-	for _, e := range []*config.End{&t.A, &t.B} {
-		if p := st.ByName[e.Parent]; p == nil || !p.Up || !p.OperUp {
-			return false
-		}
-		if datapath == config.TCDatapath {
-			continue // no link: the bridge agent's monitor checks its filters
-		}
-		for _, name := range e.Links() {
-			if o := st.ByName[name]; o == nil || !o.Owned() || !o.Up {
-				return false
-			}
-		}
-	}
-	if datapath == config.TCDatapath {
-		return true
-	}
-	o := st.ByName[t.Bridge]
-	return o != nil && o.Owned() && o.Up
+	return r.ParamInt(ParamSwitchFlush)
 }
 
 // scoreFile, in the state directory, holds the promotion score last set
@@ -568,7 +525,7 @@ func (a *guard) setScore(ctx context.Context, r *ocf.Request, n node.Node, snap 
 		r.Log.Debugf("promotion score kept: trunks down for a switch flush")
 		return
 	}
-	score, why := promotionScore(snap)
+	score, why := bridgectl.PromotionScore(snap.applied, snap.links, snap.group)
 	if last, ok := lastScore(n.Dir(), snap.group); ok && last == score && !start && !r.IsProbe() {
 		r.Log.Debugf("promotion score %d unchanged: %s", score, why)
 		return

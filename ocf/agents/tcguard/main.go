@@ -81,7 +81,10 @@ func newAgent(a *guard) *ocf.Agent {
 				"traffic. At most 10000 (10 s, many times what any switch needs to see a link go down): if the " +
 				"detached process cannot be started the demote holds the trunks down itself, and must still end " +
 				"well within its 15 s timeout. validate-all and start refuse a value out of range " +
-				"(OCF_ERR_CONFIGURED); a demote given one blocks the guard and flushes nothing.",
+				"(OCF_ERR_CONFIGURED); a demote given one blocks the guard and flushes nothing. Not set here, the " +
+				"group's switch_flush_ms in the applied configuration file applies ([[group]] switch_flush_ms, " +
+				"[guard] switch_flush_ms for the default group; bridgectl validate refuses it for shared trunks), " +
+				"else 0.",
 		}),
 		Actions: []ocf.Action{
 			{Name: ocf.ActionStart, Func: a.start, Timeout: 30 * time.Second},

@@ -74,6 +74,9 @@ func newApp() *cli.App {
 					"Expected ports are the bridge ports of the configuration that exist in the kernel. Each one not\n" +
 					"bound to the block is named: unbound (no ingress qdisc; bridgectl apply binds it) or foreign\n" +
 					"(an ingress qdisc tcguard did not create, left untouched: that port is not guarded).\n" +
+					"It also shows the promotion score the tcguard agent sets on this node (from the configuration\n" +
+					"bridgectl applied). --json carries the same state, ports, drops and score as `bridgectl status\n" +
+					"--json` and `bridgectl metrics` (group \"default\": the namespace's one guard).\n" +
 					"Exit 0 if blocked or open and every expected port is bound, 1 if anything is off, 2 on error.\n\n" +
 					"Examples:\n" +
 					"   tcguard status\n" +
@@ -103,18 +106,18 @@ func bare(err error) string { return strings.TrimPrefix(err.Error(), "tcguard: "
 // load reads and validates the whole configuration through config.Load,
 // as every command and agent does: every error, exit 2. Every verb calls
 // it, so no verb acts on a file that status calls invalid.
-func load(c *cli.Context) (*config.Config, error) {
+func load(c *cli.Context) (*config.Config, []byte, error) {
 	path := opt(c, "config")
-	cfg, _, err := config.Load(path)
+	cfg, raw, err := config.Load(path)
 	var invalid config.Errors
 	switch {
 	case errors.As(err, &invalid):
 		fmt.Fprintln(os.Stderr, err)
-		return nil, fail(exitError, "%s: invalid configuration", path)
+		return nil, nil, fail(exitError, "%s: invalid configuration", path)
 	case err != nil:
-		return nil, fail(exitError, "%v", err)
+		return nil, nil, fail(exitError, "%v", err)
 	}
-	return cfg, nil
+	return cfg, raw, nil
 }
 
 // manager connects to the namespace. The guards' state directory is the
@@ -182,12 +185,17 @@ func change(c *cli.Context, name string, op func(*bridgectl.Manager, *tcguard.Gu
 }
 
 // report is what status prints of one group's guard; with --json, as is.
+// Its state, ports and drops are what `bridgectl status --json` shows as
+// the group's guard and `bridgectl metrics` exports as qinqbridge_guard_*.
 type report struct {
 	State string `json:"state"` // blocked, open, interrupted, unguarded
 	OK    bool   `json:"ok"`    // exit 0
 	Group string `json:"group"`
 	Block uint32 `json:"block"`
 	NetNS string `json:"netns,omitempty"`
+	// PromotionScore is the score the tcguard agent sets for this node and
+	// group (bridgectl.PromotionScore, from the applied configuration).
+	PromotionScore int `json:"promotion_score"`
 
 	Dropping   bool `json:"dropping"`    // both guard filters are in, their action drops
 	OpenMarker bool `json:"open_marker"` // the intent "open" is recorded
@@ -215,7 +223,7 @@ type report struct {
 }
 
 func cmdStatus(c *cli.Context) error {
-	cfg, err := load(c)
+	cfg, raw, err := load(c)
 	if err != nil {
 		return err
 	}
@@ -239,6 +247,10 @@ func cmdStatus(c *cli.Context) error {
 	for n, o := range v.State.ByName {
 		index[n], names[o.Index] = o.Index, n
 	}
+	applied, err := m.AppliedAs(cfg, raw)
+	if err != nil && !errors.Is(err, bridgectl.ErrNotApplied) {
+		return fail(exitError, "status: the applied configuration: %v", err)
+	}
 	var all []report
 	for _, grp := range groups {
 		var ports []int
@@ -257,7 +269,9 @@ func cmdStatus(c *cli.Context) error {
 		if err != nil {
 			return fail(exitError, "status: %s: %v", where(c, grp), err)
 		}
-		all = append(all, newReport(s, grp, opt(c, "netns"), len(portNames), ports, names))
+		rep := newReport(s, grp, opt(c, "netns"), len(portNames), ports, names)
+		rep.PromotionScore, _ = bridgectl.PromotionScore(applied, v.State, grp.Name)
+		all = append(all, rep)
 	}
 	r := all[0]
 	r.Groups = all
@@ -355,6 +369,7 @@ func (r report) write(w *os.File) {
 	if r.Dropping {
 		fmt.Fprintf(&b, "dropped:  %d frames\n", r.DroppedPackets)
 	}
+	fmt.Fprintf(&b, "score:    %d (promotion score the tcguard agent sets here)\n", r.PromotionScore)
 	if len(r.Unbound) > 0 {
 		fmt.Fprintf(&b, "unbound:  %s\n", list(r.Unbound))
 	}

@@ -51,7 +51,7 @@ func loadGroups(c *cli.Context) ([]config.Group, error) {
 			return targets(c, groups)
 		}
 	}
-	cfg, err := load(c)
+	cfg, _, err := load(c)
 	if err != nil {
 		return nil, err
 	}
