@@ -32,6 +32,9 @@ type LinkEvent struct {
 	Group       uint32 // IFLA_GROUP: ours is defaults.OwnerGroup or defaults.DoomedGroup
 	ParentIndex int    // IFLA_LINK: a VLAN's parent
 	MasterIndex int
+	// Up (IFF_UP) and OperUp (IF_OPER_UP): carrier propagation's recovery
+	// follows them event by event.
+	Up, OperUp bool
 }
 
 // TCEvent is one rtnetlink tc notification (RTNLGRP_TC): a qdisc, class,

@@ -100,5 +100,7 @@ func linkEvent(u netlink.LinkUpdate) *LinkEvent {
 		Group:       a.Group,
 		ParentIndex: a.ParentIndex,
 		MasterIndex: a.MasterIndex,
+		Up:          a.RawFlags&unix.IFF_UP != 0,
+		OperUp:      a.OperState == netlink.OperUp,
 	}
 }

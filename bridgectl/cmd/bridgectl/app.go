@@ -85,6 +85,7 @@ func newApp() *cli.App {
 					"   bridgectl down\n" +
 					"   bridgectl down --netns lab"},
 			watchCommand(),
+			carrierCommand(),
 			metricsCommand(),
 			clidoc.CompletionCommand("bridgectl"),
 			clidoc.ManCommand(8, "tcguard(8)", "ocf_qinqbridge_bridge(7)", "ocf_qinqbridge_tcguard(7)"),

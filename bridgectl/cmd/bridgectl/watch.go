@@ -39,6 +39,8 @@ func watchCommand() *cli.Command {
 			"SIGHUP re-reads the file; a broken one is logged (FILE:LINE: message) and refused, the last\n" +
 			"good configuration stays. SIGTERM or SIGINT exit 0 and leave every link in place (`down`\n" +
 			"deletes them).\n\n" +
+			"Carrier propagation (pass-throughs with carrier = true) runs beside it, as `bridgectl carrier`\n" +
+			"does on a Pacemaker node.\n\n" +
 			"systemd (Type=notify): READY=1 once the first apply succeeded, STATUS= with what happened\n" +
 			"last, WATCHDOG=1 at half of WatchdogSec. See examples/qinqbridge.service.\n\n" +
 			"--metrics ADDR serves at http://ADDR/metrics what `bridgectl metrics` serves, read on each\n" +
@@ -93,9 +95,24 @@ func cmdWatch(c *cli.Context) error {
 	w.Load = func() (*config.Config, []byte, error) { return config.Load(path) }
 	w.Notify = notifier(logger)
 	w.Logf = logger.Printf
+	// Carrier propagation runs beside the converge loop, on a connection
+	// and a subscription of its own: the Manager is not safe for
+	// concurrent use, and a long apply must not delay its reaction.
+	pm, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	p := newPropagator(pm, logger)
+	carrierHup := make(chan os.Signal, 1)
+	go reloadPropagator(carrierHup, path, p, logger)
 	go func() {
-		for range hup {
+		for s := range hup {
 			w.Reload()
+			select {
+			case carrierHup <- s:
+			default: // a reload is pending: it reads the file anyway
+			}
 		}
 	}()
 	// The metrics server stops with the watcher; if it fails, the
@@ -115,10 +132,16 @@ func cmdWatch(c *cli.Context) error {
 	} else {
 		served <- nil
 	}
-	if err := w.Run(ctx, cfg, raw); err != nil {
+	propagated := make(chan error, 1)
+	go func() { propagated <- p.Run(ctx, cfg) }()
+	err = w.Run(ctx, cfg, raw)
+	stopWatch() // ends the propagator too, if the watcher failed
+	if perr := <-propagated; perr != nil {
+		logger.Printf("carrier propagation: %v", perr)
+	}
+	if err != nil {
 		return fail(exitError, "%v", err)
 	}
-	stopWatch()
 	if err := <-served; err != nil {
 		return fail(exitError, "metrics: %v", err)
 	}

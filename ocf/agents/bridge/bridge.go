@@ -17,7 +17,8 @@ import (
 // bridge holds the agent's actions; open reaches the kernel (a fake in
 // tests).
 type bridge struct {
-	open node.Opener
+	open    node.Opener
+	carrier carrierLauncher
 }
 
 // reloadFailedFile, in the namespace's state directory, remembers why the
@@ -78,6 +79,7 @@ func (b *bridge) apply(r *ocf.Request, reload bool) (ocf.Status, error) {
 	if err := node.RemoveFile(filepath.Join(n.Dir(), reloadFailedFile)); err != nil {
 		r.Log.Warningf("%v", err)
 	}
+	b.ensureCarrier(r, n.Dir(), cfg, true)
 	what := "started"
 	if reload {
 		what = "reloaded"
@@ -161,6 +163,7 @@ func missingParents(err error) []string {
 // once nothing of ours exists, also when the namespace is gone.
 func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	opts := node.Options(r)
+	b.stopCarrier(r, node.DirFor(opts)) // before the lock, which it takes to bring its downs up
 	n, err := b.open(opts)
 	if node.Absent(err) {
 		_ = node.RemoveState(opts, reloadFailedFile)
@@ -171,6 +174,7 @@ func (b *bridge) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 		return 0, err
 	}
 	defer n.Close()
+	restoreCarrier(r, n)
 	before := -1
 	if st, err := node.Links(n); err == nil {
 		before = node.Owned(st)
@@ -274,6 +278,9 @@ func (b *bridge) monitor(ctx context.Context, r *ocf.Request) (ocf.Status, error
 		}
 		return 0, ocf.Fail(ocf.ErrGeneric, "%s %s: %s", links(len(bad)), what, node.SummarizeList(bad, reasonParts))
 	}
+	// A running resource has its propagator when the file asks for one:
+	// started again here if it died (propagating is never done here).
+	b.ensureCarrier(r, n.Dir(), applied, false)
 	status, err := compareFile(r, n, applied)
 	if len(v.Plan.Foreign) == 0 {
 		return status, err

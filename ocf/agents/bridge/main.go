@@ -14,6 +14,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/qinqbridge/qinqbridge/ocf"
@@ -37,7 +38,17 @@ func newAgent(b *bridge) *ocf.Agent {
 			"every link exists and is up, at depth 10 every attribute including the guard binding. A configuration " +
 			"file edited since is reported as degraded (190) with the command that applies it; it never fails the " +
 			"resource. stop deletes only links bridgectl created; a missing parent interface makes start fail " +
-			"with OCF_ERR_INSTALLED (this node cannot run it) while probes and stop succeed.",
+			"with OCF_ERR_INSTALLED (this node cannot run it) while probes and stop succeed.\n\n" +
+			"Carrier propagation: when the applied configuration has a [[passthrough]] with carrier = true, start " +
+			"(and reload-agent) runs a detached copy of the agent (" + CarrierArg + ", the same work as bridgectl " +
+			"carrier) for as long as the resource runs: on this node, while the guard of the pair's group is open " +
+			"(promoted), a trunk of the pair that goes operationally down takes the other one administratively " +
+			"down until it returns, so the far switch drops that LACP member at once; reacting to link events, " +
+			"never inside a monitor. It undoes only its own downs (recorded in the state directory before each), " +
+			"never an operator's, and undoes them when the guard is blocked. Its pid and lock are in the state " +
+			"directory (" + carrierPidFile + "); reload-agent makes it re-read the file; a monitor that finds it " +
+			"dead starts it again and logs a warning; stop ends it (SIGTERM, SIGKILL after 5 s; the pid is " +
+			"checked against /proc/PID/cmdline first) and brings up any trunk it left down.",
 		Params: append(node.Params(true), ocf.Param{
 			Name: ParamRevision, ShortDesc: "Reload trigger", Reloadable: true,
 			LongDesc: "Not read by the agent. Changing it makes Pacemaker run reload-agent on every node, which " +
@@ -56,4 +67,10 @@ func newAgent(b *bridge) *ocf.Agent {
 	}
 }
 
-func main() { ocf.Run(newAgent(&bridge{open: node.Open})) }
+func main() {
+	agent := newAgent(&bridge{open: node.Open, carrier: selfLauncher{}})
+	if len(os.Args) >= 2 && os.Args[1] == CarrierArg {
+		os.Exit(runCarrier(agent))
+	}
+	ocf.Run(agent)
+}

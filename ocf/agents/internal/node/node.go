@@ -70,6 +70,9 @@ type Node interface {
 	// before it brought them up.
 	Unblock(g bridgectl.Unblocker, group string) ([]string, error)
 	RestoreKicked() ([]string, error)
+	// RestoreCarrier brings up the trunks carrier propagation took down
+	// (a propagator that was killed before it could).
+	RestoreCarrier() ([]string, error)
 	Close()
 }
 
@@ -184,7 +187,7 @@ func RemoveState(o bridgectl.Options, name string) error {
 const (
 	ParamConfig   = "config"
 	ParamNetNS    = "netns"
-	paramStateDir = "state_dir"
+	ParamStateDir = "state_dir"
 )
 
 // Params returns the parameters both agents take. configReloadable marks
@@ -198,7 +201,7 @@ func Params(configReloadable bool) []ocf.Param {
 		{Name: ParamNetNS, ShortDesc: "Network namespace (testbeds)",
 			LongDesc: "Name of a network namespace under /run/netns to work in instead of the agent's own. " +
 				"Leave empty in production; testbeds use it to run several nodes on one machine."},
-		{Name: paramStateDir, ShortDesc: "State directory (tests only)", Default: defaults.StateDir,
+		{Name: ParamStateDir, ShortDesc: "State directory (tests only)", Default: defaults.StateDir,
 			LongDesc: "Directory (on tmpfs, so that a reboot forgets it) of the applied configuration and " +
 				"the guard's markers, one subdirectory per namespace. Must be the same for the bridge and " +
 				"tcguard resources and bridgectl. It and its subdirectories must be root's and writable by root only " +
@@ -212,7 +215,7 @@ func Params(configReloadable bool) []ocf.Param {
 // mutating action holds the namespace's lock from open to close (see
 // lockWait).
 func Options(r *ocf.Request) bridgectl.Options {
-	o := bridgectl.Options{NetNS: r.Param(ParamNetNS), StateDir: r.Param(paramStateDir)}
+	o := bridgectl.Options{NetNS: r.Param(ParamNetNS), StateDir: r.Param(ParamStateDir)}
 	if !readOnly[r.Action] {
 		o.Lock, o.LockWait = true, lockWait(r.Timeout)
 	}
