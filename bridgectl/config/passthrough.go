@@ -15,8 +15,9 @@ const ProtoLACP = "lacp"
 type Passthrough struct {
 	A, B      string   // the trunks, as written
 	Protocols []string // ProtoLACP
-	// Carrier asks for carrier propagation between A and B (decoded and
-	// validated; nothing propagates it yet).
+	// Carrier asks for carrier propagation between A and B (package
+	// bridgectl/carrier; bridgectl watch, bridgectl carrier and the bridge
+	// agent run it).
 	Carrier bool
 	Group   string // its guard's group: DefaultGroup if the table names none
 	Pos     Pos    // the [[passthrough]] header
