@@ -1,8 +1,6 @@
 package bridgectl
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,19 +79,13 @@ func (m *Manager) writeCarrierRecord(ds []carrier.Down) error {
 // killed while it held them down (a running kick holds the namespace's
 // lock, which Propagate takes).
 func (m *Manager) kickHeld() (map[string]bool, error) {
-	b, err := m.dir.ReadFile(kickFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	ks, err := m.kickRecord()
+	if err != nil || ks == nil {
 		return nil, err
 	}
 	held := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 {
-			held[f[1]] = true
-		}
+	for _, k := range ks {
+		held[k.name] = true
 	}
 	return held, nil
 }

@@ -118,6 +118,30 @@ type kicked struct {
 	name  string
 }
 
+// kickRecord reads the record of a kick's trunks (kickFile); nil if none.
+// A damaged line names nothing and is skipped.
+func (m *Manager) kickRecord() ([]kicked, error) {
+	b, err := m.dir.ReadFile(kickFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ks := []kicked{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		if i, err := strconv.Atoi(f[0]); err == nil {
+			ks = append(ks, kicked{i, f[1]})
+		}
+	}
+	return ks, nil
+}
+
 // Kick takes the named trunks that are up down, holds them KickHold and
 // brings them up, recording them in between (see the top of this file).
 // It returns the trunks it kicked.
@@ -171,11 +195,8 @@ func (m *Manager) RestoreKicked() ([]string, error) {
 		return nil, err
 	}
 	defer unlock()
-	b, err := m.dir.ReadFile(kickFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	recorded, err := m.kickRecord()
+	if err != nil || recorded == nil {
 		return nil, err
 	}
 	links, err := m.links.Dump(false)
@@ -184,20 +205,11 @@ func (m *Manager) RestoreKicked() ([]string, error) {
 	}
 	var ks []kicked
 	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 2 {
-			continue // damaged: nothing to name
-		}
-		i, err := strconv.Atoi(f[0])
-		if err != nil {
-			continue
-		}
+	for _, k := range recorded {
 		for _, o := range links {
-			if o.Index == i && o.Name == f[1] {
-				ks = append(ks, kicked{i, f[1]})
-				names = append(names, f[1])
+			if o.Index == k.index && o.Name == k.name {
+				ks = append(ks, k)
+				names = append(names, k.name)
 			}
 		}
 	}
