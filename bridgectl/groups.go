@@ -5,6 +5,7 @@ import (
 
 	"github.com/qinqbridge/qinqbridge/bridgectl/config"
 	"github.com/qinqbridge/qinqbridge/bridgectl/kernel"
+	"github.com/qinqbridge/qinqbridge/internal/tcnl"
 	"github.com/qinqbridge/qinqbridge/tcguard"
 )
 
@@ -67,9 +68,14 @@ func (m *Manager) openGuard(gs guards, block uint32) (*tcguard.Guard, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.guardOn(gs, block, t), nil
+}
+
+// guardOn is the guard of block among gs over t, which it closes.
+func (m *Manager) guardOn(gs guards, block uint32, t tcnl.TC) *tcguard.Guard {
 	o := gs.options(block)
 	o.NetNS, o.StateDir = m.ns, m.Dir()
-	return tcguard.New(o, t), nil
+	return tcguard.New(o, t)
 }
 
 // GroupGuard opens the guard of cfg's group called group ("" : the

@@ -242,13 +242,6 @@ func (f *filterDumps) Filters(msg tc.Msg) ([]tc.Object, error) {
 
 func (f *filterDumps) Close() error { return nil }
 
-// guardOn is the guard of block among all over t.
-func (m *Manager) guardOn(all guards, block uint32, t tcnl.TC) *tcguard.Guard {
-	o := all.options(block)
-	o.NetNS, o.StateDir = m.ns, m.Dir()
-	return tcguard.New(o, t)
-}
-
 // linkStatus fills r for the bridge datapath: each translation's links
 // with their counters, its bridge ports bound (bound) or not.
 func linkStatus(cfg *config.Config, st *plan.State, bound map[int]bool, r *Report) {
