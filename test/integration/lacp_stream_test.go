@@ -181,6 +181,18 @@ func (s *lacpStream) sentCount(d int) int {
 	return len(s.sent[d])
 }
 
+// inSince counts the frames of direction d that came in by member and
+// were sent at at or later.
+func (s *lacpStream) inSince(d int, member string, at time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seqs, n := s.via[d][member], 0
+	for i := len(seqs) - 1; i >= 0 && !s.sent[d][seqs[i]].Before(at); i-- {
+		n++
+	}
+	return n
+}
+
 // waitDelivered waits until cond holds of the delivered counts, at most
 // patience.
 func (s *lacpStream) waitDelivered(t *testing.T, what string, patience time.Duration, cond func(delivered [2]int) bool) {
@@ -212,6 +224,9 @@ type flowStats struct {
 	lastVia                         map[string]int
 	lostAfter                       func(seq int) int // frames after seq not delivered
 	sentAt                          func(seq int) time.Time
+	// deliveredVia is the first frame that came in by member, was sent
+	// at from or later and was delivered.
+	deliveredVia func(member string, from time.Time) (int, bool)
 }
 
 // flow computes the statistics of direction d.
@@ -262,6 +277,18 @@ func (s *lacpStream) flow(d int) flowStats {
 		return n
 	}
 	st.sentAt = func(seq int) time.Time { return sent[seq] }
+	via := map[string][]int{}
+	for m, seqs := range s.via[d] {
+		via[m] = append([]int(nil), seqs...)
+	}
+	st.deliveredVia = func(member string, from time.Time) (int, bool) {
+		for _, seq := range via[member] {
+			if seq < len(sent) && !sent[seq].Before(from) && delivered[seq] > 0 {
+				return seq, true
+			}
+		}
+		return 0, false
+	}
 	return st
 }
 

@@ -157,85 +157,116 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 		if st.lost != 0 || st.dups != 0 || st.sendErrs != 0 {
 			t.Errorf("direction %d through A: %v, %d send errors", d, st, st.sendErrs)
 		}
-		if len(st.firstVia) != 1 || st.lastVia[via(s.sw[1-d], a)] != st.sent-1 {
+		if _, ok := st.firstVia[via(s.sw[1-d], a)]; !ok || len(st.firstVia) != 1 {
 			t.Errorf("direction %d: came in by %v, want only the member through A", d, st.lastVia)
 		}
 	}
 	lacpClean(t, s)
 
-	// 2. Planned switchover under traffic: block A, then unblock B (B's
-	// kick), as Pacemaker demotes and promotes.
-	s = startLacpStream(t, "switchover", q, v)
-	s.waitDelivered(t, "a steady stream", lacpFailoverPatience, func(n [2]int) bool { return n[0] >= lacpSteady && n[1] >= lacpSteady })
-	start = time.Now()
-	rb := a.guard(t, "block", a.cfg)
-	blocked := time.Since(start)
-	open(b)
-	unblocked := time.Since(start)
-	bundled := lacpWithin(t, sws, "B's members bundled", start, bundledThrough(b, false))
-	recovered := lacpWithin(t, sws, "both bonds through B alone", start, bundledThrough(b, true))
-	onlyOpen(b)
-	lacpMove(t, s, datapath, "planned switchover A -> B", start, via, a, b)
-	t.Logf("%s datapath: planned switchover: block A %v (tcguard %v), unblock B done at %v, B's members bundled at %v, A's out of both bundles at %v",
-		datapath, blocked.Round(time.Millisecond), rb.took.Round(time.Millisecond), unblocked.Round(time.Millisecond), bundled, recovered)
+	// move runs a stream through from, performs event (which opens to)
+	// once it is steady, waits until both bonds are bundled through to
+	// alone, checks the stream (lacpMove) and logs the times.
+	move := func(what string, from, to *lacpNode, event func()) {
+		t.Helper()
+		s := startLacpStream(t, what, q, v)
+		s.waitDelivered(t, "a steady stream", lacpFailoverPatience, func(n [2]int) bool { return n[0] >= lacpSteady && n[1] >= lacpSteady })
+		start := time.Now()
+		event()
+		opened := time.Since(start)
+		bundled := lacpWithin(t, sws, to.name+"'s members bundled", start, bundledThrough(to, false))
+		recovered := lacpWithin(t, sws, "both bonds through "+to.name+" alone", start, bundledThrough(to, true))
+		lacpMove(t, s, datapath, what, start, time.Now(), via, from, to)
+		t.Logf("%s datapath: %s: %s opened at %v, its members bundled at %v, %s's out of both bundles at %v",
+			datapath, what, to.name, opened.Round(time.Millisecond), bundled, from.name, recovered)
+	}
 
-	// 3. Carrier propagation on the open node: the QinQ switch's member
-	// to B goes down; B takes its other trunk down, and the VLAN switch's
-	// bond loses the member to B at once (not after LACP's 3 s).
-	links := subscribeLinks(t, b.ns)
+	// 2. Planned switchover by hand: block A, then unblock B (B's kick).
+	move("planned switchover A -> B (tcguard)", a, b, func() {
+		a.guard(t, "block", a.cfg)
+		open(b)
+	})
+	onlyOpen(b)
+
+	// 3. Planned switchover as the agents do it with switch_flush_ms=300:
+	// the demote blocks B and takes its trunks down for the hold (a
+	// detached process brings them up), then the promote unblocks A. The
+	// switches see B's members go at once instead of after LACP's timeout.
+	move("planned switchover B -> A (demote with switch flush, promote)", b, a, func() {
+		b.guard(t, "block", b.cfg)
+		for _, l := range []string{"q0", "v0"} {
+			b.setAdmin(t, l, false)
+		}
+		restored := make(chan struct{})
+		time.AfterFunc(300*time.Millisecond, func() { // the agent's hold, not a wait of the test
+			defer close(restored)
+			for _, name := range []string{"q0", "v0"} {
+				l, err := b.ns.Link.LinkByName(name)
+				if err == nil {
+					err = b.ns.Link.LinkSetUp(l)
+				}
+				if err != nil {
+					t.Errorf("B's %s up after the flush: %v", name, err)
+				}
+			}
+		})
+		t.Cleanup(func() { <-restored })
+		open(a)
+	})
+	onlyOpen(a)
+
+	// 4. Carrier propagation on the open node: the QinQ switch's member
+	// to A goes down; A takes its other trunk down, and the VLAN switch's
+	// bond loses its member to A at once (not after LACP's 3 s).
+	links := subscribeLinks(t, a.ns)
 	start = time.Now()
-	q.setMember(t, via(q, b), false)
-	downAt := links.waitFor(t, "B's v0 set down", func(u netlink.LinkUpdate) bool {
+	q.setMember(t, via(q, a), false)
+	downAt := links.waitFor(t, "A's v0 set down", func(u netlink.LinkUpdate) bool {
 		return u.Attrs().Name == "v0" && u.Attrs().RawFlags&unix.IFF_UP == 0
 	})
-	dropped := lacpWithin(t, []*lacpSwitch{v}, "the VLAN switch's bond without its member to B", start, func() bool {
+	dropped := lacpWithin(t, []*lacpSwitch{v}, "the VLAN switch's bond without its member to A", start, func() bool {
 		bs := v.bonding(t)
-		return !bs.Member(via(v, b)).Up && !slices.Contains(bs.Carrying(), via(v, b))
+		return !bs.Member(via(v, a)).Up && !slices.Contains(bs.Carrying(), via(v, a))
 	})
 	if d := downAt.Sub(start); d > lacpFailoverPatience {
-		t.Errorf("B's v0 went down %v after its other trunk's far end, more than %v", d, lacpFailoverPatience)
+		t.Errorf("A's v0 went down %v after its other trunk's far end, more than %v", d, lacpFailoverPatience)
 	}
-	b.carrier.wait(t, "(guard open): q0 no carrier, v0 down by carrier propagation")
-	t.Logf("%s datapath: carrier propagation on B: QinQ switch's member down -> B's v0 down %v, the VLAN switch's bond without it %v",
+	a.carrier.wait(t, "(guard open): q0 no carrier, v0 down by carrier propagation")
+	t.Logf("%s datapath: carrier propagation on A: QinQ switch's member down -> A's v0 down %v, the VLAN switch's bond without it %v",
 		datapath, downAt.Sub(start).Round(time.Millisecond), dropped)
 	start = time.Now()
-	q.setMember(t, via(q, b), true)
-	upAgain := links.waitFor(t, "B's v0 set up", func(u netlink.LinkUpdate) bool {
+	q.setMember(t, via(q, a), true)
+	upAgain := links.waitFor(t, "A's v0 set up", func(u netlink.LinkUpdate) bool {
 		return u.Attrs().Name == "v0" && u.Attrs().RawFlags&unix.IFF_UP != 0
 	})
-	rebundled := lacpWithin(t, sws, "both bonds through B again", start, bundledThrough(b, true))
-	t.Logf("%s datapath: carrier back on B: member up -> B's v0 up %v, both bonds bundled through B %v",
+	rebundled := lacpWithin(t, sws, "both bonds through A again", start, bundledThrough(a, true))
+	t.Logf("%s datapath: carrier back on A: member up -> A's v0 up %v, both bonds bundled through A %v",
 		datapath, upAgain.Sub(start).Round(time.Millisecond), rebundled)
 
-	// 4. B dies while open: its trunks go dark at once (as a node that
-	// loses power takes its links with it), then A opens.
-	s = startLacpStream(t, "loss", q, v)
-	s.waitDelivered(t, "a steady stream", lacpFailoverPatience, func(n [2]int) bool { return n[0] >= lacpSteady && n[1] >= lacpSteady })
-	start = time.Now()
-	for _, l := range []string{"q0", "v0"} {
-		b.setAdmin(t, l, false)
-	}
-	open(a)
-	unblocked = time.Since(start)
-	recovered = lacpWithin(t, sws, "both bonds through A alone", start, bundledThrough(a, true))
-	lacpMove(t, s, datapath, "loss of B, A opened", start, via, b, a)
-	t.Logf("%s datapath: loss of B: unblock A done at %v, both bonds through A alone at %v", datapath, unblocked.Round(time.Millisecond), recovered)
+	// 5. A dies while open: its trunks go dark at once (a node that loses
+	// power takes its links with it), then B opens (here at once; under
+	// Pacemaker after the cluster noticed).
+	move("loss of A, B opened", a, b, func() {
+		for _, l := range []string{"q0", "v0"} {
+			a.setAdmin(t, l, false)
+		}
+		open(b)
+	})
 }
 
 // lacpMove lets the stream flow through the new node until each direction
-// has delivered lacpSteady more frames, stops it, waits for the last
+// has had lacpSteady frames sent after recovered in by it, stops the stream, waits for the last
 // frames, and checks the move: no frame duplicated or looped, the old and
 // the new node never both carrying (every frame in by the member to the
 // new node was sent after every frame in by the member to the old one),
-// and once the stream flows through the new node nothing more is lost.
-// It logs the gap of each direction.
-func lacpMove(t *testing.T, s *lacpStream, datapath, what string, start time.Time, via func(*lacpSwitch, *lacpNode) string, from, to *lacpNode) {
+// and nothing lost once the stream flows through the new node after the
+// bonds reported the bundle there (recovered; a bond's transmit path
+// follows its aggregator a moment later, so the first frame delivered
+// after that marks recovery). It logs each direction's gap.
+func lacpMove(t *testing.T, s *lacpStream, datapath, what string, start, recovered time.Time, via func(*lacpSwitch, *lacpNode) string, from, to *lacpNode) {
 	t.Helper()
 	newM := [2]string{via(s.sw[1], to), via(s.sw[0], to)} // by direction: where it comes in
 	s.waitDelivered(t, "the stream through "+to.name, lacpFailoverPatience, func([2]int) bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.via[0][newM[0]]) >= lacpSteady && len(s.via[1][newM[1]]) >= lacpSteady
+		return s.inSince(0, newM[0], recovered) >= lacpSteady && s.inSince(1, newM[1], recovered) >= lacpSteady
 	})
 	s.stopSending()
 	last := [2]int{s.sentCount(0) - 1, s.sentCount(1) - 1}
@@ -261,13 +292,28 @@ func lacpMove(t *testing.T, s *lacpStream, datapath, what string, start time.Tim
 		if last, ok := st.lastVia[oldM]; ok && last >= first {
 			t.Errorf("%s, direction %d: both nodes carried: frame %d in by %s after frame %d by %s", what, d, last, oldM, first, newM)
 		}
-		if n := st.lostAfter(first); n != 0 {
-			t.Errorf("%s, direction %d: %d frames lost after the stream came through %s (from frame %d)", what, d, n, to.name, first)
+		back, ok := st.deliveredVia(newM, recovered)
+		if !ok {
+			t.Errorf("%s, direction %d: nothing sent after the bundle through %s was delivered", what, d, to.name)
+			continue
 		}
-		t.Logf("%s datapath: %s, direction %d: gap %v (%d frames lost), first frame through %s sent %v after the move began",
-			datapath, what, d, st.gap.Round(time.Millisecond), st.lost, to.name, st.sentAt(first).Sub(start).Round(time.Millisecond))
+		if n := st.lostAfter(back); n != 0 {
+			t.Errorf("%s, direction %d: %d frames lost after the stream flowed through %s again (from frame %d)", what, d, n, to.name, back)
+		}
+		t.Logf("%s datapath: %s, direction %d: gap %v (%d frames lost in all), first frame in through %s sent at %v, %d frames lost between the bundle and frame %d (sent at %v)",
+			datapath, what, d, st.gap.Round(time.Millisecond), st.lost, to.name, st.sentAt(first).Sub(start).Round(time.Millisecond),
+			st.lostAfter(firstAtOrAfter(st, recovered)-1)-st.lostAfter(back), back, st.sentAt(back).Sub(start).Round(time.Millisecond))
 	}
 	lacpClean(t, s)
+}
+
+// firstAtOrAfter is the first frame sent at at or later.
+func firstAtOrAfter(st flowStats, at time.Time) int {
+	seq := 0
+	for seq < st.sent && st.sentAt(seq).Before(at) {
+		seq++
+	}
+	return seq
 }
 
 // lacpClean checks that no frame of the stream came back to the switch
