@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,12 +22,15 @@ import (
 // back. Every test frame of the stream that reaches either switch is
 // recorded twice: at the member it came in by (which translator carried
 // it) and at the bond (what the switch took in: a bond drops what arrives
-// on a member outside its active aggregator).
+// on a member outside its active aggregator). Frame seq of direction d
+// comes from src[d] with its last byte seq mod flows: a bond hashes
+// flows over its members by the addresses' last bytes (layer2 policy).
 type lacpStream struct {
 	label string
 	sw    [2]*lacpSwitch
 	tags  [2][]testbed.Tag // what frames carry on sw[i]'s side
 	src   [2]net.HardwareAddr
+	flows int
 	tx    [2]*testbed.Port // on the bonds
 
 	mu        sync.Mutex
@@ -35,11 +39,13 @@ type lacpStream struct {
 	delivered [2]map[int]int      // by direction: seq -> times the receiving bond took it
 	via       [2]map[string][]int // by direction: member -> seqs that came in by it, in order
 	looped    int                 // frames back at the switch that sent them
+	sockDrops int                 // frames the test's sockets dropped (buffer full)
 	wrong     []string            // frames with other tags or addresses than the translation's
 	update    chan struct{}       // a frame arrived
 	quit      chan struct{}       // stops senders and receivers
 	sending   chan struct{}       // stops senders
-	wg        sync.WaitGroup
+	senders   sync.WaitGroup
+	wg        sync.WaitGroup // the receivers
 	ports     []*testbed.Port
 	stopOnce  sync.Once
 	sendOnce  sync.Once
@@ -48,14 +54,20 @@ type lacpStream struct {
 // lacpStreamTick paces each direction's sender: one frame per tick.
 const lacpStreamTick = time.Millisecond
 
-// startLacpStream opens a socket on each bond and each member, then
-// starts both senders.
+// startLacpStream starts a stream of one flow each way.
 func startLacpStream(t *testing.T, label string, q, v *lacpSwitch) *lacpStream {
 	t.Helper()
+	return startLacpFlows(t, label, q, v, 1)
+}
+
+// startLacpFlows opens a socket on each bond and each member, then starts
+// both senders, each sending flows flows in turn.
+func startLacpFlows(t *testing.T, label string, q, v *lacpSwitch, flows int) *lacpStream {
+	t.Helper()
 	s := &lacpStream{
-		label: label, sw: [2]*lacpSwitch{q, v},
+		label: label, sw: [2]*lacpSwitch{q, v}, flows: flows,
 		tags:    [2][]testbed.Tag{qinq(100, 200), dot1q(300)},
-		src:     [2]net.HardwareAddr{{0x02, 0, 0, 0x1f, 0, 0x01}, {0x02, 0, 0, 0x1f, 0, 0x02}},
+		src:     [2]net.HardwareAddr{{0x02, 0, 0, 0x1f, 0x01, 0}, {0x02, 0, 0, 0x1f, 0x02, 0}},
 		update:  make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		sending: make(chan struct{}),
@@ -81,14 +93,14 @@ func startLacpStream(t *testing.T, label string, q, v *lacpSwitch) *lacpStream {
 		}
 	}
 	for d := range 2 {
-		s.wg.Add(1)
+		s.senders.Add(1)
 		go s.send(d)
 	}
 	return s
 }
 
 func (s *lacpStream) send(d int) {
-	defer s.wg.Done()
+	defer s.senders.Done()
 	tick := time.NewTicker(lacpStreamTick)
 	defer tick.Stop()
 	for seq := 0; ; seq++ {
@@ -99,7 +111,7 @@ func (s *lacpStream) send(d int) {
 			return
 		case <-tick.C:
 		}
-		f := testbed.Frame{Dst: bcDst, Src: s.src[d], Tags: s.tags[d], EtherType: testbed.EtherTypeTest,
+		f := testbed.Frame{Dst: bcDst, Src: s.srcOf(d, seq), Tags: s.tags[d], EtherType: testbed.EtherTypeTest,
 			Payload: fmt.Appendf(nil, "qblacp|%s|%d|%d|", s.label, d, seq)}
 		s.mu.Lock()
 		s.sent[d] = append(s.sent[d], time.Now())
@@ -110,6 +122,13 @@ func (s *lacpStream) send(d int) {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// srcOf is the source address of frame seq of direction d.
+func (s *lacpStream) srcOf(d, seq int) net.HardwareAddr {
+	a := slices.Clone(s.src[d])
+	a[5] = byte(seq % s.flows)
+	return a
 }
 
 // receive records the stream's frames arriving at dev of switch at.
@@ -142,7 +161,7 @@ func (s *lacpStream) receive(p *testbed.Port, at int, dev string, bond bool) {
 			if !bond { // counted once, where it came in
 				s.looped++
 			}
-		case !testbed.SameTags(f.Tags, s.tags[at]) || f.Src.String() != s.src[d].String() || f.Dst.String() != bcDst.String():
+		case !testbed.SameTags(f.Tags, s.tags[at]) || f.Src.String() != s.srcOf(d, seq).String() || f.Dst.String() != bcDst.String():
 			s.wrong = append(s.wrong, fmt.Sprintf("frame %d of direction %d at %s: %v > %v tags %v, want %v", seq, d, dev, f.Src, f.Dst, f.Tags, s.tags[at]))
 		case bond:
 			s.delivered[d][seq]++
@@ -157,9 +176,12 @@ func (s *lacpStream) receive(p *testbed.Port, at int, dev string, bond bool) {
 	}
 }
 
-// stopSending stops both senders; the receivers go on.
+// stopSending stops both senders and returns once they have: the counts
+// of sent frames are final (a frame being sent as it is called is sent
+// and counted before it returns). The receivers go on.
 func (s *lacpStream) stopSending() {
 	s.sendOnce.Do(func() { close(s.sending) })
+	s.senders.Wait()
 }
 
 // stop ends the stream and closes its sockets.
@@ -169,6 +191,13 @@ func (s *lacpStream) stop() {
 		close(s.quit)
 		s.wg.Wait()
 		for _, p := range s.ports {
+			n, err := p.Drops()
+			s.mu.Lock()
+			if err != nil {
+				s.wrong = append(s.wrong, err.Error())
+			}
+			s.sockDrops += n
+			s.mu.Unlock()
 			p.Close()
 		}
 	})
@@ -223,6 +252,8 @@ type flowStats struct {
 	firstVia                        map[string]int // member -> first seq in by it
 	lastVia                         map[string]int
 	lostAfter                       func(seq int) int // frames after seq not delivered
+	lostSeqs                        func(after int) []int
+	seenBy                          func(seq int) []string // the members it came in by
 	sentAt                          func(seq int) time.Time
 	// deliveredVia is the first frame that came in by member, was sent
 	// at from or later and was delivered.
@@ -277,9 +308,27 @@ func (s *lacpStream) flow(d int) flowStats {
 		return n
 	}
 	st.sentAt = func(seq int) time.Time { return sent[seq] }
+	st.lostSeqs = func(after int) []int {
+		var out []int
+		for seq := after + 1; seq < len(sent); seq++ {
+			if delivered[seq] == 0 {
+				out = append(out, seq)
+			}
+		}
+		return out
+	}
 	via := map[string][]int{}
 	for m, seqs := range s.via[d] {
 		via[m] = append([]int(nil), seqs...)
+	}
+	st.seenBy = func(seq int) []string {
+		var out []string
+		for m, seqs := range via {
+			if slices.Contains(seqs, seq) {
+				out = append(out, m)
+			}
+		}
+		return out
 	}
 	st.deliveredVia = func(member string, from time.Time) (int, bool) {
 		for _, seq := range via[member] {
