@@ -187,17 +187,18 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 	})
 	onlyOpen(b)
 
-	// 3. Planned switchover as the agents do it with switch_flush_ms=300:
-	// the demote blocks B and takes its trunks down for the hold (a
-	// detached process brings them up), then the promote unblocks A. The
-	// switches see B's members go at once instead of after LACP's timeout.
+	// 3. Planned switchover as the agents do it: the demote blocks B and
+	// holds its pass-through trunks down for 3 s (the agent's
+	// passthroughHold; a detached process brings them up), then the
+	// promote unblocks A. The switches see B's members go at once, and
+	// A's come up while B's are still down.
 	move("planned switchover B -> A (demote with switch flush, promote)", b, a, func() {
 		b.guard(t, "block", b.cfg)
 		for _, l := range []string{"q0", "v0"} {
 			b.setAdmin(t, l, false)
 		}
 		restored := make(chan struct{})
-		time.AfterFunc(300*time.Millisecond, func() { // the agent's hold, not a wait of the test
+		time.AfterFunc(3*time.Second, func() { // the agent's hold, not a wait of the test
 			defer close(restored)
 			for _, name := range []string{"q0", "v0"} {
 				l, err := b.ns.Link.LinkByName(name)
