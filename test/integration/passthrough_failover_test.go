@@ -26,19 +26,8 @@ import (
 //
 // Figures are logged, never asserted: the bounds are deadlines on
 // conditions (lacpFailoverPatience), generous for TCG.
-const lacpFailoverConfig = `datapath = %q
-
-[[translation]]
-name = "lacp"
-a = { parent = "q0", outer = 100, inner = 200 }
-b = { parent = "v0", vlan = 300 }
-
-[[passthrough]]
-a = "q0"
-b = "v0"
-protocols = ["lacp"]
-carrier = true
-`
+// (TestPassthroughLACP's configuration, with carrier propagation.)
+const lacpFailoverConfig = lacpConfig + "carrier = true\n"
 
 // lacpFailoverPatience bounds each wait on the bonds, the carrier and the
 // stream.
