@@ -89,6 +89,7 @@ type guardGroup struct{ name, clone, rsc string }
 type clusterSpec struct {
 	name  string // its node directories and logs ("" : qb-e2e, e2e-logs)
 	pairs int    // trunk pairs per node
+	lacp  bool   // the switches bundle the nodes' trunks (LACP pass-through)
 	// crm returns the crm file loaded into the cluster, at a path the
 	// nodes see.
 	crm func(base string) (string, error)
@@ -124,6 +125,7 @@ type cluster struct {
 	nodes  map[string]*node
 	order  []string
 	watch  *guardWatch
+	lags   *lagWatch // the switches' LAGs, in the pass-through topology
 	hq, hv *traffic.Endpoint
 	where  placement // as last settled
 }
@@ -155,11 +157,14 @@ func TestTwoNodeCluster(t *testing.T) {
 func setup(t *testing.T, spec clusterSpec) *cluster {
 	c := &cluster{t: t, spec: spec, nodes: map[string]*node{}}
 	t.Cleanup(c.teardown)
-	tp, err := buildTopology(spec.pairs)
+	tp, err := buildTopology(spec.pairs, spec.lacp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.tp = tp
+	if spec.lacp {
+		c.lags = newLagWatch(tp)
+	}
 	cfg, err := config.Parse("qinqbridge.toml", []byte(configText(spec.before)))
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +246,9 @@ func (c *cluster) dirName(name string) string {
 func (c *cluster) teardown() {
 	if c.watch != nil {
 		c.watch.close()
+	}
+	if c.lags != nil {
+		c.lags.close()
 	}
 	for _, n := range c.nodes {
 		if res := os.Getenv("QB_RESULTS"); res != "" {

@@ -6,6 +6,8 @@
 // (examples/cluster/qinqbridge.crm); TestGroupsCluster, in the same boot,
 // two translation groups, each on a trunk pair of its own, with a guard
 // clone each (examples/cluster/qinqbridge-groups.crm for two nodes).
-// test/e2e/run runs both; see test/README.md, "Two-node cluster
-// (test/e2e)".
+// TestPassthroughCluster, in the same boot too, runs TestTwoNodeCluster's
+// cluster with the switches bundling both nodes' trunks in one LACP LAG
+// each, the nodes passing LACP ([[passthrough]]). test/e2e/run runs all
+// three; see test/README.md, "Two-node cluster (test/e2e)".
 package e2e

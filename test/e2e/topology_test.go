@@ -89,10 +89,16 @@ func newSwitch(name string) (*netNS, error) {
 // plug cables interface ifname of namespace n to a new port portName of
 // switch sw.
 func plug(n *netNS, ifname string, sw *netNS, portName string) error {
+	return plugInto(n, ifname, sw, portName, switchName)
+}
+
+// plugInto cables interface ifname of namespace n to a new port portName
+// of switch sw, enslaved to master: the switch's bridge, or its LAG.
+func plugInto(n *netNS, ifname string, sw *netNS, portName, master string) error {
 	if err := cable(n, ifname, sw, portName); err != nil {
 		return err
 	}
-	br, err := sw.nl.LinkByName(switchName)
+	m, err := sw.nl.LinkByName(master)
 	if err != nil {
 		return err
 	}
@@ -100,7 +106,48 @@ func plug(n *netNS, ifname string, sw *netNS, portName string) error {
 	if err != nil {
 		return err
 	}
-	return sw.nl.LinkSetMaster(p, br)
+	if master == switchName {
+		return sw.nl.LinkSetMaster(p, m)
+	}
+	// A bond enslaves only links that are down ("Device can not be
+	// enslaved while up").
+	if err := sw.nl.LinkSetDown(p); err != nil {
+		return err
+	}
+	if err := sw.nl.LinkSetMaster(p, m); err != nil {
+		return fmt.Errorf("%s into %s of %s: %w", portName, master, sw.name, err)
+	}
+	return sw.up(portName)
+}
+
+// lagName is the LACP bundle of a switch in the pass-through topology.
+const lagName = "lag"
+
+// addLAG gives switch sw an 802.3ad bond (lacp_rate fast, miimon 100,
+// the system id mac) as a port of its bridge: the nodes' trunks become its
+// members, one bundle across the translators (README, "LACP
+// pass-through"). The switch learns the hosts behind the bundle, not
+// behind a node.
+func addLAG(sw *netNS, mac net.HardwareAddr) error {
+	la := netlink.NewLinkAttrs()
+	la.Name, la.HardwareAddr = lagName, mac
+	b := netlink.NewLinkBond(la)
+	b.Mode, b.LacpRate, b.Miimon = netlink.BOND_MODE_802_3AD, netlink.BOND_LACP_RATE_FAST, 100
+	if err := sw.nl.LinkAdd(b); err != nil {
+		return fmt.Errorf("bond in %s: %w", sw.name, err)
+	}
+	br, err := sw.nl.LinkByName(switchName)
+	if err != nil {
+		return err
+	}
+	l, err := sw.nl.LinkByName(lagName)
+	if err != nil {
+		return err
+	}
+	if err := sw.nl.LinkSetMaster(l, br); err != nil {
+		return err
+	}
+	return sw.up(lagName)
 }
 
 // topology is everything but the cluster nodes: the QinQ-side switch with
@@ -109,11 +156,18 @@ func plug(n *netNS, ifname string, sw *netNS, portName string) error {
 type topology struct {
 	swq, swv, swc *netNS
 	hq, hv        *netNS
-	pairs         int // trunk pairs per node (wireNode)
+	pairs         int  // trunk pairs per node (wireNode)
+	lag           bool // the trunks are members of the switches' LAGs (addLAG)
 }
 
-func buildTopology(pairs int) (*topology, error) {
-	tp := &topology{pairs: pairs}
+// Pass-through topology: the LACP system ids of the two switches' LAGs.
+var (
+	lagMACQ = mac("02:00:00:1a:c0:01")
+	lagMACV = mac("02:00:00:1a:c0:02")
+)
+
+func buildTopology(pairs int, lag bool) (*topology, error) {
+	tp := &topology{pairs: pairs, lag: lag}
 	var err error
 	for _, s := range []struct {
 		p    **netNS
@@ -135,6 +189,14 @@ func buildTopology(pairs int) (*topology, error) {
 	if err := plug(tp.hv, "eth0", tp.swv, "host"); err != nil {
 		return nil, err
 	}
+	if lag {
+		if err := addLAG(tp.swq, lagMACQ); err != nil {
+			return nil, err
+		}
+		if err := addLAG(tp.swv, lagMACV); err != nil {
+			return nil, err
+		}
+	}
 	return tp, nil
 }
 
@@ -151,7 +213,8 @@ func (tp *topology) remove() {
 // trunk to the VLAN switch — eth0 and eth1, then eth2 and eth3 (the
 // groups test: a group on trunks of its own) — and cl0 (corosync, address
 // addr/24) to the corosync switch. The switch ports are named after the
-// node (the second pair's NODE-1).
+// node (the second pair's NODE-1); in the pass-through topology the trunks'
+// ports are members of the switches' LAGs.
 func (tp *topology) wireNode(n *netNS, port string, addr net.IP) error {
 	type nic struct {
 		ifname, port string
@@ -168,7 +231,11 @@ func (tp *topology) wireNode(n *netNS, port string, addr net.IP) error {
 	}
 	nics = append(nics, nic{"cl0", port, tp.swc, false})
 	for _, c := range nics {
-		if err := plug(n, c.ifname, c.sw, c.port); err != nil {
+		master := switchName
+		if tp.lag && c.sw != tp.swc {
+			master = lagName
+		}
+		if err := plugInto(n, c.ifname, c.sw, c.port, master); err != nil {
 			return err
 		}
 		if !c.qinq || *datapath != "tc" {

@@ -49,18 +49,26 @@ func lacpBundleMax(t *testing.T) time.Duration {
 	return time.Duration(guardEnvInt(t, "QB_LACP_BUNDLE_MAX_S", 10)) * time.Second
 }
 
-// lacpSwitch is one switch: its namespace, its bond and the bond's member.
+// lacpSwitch is one switch: its namespace, its bond and the bond's members.
 type lacpSwitch struct {
-	ns     *testbed.NS
-	bond   string
-	member string
-	mac    net.HardwareAddr // the bond's, its LACP system id
-	wire   *bcWire          // a raw socket on the member
+	ns      *testbed.NS
+	bond    string
+	members []string
+	mac     net.HardwareAddr // the bond's, its LACP system id
+	wire    *bcWire          // a raw socket on the first member
 }
 
-// newLacpSwitch moves member (a trunk's peer) out of the translator's
-// namespace into a new one and enslaves it to a fresh 802.3ad bond.
-func newLacpSwitch(t *testing.T, e *bcEnv, member, bond string, mac net.HardwareAddr, mtu int) *lacpSwitch {
+// lacpMember is a translator trunk's peer that becomes a bond member: the
+// translator node, the peer's name there and the member's in the switch.
+type lacpMember struct {
+	node       *bcEnv
+	peer, name string
+}
+
+// newLacpSwitch moves the members (trunks' peers) out of their
+// translators' namespaces into a new one and enslaves them to a fresh
+// 802.3ad bond (lacp_rate fast, miimon 100).
+func newLacpSwitch(t *testing.T, bond string, mac net.HardwareAddr, mtu int, members ...lacpMember) *lacpSwitch {
 	t.Helper()
 	ns := testbed.NewNS(t)
 	for _, k := range []string{"all", "default"} {
@@ -69,9 +77,6 @@ func newLacpSwitch(t *testing.T, e *bcEnv, member, bond string, mac net.Hardware
 			t.Fatal(err)
 		}
 	}
-	if err := e.ns.Link.LinkSetNsFd(e.link(t, member), int(ns.Handle)); err != nil {
-		t.Fatalf("%s into %s: %v", member, ns.Name, err)
-	}
 	la := netlink.NewLinkAttrs()
 	la.Name, la.HardwareAddr, la.MTU = bond, mac, mtu
 	b := netlink.NewLinkBond(la)
@@ -79,54 +84,68 @@ func newLacpSwitch(t *testing.T, e *bcEnv, member, bond string, mac net.Hardware
 	if err := ns.Link.LinkAdd(b); err != nil {
 		t.Fatalf("bond %s: %v", bond, err)
 	}
-	m, err := ns.Link.LinkByName(member)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bl, err := ns.Link.LinkByName(bond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ns.Link.LinkSetMaster(m, bl); err != nil {
-		t.Fatalf("enslave %s to %s: %v", member, bond, err)
+	s := &lacpSwitch{ns: ns, bond: bond, mac: mac}
+	for _, m := range members {
+		l := m.node.link(t, m.peer)
+		if m.name != m.peer { // a link is renamed down, in its namespace
+			if err := m.node.ns.Link.LinkSetDown(l); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.node.ns.Link.LinkSetName(l, m.name); err != nil {
+				t.Fatalf("rename %s to %s: %v", m.peer, m.name, err)
+			}
+		}
+		if err := m.node.ns.Link.LinkSetNsFd(l, int(ns.Handle)); err != nil {
+			t.Fatalf("%s into %s: %v", m.name, ns.Name, err)
+		}
+		ml, err := ns.Link.LinkByName(m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ns.Link.LinkSetMaster(ml, bl); err != nil {
+			t.Fatalf("enslave %s to %s: %v", m.name, bond, err)
+		}
+		s.members = append(s.members, m.name)
 	}
 	ns.Up(t, bond)
-	ns.Up(t, member)
-	return &lacpSwitch{ns: ns, bond: bond, member: member, mac: mac}
+	for _, m := range s.members {
+		ns.Up(t, m)
+	}
+	return s
 }
 
-// open opens the raw socket on the member. (A socket bound to a device
+// open opens the raw socket on the first member. (A socket bound to a device
 // that goes down keeps ENETDOWN pending for its next call: open it after
 // the last bounce.)
 func (s *lacpSwitch) open(t *testing.T) {
 	t.Helper()
-	p, err := testbed.OpenPort(s.ns, s.member)
+	p, err := testbed.OpenPort(s.ns, s.members[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	s.wire = &bcWire{name: s.member, port: p, src: net.HardwareAddr{0x02, 0, 0, 0xbc, 0, byte(bcSeq.Add(1))}}
+	s.wire = &bcWire{name: s.members[0], port: p, src: net.HardwareAddr{0x02, 0, 0, 0xbc, 0, byte(bcSeq.Add(1))}}
 }
 
-// partner is the partner system of the bond's active aggregator, as
-// /proc/net/bonding shows it (zero: none). (vishvananda/netlink does not
-// decode IFLA_BOND_AD_INFO.)
+// partner is the partner system of the bond's active aggregator (zero or
+// nil: none).
 func (s *lacpSwitch) partner(t *testing.T) net.HardwareAddr {
 	t.Helper()
-	proc := s.proc(t)
-	_, rest, ok := strings.Cut(proc, "Active Aggregator Info:")
-	if !ok {
-		return nil
-	}
-	_, rest, ok = strings.Cut(rest, "Partner Mac Address: ")
-	if !ok {
-		return nil
-	}
-	mac, err := net.ParseMAC(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
+	return s.bonding(t).Partner
+}
+
+// bonding is what the kernel says about the bond now.
+func (s *lacpSwitch) bonding(t *testing.T) testbed.Bonding {
+	t.Helper()
+	b, err := testbed.ReadBonding(s.ns, s.bond)
 	if err != nil {
-		t.Fatalf("%s: partner: %v", s.bond, err)
+		t.Fatalf("%s: %v", s.bond, err)
 	}
-	return mac
+	return b
 }
 
 // proc is the bond's /proc/net/bonding file, read in its namespace.
@@ -143,18 +162,20 @@ func (s *lacpSwitch) proc(t *testing.T) string {
 	return string(b)
 }
 
-// bounce takes the member down and up: the bond's port starts over and
-// sends LACPDUs at the fast rate for a few seconds.
+// bounce takes the members down and up: the bond's ports start over and
+// send LACPDUs at the fast rate for a few seconds.
 func (s *lacpSwitch) bounce(t *testing.T) {
 	t.Helper()
-	l, err := s.ns.Link.LinkByName(s.member)
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range s.members {
+		l, err := s.ns.Link.LinkByName(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ns.Link.LinkSetDown(l); err != nil {
+			t.Fatal(err)
+		}
+		s.ns.Up(t, m)
 	}
-	if err := s.ns.Link.LinkSetDown(l); err != nil {
-		t.Fatal(err)
-	}
-	s.ns.Up(t, s.member)
 }
 
 // passCounts are the frames the two pass-through filters redirected, by
@@ -245,8 +266,8 @@ func lacpThrough(t *testing.T, datapath string) {
 	}
 	// The switches first: their namespaces go after bridgectl down at
 	// cleanup (deleting one deletes a trunk with its peer).
-	a := newLacpSwitch(t, e, "q0p", "bonda", net.HardwareAddr{0x02, 0, 0, 0x1a, 0xc0, 0x0a}, 1504)
-	b := newLacpSwitch(t, e, "v0p", "bondb", net.HardwareAddr{0x02, 0, 0, 0x1a, 0xc0, 0x0b}, 1500)
+	a := newLacpSwitch(t, "bonda", net.HardwareAddr{0x02, 0, 0, 0x1a, 0xc0, 0x0a}, 1504, lacpMember{e, "q0p", "q0p"})
+	b := newLacpSwitch(t, "bondb", net.HardwareAddr{0x02, 0, 0, 0x1a, 0xc0, 0x0b}, 1500, lacpMember{e, "v0p", "v0p"})
 	cfg := e.write(t, "lacp.toml", fmt.Sprintf(lacpConfig, datapath))
 	e.downAtCleanup(t)
 	e.bridgectl(t, 0, "apply", "-c", cfg)

@@ -35,7 +35,10 @@ func OpenPort(ns *NS, ifname string) (*Port, error) {
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
 			return err
 		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
+		// FORCE: beyond rmem_max (200 KiB, a fraction of a second of a
+		// test's stream), so that a receiver descheduled for a while
+		// (TCG) loses nothing; Drops tells if it did all the same.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
 			return err
 		}
 		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
@@ -47,6 +50,16 @@ func OpenPort(ns *NS, ifname string) (*Port, error) {
 		return nil, fmt.Errorf("packet socket on %s in %s: %w", ifname, ns.Name, err)
 	}
 	return p, nil
+}
+
+// Drops is how many frames the socket dropped (its receive buffer full)
+// since the previous call: the kernel resets the count as it reports it.
+func (p *Port) Drops() (int, error) {
+	st, err := unix.GetsockoptTpacketStats(p.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return 0, fmt.Errorf("packet socket statistics: %w", err)
+	}
+	return int(st.Drops), nil
 }
 
 // Close closes the socket.

@@ -288,10 +288,10 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) ([]string, int) {
 		r.Log.Errorf("switches not flushed: %v", err)
 		return nil, 0
 	}
-	if hold == 0 {
-		return nil, 0
-	}
 	group := groupOf(r)
+	if hold == 0 {
+		return a.passthroughFlush(r, applied, group)
+	}
 	if shared := applied.SharedTrunks(group); len(shared) > 0 {
 		// validate-all and start refuse it; never cut the other groups.
 		r.Log.Errorf("switches not flushed: trunks %s carry other groups' translations too", strings.Join(shared, ", "))
@@ -302,7 +302,51 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) ([]string, int) {
 		r.Log.Warningf("switches not flushed: trunks %v: %v", trunks, err)
 		return nil, 0
 	}
+	if least := int(passthroughHold / time.Millisecond); hold < least && len(passthroughTrunks(applied, group)) > 0 {
+		hold = least
+	}
 	return trunks, hold
+}
+
+// passthroughHold is how long a demote holds a pass-through group's
+// trunks down (at least: switch_flush_ms may be longer). The switches'
+// LAGs must see the promoted node's members come up while this node's are
+// still down: a LAG port that comes up without an LACP partner yet is
+// used at once (Linux bonding enables the ports of an active aggregator
+// without a partner), so the traffic flows through the new node within
+// its kick's hold, long before LACP bundles it. This node's members,
+// up again first, would be the ones taken, blocked, and the LAGs would
+// keep them until the new node's bundle formed (~3 s more). Measured in
+// the testbed (TestPassthroughTwoTranslators, TestPassthroughCluster):
+// 3 s covers the promote and its kick under TCG with room to spare.
+const passthroughHold = 3 * time.Second
+
+// passthroughFlush is the flush of a demote without switch_flush_ms: the
+// trunks of the group's pass-throughs, for passthroughHold. A
+// pass-through's trunks carry no other group (validate), so nothing else
+// is cut.
+func (a *guard) passthroughFlush(r *ocf.Request, applied *config.Config, group string) ([]string, int) {
+	pairs := passthroughTrunks(applied, group)
+	if len(pairs) == 0 {
+		return nil, 0
+	}
+	trunks, err := a.bounce.Trunks(r.Param(node.ParamNetNS), pairs)
+	if err != nil || len(trunks) == 0 {
+		r.Log.Warningf("pass-through trunks not taken down: trunks %v: %v", trunks, err)
+		return nil, 0
+	}
+	return trunks, int(passthroughHold / time.Millisecond)
+}
+
+// passthroughTrunks are the trunks of group's pass-throughs in cfg.
+func passthroughTrunks(cfg *config.Config, group string) []string {
+	var out []string
+	for _, p := range cfg.Passthroughs {
+		if p.Group == group {
+			out = append(out, p.A, p.B)
+		}
+	}
+	return out
 }
 
 // flushSwitches records the flush, takes the trunks down and leaves

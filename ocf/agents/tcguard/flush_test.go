@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func flushHarness(t *testing.T, hold string, later restorer) (*harness, *guard, 
 func flushHarnessOf(t *testing.T, cfg, hold string, later restorer) (*harness, *guard, *fakeBounce) {
 	h := newHarness(t, cfg)
 	fb := &fakeBounce{}
-	g := &guard{open: h.k.Open, score: h.score, bounce: fb, later: later}
+	g := &guard{open: h.k.Open, score: h.score, bounce: fb, later: later, clock: &stepClock{now: time.Now()}}
 	h.agent = newAgent(g)
 	if hold != "" {
 		h.env = append(h.env, "OCF_RESKEY_"+ParamSwitchFlush+"="+hold)
@@ -57,6 +58,25 @@ func flushHarnessOf(t *testing.T, cfg, hold string, later restorer) (*harness, *
 		t.Fatalf("promote bounced %v", fb.calls)
 	}
 	return h, g, fb
+}
+
+// stepClock is a clock whose Sleep returns at once, having advanced it:
+// a restorer waits out a hold of seconds in no time.
+type stepClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) Sleep(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // restore runs the restorer of marker as the detached process would.
@@ -78,17 +98,25 @@ func (h *harness) flushMarker() bool {
 
 func TestSwitchFlush(t *testing.T) {
 	fileFlush := "[guard]\nswitch_flush_ms = 5\n" + cfgTwo
+	// A pass-through's trunks go down for a kick's hold with or without
+	// switch_flush_ms: its switches must drop this node's member at once.
+	pair := cfgTwo + "\n[[passthrough]]\na = \"eth0\"\nb = \"eth1\"\nprotocols = [\"lacp\"]\n"
 	for _, tc := range []struct {
 		name  string
 		param string // switch_flush_ms; "" leaves the default (off)
 		file  string // the configuration; "": cfgTwo
 		want  []string
+		hold  time.Duration
 	}{
-		{"off by default", "", "", nil},
-		{"off", "0", "", nil},
-		{"on", "5", "", []string{"down eth0,eth1,eth2"}},
-		{"the file's [guard] switch_flush_ms", "", fileFlush, []string{"down eth0,eth1,eth2"}},
-		{"the parameter wins over the file", "0", fileFlush, nil},
+		{"off by default", "", "", nil, 0},
+		{"off", "0", "", nil, 0},
+		{"on", "5", "", []string{"down eth0,eth1,eth2"}, 5 * time.Millisecond},
+		{"the file's [guard] switch_flush_ms", "", fileFlush, []string{"down eth0,eth1,eth2"}, 5 * time.Millisecond},
+		{"the parameter wins over the file", "0", fileFlush, nil, 0},
+		{"pass-through, no switch flush: its trunks", "", pair, []string{"down eth0,eth1"}, passthroughHold},
+		{"pass-through, switch flush off: its trunks", "0", pair, []string{"down eth0,eth1"}, passthroughHold},
+		{"pass-through and a shorter switch flush: every trunk, the pass-through's hold", "5", pair, []string{"down eth0,eth1,eth2"}, passthroughHold},
+		{"pass-through and a longer switch flush", "4000", pair, []string{"down eth0,eth1,eth2"}, 4 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fr := &fakeRestorer{}
@@ -107,8 +135,15 @@ func TestSwitchFlush(t *testing.T) {
 			if tc.want == nil {
 				return
 			}
+			f, err := readFlushes(osFiles{}, h.k.Dir)
+			if err != nil || len(f) != 1 {
+				t.Fatalf("flush markers %v (%v)", f, err)
+			}
+			if hold := f[0].until.Sub(g.now()); hold != tc.hold {
+				t.Fatalf("held %v, want %v", hold, tc.hold)
+			}
 			h.restore(g, fr.markers[0]) // waits out the hold
-			if tc.want != nil && !slices.Equal(fb.calls, append(tc.want, "up eth0,eth1,eth2")) {
+			if up := strings.Replace(tc.want[0], "down", "up", 1); !slices.Equal(fb.calls, append(tc.want, up)) {
 				t.Fatalf("restorer: %v", fb.calls)
 			}
 			if h.flushMarker() {

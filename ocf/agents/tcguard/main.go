@@ -84,7 +84,9 @@ func newAgent(a *guard) *ocf.Agent {
 				"(OCF_ERR_CONFIGURED); a demote given one blocks the guard and flushes nothing. Not set here, the " +
 				"group's switch_flush_ms in the applied configuration file applies ([[group]] switch_flush_ms, " +
 				"[guard] switch_flush_ms for the default group; bridgectl validate refuses it for shared trunks), " +
-				"else 0.",
+				"else 0. A group with LACP pass-throughs ([[passthrough]]) has its trunks held down for at least 3000 ms " +
+				"(at 0: the pass-throughs' trunks), so that the switches' LAGs drop this node's members at once and " +
+				"take the promoted node's as they come up.",
 		}),
 		Actions: []ocf.Action{
 			{Name: ocf.ActionStart, Func: a.start, Timeout: 30 * time.Second},
