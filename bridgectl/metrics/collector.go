@@ -119,6 +119,10 @@ func emit(r *bridgectl.Report, fileOK bool, ch chan<- prometheus.Metric) {
 		gauge(guardPortsExpected, float64(g.PortsExpected), g.Group)
 		gauge(promotionScore, float64(g.PromotionScore), g.Group)
 	}
+	for _, p := range r.Passthroughs {
+		counter(passthroughFrames, p.Forwarded, p.Group, p.Protocol, p.In, p.Out)
+		counter(passthroughBytes, p.Bytes, p.Group, p.Protocol, p.In, p.Out)
+	}
 
 	cs := r.Config
 	gauge(configFileValid, boolValue(fileOK))

@@ -136,6 +136,14 @@ func (n *node) filterFrames(t *testing.T, in string, frames, bytes uint64) {
 	t.Fatalf("no filter takes %s", in)
 }
 
+// lacpPair passes LACP between twoTranslations' trunks.
+const lacpPair = `
+[[passthrough]]
+a = "eth0"
+b = "eth1"
+protocols = ["lacp"]
+`
+
 const twoTranslations = `
 [[translation]]
 name = "vps-bm"
@@ -258,6 +266,34 @@ qinqbridge_config_translations 2
 qinqbridge_config_drift 1
 qinqbridge_config_info{applied_digest="{applied}",file_digest="{file}"} 1
 qinqbridge_last_apply_success 1
+`,
+		},
+		{
+			name: "pass-through open: its slow-protocol frames per direction",
+			setup: func(t *testing.T, n *node) (string, string) {
+				d := n.apply(t, twoTranslations+lacpPair, false)
+				n.guard(t, true)
+				n.filterFrames(t, "eth0", 3, 372)
+				return d, d
+			},
+			metrics: []string{"qinqbridge_passthrough_frames_total", "qinqbridge_passthrough_bytes_total", "qinqbridge_config_drift"},
+			want: `
+qinqbridge_passthrough_frames_total{group="default",in="eth0",out="eth1",protocol="lacp"} 3
+qinqbridge_passthrough_frames_total{group="default",in="eth1",out="eth0",protocol="lacp"} 0
+qinqbridge_passthrough_bytes_total{group="default",in="eth0",out="eth1",protocol="lacp"} 372
+qinqbridge_passthrough_bytes_total{group="default",in="eth1",out="eth0",protocol="lacp"} 0
+qinqbridge_config_drift 0
+`,
+		},
+		{
+			name: "no pass-through: no pass-through metrics",
+			setup: func(t *testing.T, n *node) (string, string) {
+				d := n.apply(t, twoTranslations, false)
+				return d, d
+			},
+			metrics: []string{"qinqbridge_passthrough_frames_total", "qinqbridge_passthrough_bytes_total", "qinqbridge_config_drift"},
+			want: `
+qinqbridge_config_drift 0
 `,
 		},
 		{

@@ -61,6 +61,18 @@ var (
 // order.
 var guardStates = []string{tcguard.Blocked.String(), tcguard.Opened.String(), tcguard.Interrupted.String(), tcguard.Unguarded.String()}
 
+// Per pass-through direction ([[passthrough]]: the slow-protocol frames
+// its filter sends from trunk in out of trunk out), from
+// bridgectl.PassthroughStatus.
+var (
+	passthroughFrames = desc("passthrough_frames_total",
+		"Slow-protocol frames (LACP: LACPDUs and markers) the pass-through sent from trunk in out of trunk out; only a node whose group's guard is open sends any (what the guard dropped is in qinqbridge_guard_dropped_frames_total). At LACP's fast rate the far bond sends one a second: a rate of 0 on an open node means no LACP on the far side.",
+		"group", "protocol", "in", "out")
+	passthroughBytes = desc("passthrough_bytes_total",
+		"Bytes of the slow-protocol frames the pass-through sent (the length tc ingress saw).",
+		"group", "protocol", "in", "out")
+)
+
 // The configuration.
 var (
 	configFileValid = desc("config_file_valid",
@@ -82,5 +94,6 @@ var (
 var all = []*prometheus.Desc{
 	translationReceivedFrames, translationReceivedBytes, translationFrames, translationBytes, translationDropped,
 	guardInfo, guardState, guardDropped, guardPortsBound, guardPortsExpected, promotionScore,
+	passthroughFrames, passthroughBytes,
 	configFileValid, configDrift, configInfo, configTranslations, lastApplyTime, lastApplySuccess,
 }
