@@ -278,6 +278,11 @@ func lacpThrough(t *testing.T, datapath string) {
 		t.Fatalf("tcguard status: %+v", s)
 	}
 	tapQ, tapV := e.tap(t, "q0"), e.tap(t, "v0")
+	metrics := e.startMetrics(t, cfg)
+	// passScraped is the pass-through frames the scrape s shows from in.
+	passScraped := func(s *scraped, in, out string) uint64 {
+		return uint64(s.get(t, "qinqbridge_passthrough_frames_total", "group", "default", "protocol", "lacp", "in", in, "out", out))
+	}
 
 	// Blocked: each bond's LACPDUs reach the translator (its taps see
 	// them), the guard drops them, the bonds never see a partner.
@@ -310,6 +315,9 @@ func lacpThrough(t *testing.T, datapath string) {
 	if got := e.passCounts(t); got["q0"] != 0 || got["v0"] != 0 {
 		t.Fatalf("blocked: the pass-throughs redirected %v", got)
 	}
+	if sc := metrics.scrape(t); passScraped(sc, "q0", "v0") != 0 || passScraped(sc, "v0", "q0") != 0 {
+		t.Fatalf("blocked: the scrape shows pass-through frames:\n%s", sc.text)
+	}
 	for _, s := range []*lacpSwitch{a, b} {
 		if p := s.partner(t); p != nil && !bytes.Equal(p, make(net.HardwareAddr, 6)) {
 			t.Fatalf("blocked: %s has partner %v", s.bond, p)
@@ -330,8 +338,18 @@ func lacpThrough(t *testing.T, datapath string) {
 	if took > lacpBundleMax(t) {
 		t.Errorf("bundled %v after unblock, more than %v", took, lacpBundleMax(t))
 	}
-	if got := e.passCounts(t); got["q0"] == 0 || got["v0"] == 0 {
+	// The scrape counts what the filters count: a scrape before and one
+	// after the filters' own read bracket it (LACPDUs keep crossing).
+	before := metrics.scrape(t)
+	got := e.passCounts(t)
+	after := metrics.scrape(t)
+	if got["q0"] == 0 || got["v0"] == 0 {
 		t.Fatalf("open: the pass-throughs redirected %v", got)
+	}
+	for _, d := range [][2]string{{"q0", "v0"}, {"v0", "q0"}} {
+		if b, a := passScraped(before, d[0], d[1]), passScraped(after, d[0], d[1]); b > got[d[0]] || got[d[0]] > a {
+			t.Errorf("pass-through %s -> %s: scraped %d, then the filter counted %d, then scraped %d", d[0], d[1], b, got[d[0]], a)
+		}
 	}
 	if s := e.status(t, cfg); s.State != "open" || !s.OK || len(s.Problems) != 0 {
 		t.Fatalf("tcguard status: %+v", s)
