@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"log"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -36,10 +33,7 @@ func carrierCommand() *cli.Command {
 }
 
 func cmdCarrier(c *cli.Context) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, hup, stop := serviceSignals()
 	defer stop()
 
 	cfg, _, err := load(c)

@@ -52,11 +52,7 @@ func watchCommand() *cli.Command {
 }
 
 func cmdWatch(c *cli.Context) error {
-	// Before anything else: SIGHUP's default action would kill us.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, hup, stop := serviceSignals() // before anything else
 	defer stop()
 
 	cfg, raw, err := load(c)
@@ -146,6 +142,20 @@ func cmdWatch(c *cli.Context) error {
 		return fail(exitError, "metrics: %v", err)
 	}
 	return nil
+}
+
+// serviceSignals sets up a long-running command's signals: ctx ends on
+// SIGTERM or SIGINT, hup receives SIGHUP (re-read the file), whose default
+// action would kill the process: set it up before anything else. stop
+// undoes both.
+func serviceSignals() (ctx context.Context, hup <-chan os.Signal, stop func()) {
+	h := make(chan os.Signal, 1)
+	signal.Notify(h, syscall.SIGHUP)
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	return ctx, h, func() {
+		cancel()
+		signal.Stop(h)
+	}
 }
 
 // serviceLogger logs to stderr, each line prefixed; with timestamps unless
