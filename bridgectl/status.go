@@ -176,8 +176,9 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 		return nil, err
 	}
 	defer t.Close()
-	// Every guard and status read the tc datapath's filters: one dump.
-	dumps := &filterDumps{TC: t, dumps: map[tc.Msg][]tc.Object{}}
+	// Every guard reads the qdiscs, and with status the tc datapath's
+	// filters: one dump of each.
+	dumps := &tcDumps{TC: t, filters: map[tc.Msg][]tc.Object{}}
 	all := m.guardsOf(cfg)
 	r := &Report{}
 	bound := map[int]bool{} // ports bound to their group's guard
@@ -218,29 +219,42 @@ func (m *Manager) Status(cfg *config.Config, raw []byte) (*Report, error) {
 	return r, nil
 }
 
-// filterDumps is a tcnl.TC that dumps each set of filters once, for
-// Status: every group's guard reads the tc datapath's block (the filters
-// that pass its action) and status reads it again (their counters); at
-// 4094 translations it holds 8188 flower filters, most of a scrape's time
-// in the tc datapath. All then see the same moment, too. Status closes
-// the socket it wraps, not the guards.
-type filterDumps struct {
+// tcDumps is a tcnl.TC that dumps the qdiscs once and each set of filters
+// once, for Status: every group's guard reads the qdiscs (its ports'
+// bindings) and the tc datapath's block (the filters that pass its
+// action), and status reads the block again (their counters); at 4094
+// translations it holds 8188 flower filters and 8188 bridge ports'
+// qdiscs, most of a scrape's time. All then see the same moment, too.
+// Status closes the socket it wraps, not the guards.
+type tcDumps struct {
 	tcnl.TC
-	dumps map[tc.Msg][]tc.Object
+	qdiscs  []tc.Object // nil: not read yet
+	filters map[tc.Msg][]tc.Object
 }
 
-func (f *filterDumps) Filters(msg tc.Msg) ([]tc.Object, error) {
-	if objs, ok := f.dumps[msg]; ok {
+func (d *tcDumps) Qdiscs() ([]tc.Object, error) {
+	if d.qdiscs != nil {
+		return d.qdiscs, nil
+	}
+	objs, err := d.TC.Qdiscs()
+	if err == nil {
+		d.qdiscs = append([]tc.Object{}, objs...) // none read is read too
+	}
+	return d.qdiscs, err
+}
+
+func (d *tcDumps) Filters(msg tc.Msg) ([]tc.Object, error) {
+	if objs, ok := d.filters[msg]; ok {
 		return objs, nil
 	}
-	objs, err := f.TC.Filters(msg)
+	objs, err := d.TC.Filters(msg)
 	if err == nil {
-		f.dumps[msg] = objs
+		d.filters[msg] = objs
 	}
 	return objs, err
 }
 
-func (f *filterDumps) Close() error { return nil }
+func (d *tcDumps) Close() error { return nil }
 
 // linkStatus fills r for the bridge datapath: each translation's links
 // with their counters, its bridge ports bound (bound) or not.

@@ -1,6 +1,7 @@
 package bridgectl
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -101,5 +102,33 @@ func TestStatusDumpsFiltersOnce(t *testing.T) {
 	}
 	if c.dumps[trunkBlock] != 1 || r.Config.Drift || len(r.Translations[0].Filters) != 2 || !r.Translations[0].Filters[0].Present {
 		t.Fatalf("%d dumps of the trunk block; report %+v", c.dumps[trunkBlock], r)
+	}
+}
+
+// Status dumps the qdiscs once, whatever the number of groups whose guards
+// it reads (each guard reads its ports' bindings from them).
+func TestStatusDumpsQdiscsOnce(t *testing.T) {
+	for _, datapath := range []string{"bridge", "tc"} {
+		t.Run(datapath, func(t *testing.T) {
+			m, k := fakeManager(t)
+			cfg, raw := parse(t, fmt.Sprintf("datapath = %q\n", datapath)+twoGroups)
+			if _, _, err := m.Apply(cfg, raw); err != nil {
+				t.Fatal(err)
+			}
+			dumps := 0
+			k.Fail = func(op string) error {
+				if op == "dump qdiscs" {
+					dumps++
+				}
+				return nil
+			}
+			r, err := m.Status(cfg, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Groups) != 2 || dumps != 1 {
+				t.Fatalf("%d groups read with %d qdisc dumps, want 2 with 1", len(r.Groups), dumps)
+			}
+		})
 	}
 }
