@@ -179,19 +179,10 @@ func startCounter(p *testbed.Port) *counter {
 	c := &counter{seen: map[string]map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{}), closer: p.Close}
 	go func() {
 		defer close(c.done)
-		for {
-			select {
-			case <-c.quit:
-				return
-			default:
-			}
-			f, err := p.Recv(testbed.EtherTypeTest, time.Now().Add(100*time.Millisecond))
-			if err != nil {
-				continue
-			}
+		p.Receive(c.quit, testbed.EtherTypeTest, func(f testbed.Frame) {
 			parts := strings.Split(string(f.Payload), "|")
 			if len(parts) < 3 || parts[0] != "tcguard" {
-				continue
+				return
 			}
 			c.mu.Lock()
 			if c.seen[parts[1]] == nil {
@@ -199,7 +190,7 @@ func startCounter(p *testbed.Port) *counter {
 			}
 			c.seen[parts[1]][parts[2]] = true
 			c.mu.Unlock()
-		}
+		})
 	}()
 	return c
 }

@@ -315,19 +315,10 @@ type guardCounter struct {
 
 func (c *guardCounter) run(p *testbed.Port, at int) {
 	defer c.wg.Done()
-	for {
-		select {
-		case <-c.quit:
-			return
-		default:
-		}
-		f, err := p.Recv(testbed.EtherTypeTest, time.Now().Add(100*time.Millisecond))
-		if err != nil {
-			continue
-		}
+	p.Receive(c.quit, testbed.EtherTypeTest, func(f testbed.Frame) {
 		parts := strings.Split(string(f.Payload), "|")
 		if len(parts) < 6 || parts[0] != guardMagic {
-			continue
+			return
 		}
 		from, _ := strconv.Atoi(parts[2])
 		seq, _ := strconv.Atoi(parts[3])
@@ -345,7 +336,7 @@ func (c *guardCounter) run(p *testbed.Port, at int) {
 		}
 		ph.arrived[from][seq] = true
 		c.mu.Unlock()
-	}
+	})
 }
 
 func (c *guardCounter) phase(name string) *guardPhase {

@@ -134,26 +134,15 @@ func (s *lacpStream) srcOf(d, seq int) net.HardwareAddr {
 // receive records the stream's frames arriving at dev of switch at.
 func (s *lacpStream) receive(p *testbed.Port, at int, dev string, bond bool) {
 	defer s.wg.Done()
-	for {
-		select {
-		case <-s.quit:
-			return
-		default:
-		}
-		// A member that went down leaves ENETDOWN pending on its
-		// socket: one error, then frames again.
-		f, err := p.Recv(testbed.EtherTypeTest, time.Now().Add(100*time.Millisecond))
-		if err != nil {
-			continue
-		}
+	p.Receive(s.quit, testbed.EtherTypeTest, func(f testbed.Frame) {
 		parts := strings.Split(string(f.Payload), "|")
 		if len(parts) < 5 || parts[0] != "qblacp" || parts[1] != s.label {
-			continue
+			return
 		}
 		d, err1 := strconv.Atoi(parts[2])
 		seq, err2 := strconv.Atoi(parts[3])
 		if err1 != nil || err2 != nil || d < 0 || d > 1 {
-			continue
+			return
 		}
 		s.mu.Lock()
 		switch {
@@ -173,7 +162,7 @@ func (s *lacpStream) receive(p *testbed.Port, at int, dev string, bond bool) {
 		case s.update <- struct{}{}:
 		default:
 		}
-	}
+	})
 }
 
 // stopSending stops both senders and returns once they have: the counts

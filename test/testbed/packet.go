@@ -77,6 +77,25 @@ func (p *Port) Recv(want uint16, deadline time.Time) (Frame, error) {
 	return p.recv(deadline, func(f Frame) bool { return f.EtherType == want }, fmt.Sprintf("with EtherType %#04x ", want))
 }
 
+// Receive calls fn with each frame of EtherType want the port receives,
+// until quit is closed (within 100 ms). Errors are skipped: a receive
+// timeout, or the ENETDOWN a socket keeps for its device that went down
+// (one error, then frames again).
+func (p *Port) Receive(quit <-chan struct{}, want uint16, fn func(Frame)) {
+	for {
+		select {
+		case <-quit:
+			return
+		default:
+		}
+		f, err := p.Recv(want, time.Now().Add(100*time.Millisecond))
+		if err != nil {
+			continue
+		}
+		fn(f)
+	}
+}
+
 // RecvAny returns the next frame received (not sent) on the port, or an
 // error once the deadline passes.
 func (p *Port) RecvAny(deadline time.Time) (Frame, error) {
