@@ -17,8 +17,9 @@ import (
 // the promoted node's trunks are the bundles' members, the switches learn
 // the hosts behind the bundle, and a move is the switches' LACP moving
 // the bundle as the guard moves. The crm file is the one users copy
-// (switch_flush_ms=300: the demote's flush takes the old node's members
-// out of the bundles at once).
+// (switch_flush_ms=300, which the agent raises to its pass-through hold,
+// 3 s: the demote takes the old node's members out of the bundles at
+// once, and they come back after the new node's).
 const passthroughPair = `
 [[passthrough]]
 a = "eth0"

@@ -38,7 +38,8 @@ import (
 // host address and nothing from the other node; a node that dies takes
 // its links down by itself (and fencing does so for a hung one). 0 turns
 // it off, for trunks that carry other traffic that must not see a link
-// flap.
+// flap — but for a group's LACP pass-throughs, whose trunks carry only
+// the group and go down for at least passthroughHold.
 //
 // The demote does not wait for the hold: Pacemaker promotes the other
 // node only once the demote has returned, and the trunks of a blocked node
