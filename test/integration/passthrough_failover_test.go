@@ -147,7 +147,7 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 			t.Errorf("direction %d through A: %v, %d send errors", d, st, st.sendErrs)
 		}
 		if _, ok := st.firstVia[via(s.sw[1-d], a)]; !ok || len(st.firstVia) != 1 {
-			t.Errorf("direction %d: came in by %v, want only the member through A", d, st.lastVia)
+			t.Errorf("direction %d: came in by %v, want only the member through A", d, st.firstVia)
 		}
 	}
 	lacpClean(t, s)
@@ -181,12 +181,12 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 	// passthroughHold; a detached process brings them up), then the
 	// promote unblocks A. The switches see B's members go at once, and
 	// A's come up while B's are still down.
+	restored := make(chan struct{})
 	move("planned switchover B -> A (demote with switch flush, promote)", b, a, func() {
 		b.guard(t, "block", b.cfg)
 		for _, l := range []string{"q0", "v0"} {
 			b.setAdmin(t, l, false)
 		}
-		restored := make(chan struct{})
 		time.AfterFunc(3*time.Second, func() { // the agent's hold, not a wait of the test
 			defer close(restored)
 			for _, name := range []string{"q0", "v0"} {
@@ -202,6 +202,9 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 		t.Cleanup(func() { <-restored })
 		open(a)
 	})
+	// B's members back (blocked) leave the bundles through A as they are.
+	<-restored
+	lacpWithin(t, sws, "both bonds through A alone, B's members back", time.Now(), bundledThrough(a, true))
 	onlyOpen(a)
 
 	// 4. Carrier propagation on the open node: the QinQ switch's member
