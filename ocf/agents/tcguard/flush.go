@@ -45,8 +45,8 @@ import (
 // node only once the demote has returned, and the trunks of a blocked node
 // carry nothing worth waiting for. A detached copy of the agent (argument
 // RestoreArg) brings them up when switch_flush_ms has passed; a marker
-// file makes that safe if it dies — start, promote and stop bring them up
-// at once, a monitor once the hold is over.
+// file makes that safe if it dies — start and promote bring them up at
+// once, stop and a monitor once the hold is over.
 const ParamSwitchFlush = "switch_flush_ms"
 
 // ParamGroup names the translation group whose guard the instance is: one
@@ -77,8 +77,10 @@ const maxSwitchFlush = config.MaxSwitchFlushMs
 //     restorer brought them up, a demote rewrote the marker and took them
 //     down, the restorer removed the marker). And a restorer never ends
 //     another demote's flush between its marker and its link-down;
-//   - every marker ends: at once on start, promote and stop; once its
-//     hold is over on a monitor and in its restorer. A hold that would
+//   - every marker ends: at once on start and promote; once its hold is
+//     over on stop, a monitor and in its restorer (a stop leaves a hold
+//     running: on node standby Pacemaker stops the demoted instance
+//     before it promotes another, see stop). A hold that would
 //     end more than maxSwitchFlush from now (the clock was set back, or
 //     the file is damaged) and a first line that does not parse count as
 //     over: a trunk up on a blocked node is the safe side.
@@ -379,8 +381,8 @@ func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string, hold
 
 // restoreAfterHold is the restorer of the flush recorded in marker (a
 // file name in the state directory): it waits for the end of its hold,
-// then ends it — unless it was ended meanwhile (promote, start, stop, a
-// monitor). It ends no other flush: one a demote has recorded may not
+// then ends it — unless it was ended meanwhile (promote, start, or once
+// the hold is over stop or a monitor). It ends no other flush: one a demote has recorded may not
 // have its trunks down yet.
 func (a *guard) restoreAfterHold(r *ocf.Request, marker string) error {
 	if !markerRE.MatchString(marker) {
@@ -403,17 +405,15 @@ func (a *guard) restoreAfterHold(r *ocf.Request, marker string) error {
 
 // restoreTrunks brings up the interfaces flushes (possibly killed ones)
 // took down: all at once when now, else those whose hold is over — a
-// monitor right after the demote leaves them to the restorer. When now
-// (start, promote, stop: under the namespace's lock) it ends an
-// interrupted renegotiation kick too.
+// monitor or a stop right after the demote leaves them to the restorer.
+// When now (start, promote: under the namespace's lock) it ends an
+// interrupted renegotiation kick too (stop does so itself).
 func (a *guard) restoreTrunks(r *ocf.Request, n node.Node, now bool) error {
 	if now {
 		// A renegotiation kick killed between its down and its up
 		// (bridgectl.Manager.Kick) is over too.
-		if up, err := n.RestoreKicked(); err != nil {
+		if err := a.restoreKicked(r, n); err != nil {
 			return err
-		} else if len(up) > 0 {
-			r.Log.Infof("trunks %s up again after an interrupted renegotiation kick", strings.Join(up, ", "))
 		}
 	}
 	if a.bounce == nil {
@@ -421,6 +421,16 @@ func (a *guard) restoreTrunks(r *ocf.Request, n node.Node, now bool) error {
 	}
 	t := a.now()
 	_, _, err := a.endFlushes(r, n.Dir(), func(f flush) bool { return now || holdOver(f, t) })
+	return err
+}
+
+// restoreKicked brings up the trunks of a renegotiation kick killed
+// between its down and its up (bridgectl.Manager.Kick).
+func (a *guard) restoreKicked(r *ocf.Request, n node.Node) error {
+	up, err := n.RestoreKicked()
+	if len(up) > 0 {
+		r.Log.Infof("trunks %s up again after an interrupted renegotiation kick", strings.Join(up, ", "))
+	}
 	return err
 }
 

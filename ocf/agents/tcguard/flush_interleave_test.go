@@ -317,6 +317,8 @@ func TestSwitchFlushInterleavings(t *testing.T) {
 		{"stop", false},
 		{"stop start", false},
 		{"promote demote", false},
+		{"demote stop", false},
+		{"promote demote stop", true},
 		{"monitor promote demote", true},
 		{"promote demote monitor", true},
 		{"demote demote", true},

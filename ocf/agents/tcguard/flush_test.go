@@ -163,8 +163,9 @@ func TestSwitchFlushInline(t *testing.T) {
 }
 
 // During the hold a monitor leaves the trunks and the promotion score
-// alone; a promote (or start, stop) brings them up at once, and the
-// restorer, finding the flush ended, does nothing.
+// alone; a promote (or start) brings them up at once, and the restorer,
+// finding the flush ended, does nothing. A stop leaves them to the
+// restorer.
 func TestSwitchFlushHold(t *testing.T) {
 	for _, action := range []string{"promote", "stop", "start"} {
 		t.Run(action, func(t *testing.T) {
@@ -177,14 +178,28 @@ func TestSwitchFlushHold(t *testing.T) {
 			if len(fb.calls) != 1 || len(h.score.set) != sets || !h.flushMarker() {
 				t.Fatalf("monitor during the hold: bounces %v, scores %v, marker %v", fb.calls, h.score.set[sets:], h.flushMarker())
 			}
+			down, up := []string{"down eth0,eth1,eth2"}, []string{"down eth0,eth1,eth2", "up eth0,eth1,eth2"}
+			if action == "stop" {
+				// The stop leaves the hold to its restorer.
+				h.want("stop", nil, 0)
+				if !slices.Equal(fb.calls, down) || !h.flushMarker() {
+					t.Fatalf("stop during the hold: %v (marker %v), want %v and the marker", fb.calls, h.flushMarker(), down)
+				}
+				h.restore(g, fr.markers[0])
+				if !slices.Equal(fb.calls, up) || h.flushMarker() {
+					t.Fatalf("restorer after stop: %v (marker %v), want %v", fb.calls, h.flushMarker(), up)
+				}
+				return
+			}
 			if action == "start" {
 				h.want("stop", nil, 0)
+				h.restore(g, fr.markers[0])
 				fb.calls = fb.calls[:1]
 				writeFlush(osFiles{}, h.k.Dir, time.Now().Add(time.Minute), []string{"eth0", "eth1", "eth2"})
 			}
 			h.want(action, nil, 0)
-			if want := []string{"down eth0,eth1,eth2", "up eth0,eth1,eth2"}; !slices.Equal(fb.calls, want) || h.flushMarker() {
-				t.Fatalf("%s: %v (marker %v), want %v", action, fb.calls, h.flushMarker(), want)
+			if !slices.Equal(fb.calls, up) || h.flushMarker() {
+				t.Fatalf("%s: %v (marker %v), want %v", action, fb.calls, h.flushMarker(), up)
 			}
 			h.restore(g, fr.markers[0])
 			if len(fb.calls) != 2 {

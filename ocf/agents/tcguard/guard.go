@@ -288,8 +288,17 @@ func (a *guard) stop(ctx context.Context, r *ocf.Request) (ocf.Status, error) {
 	if err := node.RemoveFile(filepath.Join(n.Dir(), instanceFile(startedFile, groupOf(r)))); err != nil {
 		return 0, fmt.Errorf("guard blocked, but the started marker: %w", err)
 	}
-	// A stopped node's trunks are up, as the operator configured them.
-	if err := a.restoreTrunks(r, n, true); err != nil {
+	// A stopped node's trunks are up, as the operator configured them,
+	// once the demote's flush is over: its restorer (or, after a kill,
+	// the next action here) brings them up. Ending the hold now would
+	// undo it where it matters: on node standby Pacemaker stops the
+	// demoted instance before it promotes another, and the LAGs of a
+	// pass-through group would take this node's members back first. A
+	// renegotiation kick interrupted by a kill is over now.
+	if err := a.restoreKicked(r, n); err != nil {
+		r.Log.Errorf("%v", err)
+	}
+	if err := a.restoreTrunks(r, n, false); err != nil {
 		r.Log.Errorf("%v", err)
 	}
 	if started {
