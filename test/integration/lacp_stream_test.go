@@ -173,6 +173,15 @@ func (s *lacpStream) stopSending() {
 	s.senders.Wait()
 }
 
+// drain stops the senders, waits until every frame sent was delivered
+// (at most lacpFailoverPatience) and ends the stream.
+func (s *lacpStream) drain(t *testing.T) {
+	t.Helper()
+	s.stopSending()
+	s.waitDelivered(t, "every frame sent", lacpFailoverPatience, func(n [2]int) bool { return n[0] == s.sentCount(0) && n[1] == s.sentCount(1) })
+	s.stop()
+}
+
 // stop ends the stream and closes its sockets.
 func (s *lacpStream) stop() {
 	s.stopOnce.Do(func() {

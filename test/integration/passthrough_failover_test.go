@@ -137,9 +137,7 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 	// Counted frames cross translated, through A, each once.
 	s := startLacpStream(t, "open", q, v)
 	s.waitDelivered(t, "a steady stream", lacpFailoverPatience, func(n [2]int) bool { return n[0] >= lacpSteady && n[1] >= lacpSteady })
-	s.stopSending()
-	s.waitDelivered(t, "every frame sent", lacpFailoverPatience, func(n [2]int) bool { return n[0] == s.sentCount(0) && n[1] == s.sentCount(1) })
-	s.stop()
+	s.drain(t)
 	for d := range 2 {
 		st := s.flow(d)
 		t.Logf("%s datapath: A open, direction %d: %v", datapath, d, st)
@@ -261,9 +259,7 @@ func lacpTwoTranslators(t *testing.T, datapath string) {
 	t.Logf("%s datapath: active/active: A opened beside B -> both bonds bundled through both %v", datapath, both)
 	s = startLacpFlows(t, "active/active", q, v, 8)
 	s.waitDelivered(t, "a steady stream", lacpFailoverPatience, func(n [2]int) bool { return n[0] >= 2*lacpSteady && n[1] >= 2*lacpSteady })
-	s.stopSending()
-	s.waitDelivered(t, "every frame sent", lacpFailoverPatience, func(n [2]int) bool { return n[0] == s.sentCount(0) && n[1] == s.sentCount(1) })
-	s.stop()
+	s.drain(t)
 	for d := range 2 {
 		st := s.flow(d)
 		t.Logf("%s datapath: active/active, direction %d: %v", datapath, d, st)
