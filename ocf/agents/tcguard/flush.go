@@ -292,8 +292,9 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) ([]string, int) {
 		return nil, 0
 	}
 	group := groupOf(r)
+	pairs := passthroughTrunks(applied, group)
 	if hold == 0 {
-		return a.passthroughFlush(r, applied, group)
+		return a.passthroughFlush(r, pairs)
 	}
 	if shared := applied.SharedTrunks(group); len(shared) > 0 {
 		// validate-all and start refuse it; never cut the other groups.
@@ -305,7 +306,7 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) ([]string, int) {
 		r.Log.Warningf("switches not flushed: trunks %v: %v", trunks, err)
 		return nil, 0
 	}
-	if least := int(passthroughHold / time.Millisecond); hold < least && len(passthroughTrunks(applied, group)) > 0 {
+	if least := int(passthroughHold / time.Millisecond); hold < least && len(pairs) > 0 {
 		hold = least
 	}
 	return trunks, hold
@@ -325,11 +326,10 @@ func (a *guard) flushTrunks(r *ocf.Request, n node.Node) ([]string, int) {
 const passthroughHold = 3 * time.Second
 
 // passthroughFlush is the flush of a demote without switch_flush_ms: the
-// trunks of the group's pass-throughs, for passthroughHold. A
+// trunks of the group's pass-throughs (pairs), for passthroughHold. A
 // pass-through's trunks carry no other group (validate), so nothing else
 // is cut.
-func (a *guard) passthroughFlush(r *ocf.Request, applied *config.Config, group string) ([]string, int) {
-	pairs := passthroughTrunks(applied, group)
+func (a *guard) passthroughFlush(r *ocf.Request, pairs []string) ([]string, int) {
 	if len(pairs) == 0 {
 		return nil, 0
 	}
@@ -382,8 +382,8 @@ func (a *guard) flushSwitches(r *ocf.Request, n node.Node, trunks []string, hold
 // restoreAfterHold is the restorer of the flush recorded in marker (a
 // file name in the state directory): it waits for the end of its hold,
 // then ends it — unless it was ended meanwhile (promote, start, or once
-// the hold is over stop or a monitor). It ends no other flush: one a demote has recorded may not
-// have its trunks down yet.
+// the hold is over stop or a monitor). It ends no other flush: one a
+// demote has recorded may not have its trunks down yet.
 func (a *guard) restoreAfterHold(r *ocf.Request, marker string) error {
 	if !markerRE.MatchString(marker) {
 		return fmt.Errorf("%s: not a switch flush marker", marker)
